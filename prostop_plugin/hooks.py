@@ -1,0 +1,175 @@
+"""Hook specifications: the whole contract between the core, adapters and host integrations.
+
+Every hook is prefixed ``prostop_``. Implement one with :data:`prostop_plugin.hookimpl`::
+
+    from prostop_plugin import hookimpl
+
+    @hookimpl
+    def prostop_write_back(record):
+        if record.event.source.adapter != "my_ehr":
+            return None
+        ...
+
+Two kinds of hooks:
+
+* **events** adapters fire and the built-in issuance plugin handles
+  (:func:`prostop_diagnosis_recorded`, :func:`prostop_result_corrected`);
+* **services** hosts provide and the core calls (confirmation dialog, PSC token, write-back,
+  code issuer) and **observers** (:func:`prostop_issuance_changed`).
+
+The core never calls ``pm.hook`` directly: it goes through
+:class:`prostop_plugin.plugins.HookFacade`, which types the results and isolates observers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from prostop_plugin.config import Settings
+    from prostop_plugin.events import (
+        AccessToken,
+        AdapterInfo,
+        ConfirmationDecision,
+        ConfirmationRequest,
+        DiagnosisEvent,
+        IssuanceRecord,
+        IssuanceState,
+        Practitioner,
+        ResultCorrection,
+        WriteBackReceipt,
+    )
+    from prostop_plugin.issuers import CodeIssuer
+
+PROJECT_NAME = "prostop"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# -- start-up ------------------------------------------------------------------------------------
+
+
+@hookspec
+def prostop_configure(settings: Settings) -> None:
+    """Called once after all plugins are registered, with the loaded configuration.
+
+    Use it to read your adapter's own settings section (``settings.adapter_settings(name)``)
+    and to fail early, with a :class:`prostop_plugin.errors.ConfigError`, on bad values.
+
+    :param settings: the validated configuration.
+    """
+
+
+@hookspec
+def prostop_register_adapters(register: Callable[[AdapterInfo], None]) -> None:
+    """Describe the adapters this plugin provides (shown by ``prostop doctor`` and the demo).
+
+    :param register: call it once per adapter with an :class:`~prostop_plugin.events.AdapterInfo`.
+    """
+
+
+# -- events (adapters fire them) -------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def prostop_diagnosis_recorded(event: DiagnosisEvent) -> IssuanceRecord | None:
+    """A confirmed or probable COVID-19 diagnosis was recorded, or evidence that may imply one
+    (a positive RT-PCR result, a chest-CT finding) arrived.
+
+    The built-in issuance plugin answers: it stores the event durably (so an adapter may
+    acknowledge its sender once this returns), deduplicates it, evaluates eligibility and asks
+    for confirmation. A repeated event returns the record it was first attached to.
+    First non-None result wins.
+
+    :param event: the event, as transcribed by the adapter.
+    :returns: the issuance record the event is attached to.
+    """
+
+
+@hookspec
+def prostop_result_corrected(correction: ResultCorrection) -> None:
+    """A lab result was corrected (HL7 OBX-11 ``C``) or deleted (``D``).
+
+    If a code was issued on that result, the built-in plugin flags the issuance and tells the
+    physician; the code itself cannot be withdrawn from the service.
+
+    :param correction: the corrected result and whose it is.
+    """
+
+
+# -- services (hosts provide them) -----------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def prostop_confirm_issuance(request: ConfirmationRequest) -> ConfirmationDecision | None:
+    """Show the confirmation dialog in the host's UI and return the physician's decision.
+
+    Return ``None`` when this host has no synchronous UI channel: the request then waits in the
+    pending queue (``prostop pending``, the demo's page) until a physician decides.
+    First non-None result wins.
+
+    :param request: what to show: decision, reasons, evidence, earlier codes, attestation.
+    :returns: the physician's decision, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def prostop_practitioner_token(
+    practitioner: Practitioner, binding_message: str
+) -> AccessToken | None:
+    """A Pro Santé Connect access token for the confirming practitioner.
+
+    Hosts that already did a PSC login hand theirs over; the built-in fallback asks PSC by
+    CIBA (the practitioner approves on the e-CPS app, which shows ``binding_message``).
+    Tokens live about two minutes: keep them in memory only. First non-None result wins.
+
+    :param practitioner: who confirmed the issuance.
+    :param binding_message: the two digits the confirmation dialog showed.
+    :returns: a token, or ``None`` to let the next source try.
+    """
+
+
+@hookspec(firstresult=True)
+def prostop_write_back(record: IssuanceRecord) -> WriteBackReceipt | None:
+    """Write the issued code into the patient record and the consultation summary.
+
+    Implement it in the adapter the event came from (``record.event.source.adapter``) and
+    return ``None`` for other adapters' records. Raising, or no adapter answering, leaves the
+    write-back in the outbox: it is retried with backoff and shown to the physician as pending.
+    It may be called again for the same record after a crash: make it idempotent (the record id
+    is a stable key). First non-None result wins.
+
+    :param record: the issuance, with ``record.code`` readable in memory.
+    :returns: where the code was written, or ``None`` when the record is not yours.
+    """
+
+
+@hookspec(firstresult=True)
+def prostop_code_issuer(settings: Settings) -> CodeIssuer | None:
+    """The service that issues declaration codes; ProStopCovid is the built-in.
+
+    First non-None result wins, so a plugin registered later can replace the built-in.
+
+    :param settings: the configuration (the built-in reads ``settings.code_service``).
+    :returns: an object implementing :class:`prostop_plugin.issuers.CodeIssuer`.
+    """
+
+
+# -- observers -------------------------------------------------------------------------------
+
+
+@hookspec
+def prostop_issuance_changed(record: IssuanceRecord, previous: IssuanceState | None) -> None:
+    """An issuance moved to a new state (already committed to the ledger).
+
+    Observers (audit, statistics, printing, notifications) must not change the flow: an
+    exception raised here is logged and audited, and neither stops the flow nor the other
+    observers.
+
+    :param record: the record in its new state (``record.code`` is not set here).
+    :param previous: the state it left, ``None`` for a new record.
+    """

@@ -1,0 +1,187 @@
+"""The plugin manager: built-ins, allow-listed entry points, and the typed facade the core uses.
+
+Discovery follows llm/datasette: installed distributions declare an entry point in the group
+``prostop``; only names listed in the configuration (``adapters = [...]``) are loaded, so
+installing a package never changes behaviour by itself. ``PROSTOP_DISABLE_PLUGIN_AUTOLOAD``
+turns entry-point loading off entirely (tests). Modules named in ``plugins = [...]`` are
+imported and registered as they are (a vendor's in-house integration, a test plugin).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any, cast
+
+import pluggy
+
+from prostop_plugin import hooks
+from prostop_plugin.config import Settings
+from prostop_plugin.errors import ConfigError, ProstopError
+from prostop_plugin.events import (
+    AccessToken,
+    AdapterInfo,
+    ConfirmationDecision,
+    ConfirmationRequest,
+    DiagnosisEvent,
+    IssuanceRecord,
+    IssuanceState,
+    Practitioner,
+    ResultCorrection,
+    WriteBackReceipt,
+)
+from prostop_plugin.issuers import CodeIssuer
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "prostop"
+DISABLE_AUTOLOAD_ENV = "PROSTOP_DISABLE_PLUGIN_AUTOLOAD"
+
+#: called with (plugin name, hook name, exception) when an observer fails
+ObserverErrorHandler = Callable[[str, str, BaseException], None]
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hooks.PROJECT_NAME)
+    pm.add_hookspecs(hooks)
+    return pm
+
+
+def load_entry_point_plugins(pm: pluggy.PluginManager, allowed: Iterable[str]) -> list[str]:
+    """Register the ``prostop`` entry points whose names are allowed; return their names.
+
+    :raises ConfigError: when an allowed name is not installed or fails to import.
+    """
+    wanted = list(dict.fromkeys(allowed))
+    if os.environ.get(DISABLE_AUTOLOAD_ENV) or not wanted:
+        return []
+    available = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    loaded: list[str] = []
+    for name in wanted:
+        ep = available.get(name)
+        if ep is None:
+            known = ", ".join(sorted(available)) or "none"
+            raise ConfigError(
+                f"adapter '{name}' is allowed but not installed (installed: {known})",
+                where="setting 'adapters'",
+                fix=f"install the adapter's distribution, or remove '{name}' from 'adapters'",
+            )
+        if pm.has_plugin(name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # an adapter's import error must not be a traceback
+            raise ConfigError(
+                f"adapter '{name}' failed to load: {type(exc).__name__}: {exc}",
+                where=f"entry point {ep.value}",
+                fix="reinstall the adapter, or check its own dependencies",
+            ) from exc
+        pm.register(plugin, name=name)
+        loaded.append(name)
+    return loaded
+
+
+def load_module_plugins(pm: pluggy.PluginManager, names: Iterable[str]) -> list[str]:
+    loaded: list[str] = []
+    for name in names:
+        if pm.has_plugin(name):
+            continue
+        try:
+            module: ModuleType = importlib.import_module(name)
+        except Exception as exc:
+            raise ConfigError(
+                f"plugin module '{name}' cannot be imported: {type(exc).__name__}: {exc}",
+                where="setting 'plugins'",
+                fix="check the module name and that it is installed in this environment",
+            ) from exc
+        pm.register(module, name=name)
+        loaded.append(name)
+    return loaded
+
+
+def check_hookimpls(pm: pluggy.PluginManager) -> None:
+    """Fail when a plugin implements a hook that has no specification (a typo, a stale name)."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise ConfigError(
+            str(exc), where="plugin hook implementations",
+            fix="every hook implementation must match a prostop_* specification in hooks.py",
+        ) from exc
+
+
+class HookFacade:
+    """The only way the core calls hooks: typed results, isolated observers."""
+
+    def __init__(
+        self, pm: pluggy.PluginManager, on_observer_error: ObserverErrorHandler | None = None
+    ) -> None:
+        self.pm = pm
+        self.on_observer_error = on_observer_error
+
+    @property
+    def _hook(self) -> Any:
+        return self.pm.hook
+
+    def configure(self, settings: Settings) -> None:
+        self._hook.prostop_configure(settings=settings)
+
+    def adapters(self) -> list[AdapterInfo]:
+        found: list[AdapterInfo] = []
+        self._hook.prostop_register_adapters(register=found.append)
+        return found
+
+    def diagnosis_recorded(self, event: DiagnosisEvent) -> IssuanceRecord | None:
+        return cast("IssuanceRecord | None", self._hook.prostop_diagnosis_recorded(event=event))
+
+    def result_corrected(self, correction: ResultCorrection) -> None:
+        self._hook.prostop_result_corrected(correction=correction)
+
+    def confirm_issuance(self, request: ConfirmationRequest) -> ConfirmationDecision | None:
+        return cast(
+            "ConfirmationDecision | None", self._hook.prostop_confirm_issuance(request=request)
+        )
+
+    def practitioner_token(
+        self, practitioner: Practitioner, binding_message: str
+    ) -> AccessToken | None:
+        return cast(
+            "AccessToken | None",
+            self._hook.prostop_practitioner_token(
+                practitioner=practitioner, binding_message=binding_message
+            ),
+        )
+
+    def write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:
+        return cast("WriteBackReceipt | None", self._hook.prostop_write_back(record=record))
+
+    def code_issuer(self, settings: Settings) -> CodeIssuer:
+        issuer = self._hook.prostop_code_issuer(settings=settings)
+        if issuer is None:
+            raise ConfigError(
+                "no code issuer is registered",
+                fix="keep the built-in ProStopCovid issuer, or install a plugin providing one",
+            )
+        return cast(CodeIssuer, issuer)
+
+    def issuance_changed(self, record: IssuanceRecord, previous: IssuanceState | None) -> None:
+        """Call every observer; one failing never stops the others nor the flow."""
+        caller = self._hook.prostop_issuance_changed
+        for impl in reversed(caller.get_hookimpls()):  # pluggy's own order: LIFO
+            try:
+                offered = {"record": record, "previous": previous}
+                impl.function(**{name: offered[name] for name in impl.argnames})
+            except Exception as exc:
+                log.error(
+                    "observer %s failed on prostop_issuance_changed: %s: %s",
+                    impl.plugin_name, type(exc).__name__, exc,
+                )
+                if self.on_observer_error is not None:
+                    try:
+                        self.on_observer_error(impl.plugin_name, "prostop_issuance_changed", exc)
+                    except ProstopError:
+                        log.exception("could not record the observer failure")
