@@ -1,0 +1,1 @@
+"""Benchmarks: our code against a peer, side by side in one process (`make bench`)."""

@@ -1,0 +1,124 @@
+"""Read evidence files of any supported format, chosen by content rather than by extension.
+
+Each format's reader transcribes a file into :class:`~prostop_plugin.events.DiagnosisEvent`
+objects and raises :class:`~prostop_plugin.errors.InputError` (what, where, how to fix) on
+anything it cannot use. Used by ``prostop check`` and the file-drop adapter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from prostop_plugin.errors import InputError
+from prostop_plugin.events import DiagnosisEvent, content_hash
+
+#: bytes, a display name for errors, the adapter name to record as the source
+Reader = Callable[[bytes, str, str], list[DiagnosisEvent]]
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def sniff_format(data: bytes) -> str:
+    """Return ``json``, ``hl7v2``, ``cda``, ``hprim`` or ``unknown`` from the first bytes."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith((b"{", b"[")):
+        return "json"
+    if head.startswith((b"MSH", b"FHS", b"BHS", b"\x0bMSH")):
+        return "hl7v2"
+    if head.startswith(b"<"):
+        return "cda"
+    if head.startswith(b"H|") or b"****LAB****" in data[:1_000_000]:
+        return "hprim"
+    return "unknown"
+
+
+def read_json_events(data: bytes, name: str, adapter: str = "json") -> list[DiagnosisEvent]:
+    """The plugin's own JSON event format: one DiagnosisEvent object, or a list of them."""
+    try:
+        parsed = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte {exc.start})", where=name,
+            fix="save the JSON event as UTF-8",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"not valid JSON: {exc.msg}", where=f"{name}, line {exc.lineno} column {exc.colno}",
+            fix="check the JSON syntax at that position",
+        ) from None
+    items = parsed if isinstance(parsed, list) else [parsed]
+    events: list[DiagnosisEvent] = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and "source" in item and isinstance(item["source"], dict):
+            item["source"].setdefault("content_hash", content_hash(data) + f":{index}")
+        try:
+            events.append(DiagnosisEvent.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            where = f"{name}, event {index + 1}, field '{loc}'" if loc else f"{name}, event {index + 1}"
+            raise InputError(
+                first["msg"], where=where,
+                fix="see 'prostop schema' for the expected event format",
+            ) from None
+    return events
+
+
+def _hl7(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
+    from prostop_plugin.hl7.reader import read_hl7
+
+    return read_hl7(data, name, adapter)
+
+
+def _cda(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
+    from prostop_plugin.hl7.cda import read_cda
+
+    return read_cda(data, name, adapter)
+
+
+def _hprim(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
+    from prostop_plugin.hprim import read_hprim
+
+    return read_hprim(data, name, adapter)
+
+
+READERS: dict[str, Reader] = {
+    "json": read_json_events,
+    "hl7v2": _hl7,
+    "cda": _cda,
+    "hprim": _hprim,
+}
+
+
+def read_bytes(data: bytes, name: str, adapter: str = "file") -> list[DiagnosisEvent]:
+    if not data.strip():
+        raise InputError("the file is empty", where=name, fix="check that the export completed")
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(
+            f"the file is {len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit", where=name,
+            fix="split it, or check that it is really a lab report",
+        )
+    fmt = sniff_format(data)
+    reader = READERS.get(fmt)
+    if reader is None:
+        raise InputError(
+            "unrecognised format (not HL7 v2, HPRIM, CDA nor a JSON event)", where=name,
+            fix="export the result as HL7 v2, HPRIM, CDA R2 or the plugin's JSON event",
+        )
+    return reader(data, name, adapter)
+
+
+def read_file(path: Path, adapter: str = "file") -> list[DiagnosisEvent]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file", where=str(path), fix="check the path") from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file", where=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror}", where=str(path)) from None
+    return read_bytes(data, str(path), adapter)

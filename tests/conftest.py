@@ -1,0 +1,7 @@
+"""Shared fixtures. Plugin autoload is off in tests: each test registers what it needs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("PROSTOP_DISABLE_PLUGIN_AUTOLOAD", "1")
