@@ -7,6 +7,7 @@ result, printed as a table and written to ``bench/results.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import statistics
@@ -99,7 +100,8 @@ class Harness:
 
     def table(self) -> str:
         lines = [
-            f"{'case':<44} {'ours p50 µs':>11} {'peer p50 µs':>11} {'ratio':>7} {'target':>7}  peer",
+            f"{'case':<44} {'ours p50 µs':>11} {'peer p50 µs':>11} "
+            f"{'ratio':>7} {'target':>7}  peer",
         ]
         for r in self.results:
             target = f"≥{r.target:g}×" if r.target is not None else "-"
@@ -113,10 +115,8 @@ class Harness:
     def environment(self) -> dict[str, Any]:
         versions: dict[str, str] = {}
         for dist in ("prostop-plugin", "hl7", "hl7apy", "lxml", "httpx", "pydantic"):
-            try:
+            with contextlib.suppress(metadata.PackageNotFoundError):
                 versions[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                pass
         return {
             "python": platform.python_version(),
             "machine": platform.machine(),

@@ -60,7 +60,7 @@ def read_json_events(data: bytes, name: str, adapter: str = "json") -> list[Diag
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
-            where = f"{name}, event {index + 1}, field '{loc}'" if loc else f"{name}, event {index + 1}"
+            where = f"{name}, event {index + 1}" + (f", field '{loc}'" if loc else "")
             raise InputError(
                 first["msg"], where=where,
                 fix="see 'prostop schema' for the expected event format",
