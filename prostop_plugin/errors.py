@@ -90,3 +90,11 @@ class KeyFileError(ProstopError):
 
 class LedgerError(ProstopError):
     """The ledger file cannot be opened, migrated or written."""
+
+
+class DecryptionError(ProstopError):
+    """Stored data cannot be decrypted: wrong key file, or the data was altered."""
+
+
+class AuditError(ProstopError):
+    """The audit log cannot be written or read."""
