@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -89,6 +90,9 @@ class PSCSettings(Section):
 
 
 class WriteBackSettings(Section):
+    folder: Path | None = Field(
+        default=None, description="write a JSON file per code here when no adapter takes it"
+    )
     max_attempts: int = Field(default=8, ge=1)
     backoff_initial: float = Field(default=2.0, ge=0)
     backoff_max: float = Field(default=600.0, ge=0)
@@ -114,6 +118,11 @@ class Settings(BaseSettings):
         default_factory=list, description="extra plugin modules to import by dotted name"
     )
     log_level: str = "INFO"
+    as_of: date | None = Field(
+        default=None,
+        description="evaluate eligibility as of this date instead of today: for replaying "
+        "archived messages in a test installation, never in production",
+    )
     eligibility: EligibilityPolicy = Field(default_factory=EligibilityPolicy)
     code_service: CodeServiceSettings = Field(default_factory=CodeServiceSettings)
     psc: PSCSettings = Field(default_factory=PSCSettings)
@@ -200,6 +209,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             values["data_dir"] = str(base / str(values["data_dir"]))
         elif "data_dir" not in values and "PROSTOP_DATA_DIR" not in os.environ:
             values["data_dir"] = str(base / "var")
+        folder = values.get("write_back", {}).get("folder")
+        if isinstance(folder, str) and not Path(folder).is_absolute():
+            values["write_back"]["folder"] = str(base / folder)
     values.update(overrides)
     try:
         return Settings(**values)

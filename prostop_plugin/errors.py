@@ -55,7 +55,15 @@ class ConfigError(ProstopError):
 
 
 class ConfirmationRefused(ProstopError):
-    """A physician's decision cannot be accepted (e.g. approval without the QR attestation)."""
+    """A physician's decision cannot be accepted (e.g. approval without the QR attestation).
+
+    ``what`` is English (logs, admins); ``fr`` is what the physician reads.
+    """
+
+    def __init__(self, what: str, *, fr: str, where: str | None = None,
+                 fix: str | None = None) -> None:
+        self.fr = fr
+        super().__init__(what, where=where, fix=fix)
 
 
 class IssuanceNotFound(ProstopError):

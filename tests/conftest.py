@@ -5,3 +5,4 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("PROSTOP_DISABLE_PLUGIN_AUTOLOAD", "1")
+from tests.fixtures.simulator import simulator  # noqa: F401

@@ -1,0 +1,96 @@
+"""The runtime: configuration, keys, ledger, audit log, plugins and the engine, wired once.
+
+A host integrating in-process (the reference EHR, a vendor's own code) does::
+
+    with Prostop.open(load_settings(), plugins=[MyHostPlugin()]) as prostop:
+        prostop.hooks.diagnosis_recorded(event)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+
+import pluggy
+
+from prostop_plugin.audit import AuditLog, AuditPlugin, record_observer_failure
+from prostop_plugin.config import Settings
+from prostop_plugin.events import utcnow
+from prostop_plugin.issuance import IssuanceEngine, IssuancePlugin
+from prostop_plugin.issuers.prostopcovid import ProStopCovidPlugin
+from prostop_plugin.ledger import Ledger
+from prostop_plugin.outbox_folder import FolderWriteBack
+from prostop_plugin.plugins import (
+    HookFacade,
+    check_hookimpls,
+    load_entry_point_plugins,
+    load_module_plugins,
+    new_plugin_manager,
+)
+from prostop_plugin.psc import PSCTokenPlugin
+from prostop_plugin.secrets import KeyRing
+
+log = logging.getLogger(__name__)
+
+
+class Prostop:
+    """Everything a process needs to run the flow. Close it (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        plugins: Sequence[object] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.keyring = KeyRing.open(settings.key_dir)
+        self.ledger = Ledger(settings.ledger_path, self.keyring)
+        self.audit = AuditLog(settings.audit_path, self.keyring)
+        self.pm: pluggy.PluginManager = new_plugin_manager()
+        self.hooks = HookFacade(
+            self.pm,
+            on_observer_error=lambda plugin, hook, exc: record_observer_failure(
+                self.audit, plugin, hook, exc
+            ),
+        )
+        self.engine = IssuanceEngine(settings, self.ledger, self.hooks, clock=clock)
+        self._psc = PSCTokenPlugin(settings.psc, settings.eligibility.allowed_professions)
+        self._issuer = ProStopCovidPlugin()
+        # built-ins first: pluggy calls the last registered first, and the fallbacks are
+        # marked trylast, so hosts and adapters always get the first word
+        self.pm.register(IssuancePlugin(self.engine), name="prostop.issuance")
+        self.pm.register(AuditPlugin(self.audit), name="prostop.audit")
+        self.pm.register(self._issuer, name="prostop.issuer.prostopcovid")
+        self.pm.register(self._psc, name="prostop.psc")
+        if settings.write_back.folder is not None:
+            self.pm.register(FolderWriteBack(settings.write_back.folder), name="prostop.outbox")
+        for plugin in plugins:
+            self.pm.register(plugin)
+        load_module_plugins(self.pm, settings.plugins)
+        load_entry_point_plugins(self.pm, settings.adapters)
+        check_hookimpls(self.pm)
+        self.hooks.configure(settings)
+
+    @classmethod
+    def open(
+        cls, settings: Settings, *, plugins: Sequence[object] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Prostop:
+        return cls(settings, plugins=plugins, clock=clock)
+
+    def close(self) -> None:
+        self.engine.close()
+        self._psc.close()
+        self.ledger.close()
+
+    def __enter__(self) -> Prostop:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

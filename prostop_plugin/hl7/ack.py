@@ -1,0 +1,301 @@
+"""Outgoing HL7 v2 messages: acknowledgments, and the write-back of an issued code.
+
+ACKs follow the received message: original mode (AA/AE/AR) when MSH-15 and MSH-16 are empty,
+enhanced mode (commit CA/CE/CR) when either is set; MSA-2 echoes MSH-10; sender and receiver
+are swapped; version, processing id and charset are those of the received message. AE/AR carry
+an ERR segment with the reason (v2.5+ layout, or ERR-1 for older versions).
+
+Every value written is escaped with the outgoing delimiters, so a reason or a note containing
+``|`` or ``^`` cannot break the message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from prostop_plugin.errors import HL7ParseError, InputError
+from prostop_plugin.events import PatientRef, Practitioner, utcnow
+from prostop_plugin.hl7.er7 import (
+    DEFAULT_DELIMITERS,
+    Delimiters,
+    Message,
+    MessageBuilder,
+    SegmentBuilder,
+    parse,
+)
+from prostop_plugin.hl7.mapping import PARIS, HL7FieldError, UnsupportedMessageType
+
+AckCode = Literal["AA", "AE", "AR", "CA", "CE", "CR"]
+Outcome = Literal["accept", "error", "reject"]
+AckMode = Literal["original", "enhanced"]
+
+#: HL7 table 0357, message error condition codes.
+ERROR_CODES: dict[str, str] = {
+    "0": "Message accepted",
+    "100": "Segment sequence error",
+    "101": "Required field missing",
+    "102": "Data type error",
+    "103": "Table value not found",
+    "200": "Unsupported message type",
+    "201": "Unsupported event code",
+    "202": "Unsupported processing id",
+    "203": "Unsupported version id",
+    "204": "Unknown key identifier",
+    "205": "Duplicate key identifier",
+    "206": "Application record locked",
+    "207": "Application internal error",
+}
+_CODES: dict[tuple[AckMode, Outcome], AckCode] = {
+    ("original", "accept"): "AA", ("original", "error"): "AE", ("original", "reject"): "AR",
+    ("enhanced", "accept"): "CA", ("enhanced", "error"): "CE", ("enhanced", "reject"): "CR",
+}
+#: INS assigning authorities written in PID-3 (namespace for each OID).
+INS_NAMESPACES: dict[str, str] = {
+    "1.2.250.1.213.1.4.8": "ASIP-SANTE-INS-NIR",
+    "1.2.250.1.213.1.4.9": "ASIP-SANTE-INS-NIA",
+    "1.2.250.1.213.1.4.10": "ASIP-SANTE-INS-NIR-TEST",
+}
+RPPS_AUTHORITY = ("ASIP-SANTE-PS", "1.2.250.1.71.4.2.1", "ISO")
+
+
+@dataclass(frozen=True)
+class AckError:
+    """Why a message is not accepted: what goes into MSA-3 and the ERR segment.
+
+    ``outcome`` ``"error"`` (AE/CE) is a content problem the sender must fix; ``"reject"``
+    (AR/CR) is a message we do not take (type, version) or cannot take now (internal failure).
+    """
+
+    text: str
+    code: str = "207"  # table 0357
+    outcome: Literal["error", "reject"] = "error"
+    severity: Literal["E", "W", "I", "F"] = "E"  # table 0516
+    segment: str | None = None
+    occurrence: int | None = None
+    field: int | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> AckError:
+        """The ACK error for what the parser, the mapping or the core raised."""
+        if isinstance(exc, UnsupportedMessageType):
+            return cls(exc.one_line(), code="200", outcome="reject")
+        if isinstance(exc, HL7FieldError):
+            return cls(exc.one_line(), code="102", segment=exc.segment,
+                       occurrence=exc.occurrence, field=exc.field_number)
+        if isinstance(exc, HL7ParseError | InputError):
+            return cls(exc.one_line(), code="102")
+        # Not the message's fault: reject so that the sender retries later.
+        return cls("internal error, retry later", code="207", outcome="reject")
+
+
+def ack_mode(msg: Message) -> AckMode:
+    """Enhanced mode when MSH-15 or MSH-16 is set."""
+    return "enhanced" if msg["MSH-15"].strip() or msg["MSH-16"].strip() else "original"
+
+
+def ack_code(msg: Message, outcome: Outcome) -> AckCode:
+    return _CODES[(ack_mode(msg), outcome)]
+
+
+def wants_ack(msg: Message, outcome: Outcome) -> bool:
+    """Whether an accept ACK is expected: original mode always; enhanced mode by MSH-15
+    (AL always, NE never, ER only on error, SU only on success; empty: always)."""
+    if ack_mode(msg) == "original":
+        return True
+    condition = msg["MSH-15"].strip().upper()
+    return {"NE": False, "ER": outcome != "accept", "SU": outcome == "accept"}.get(condition, True)
+
+
+def hl7_timestamp(moment: datetime | None = None) -> str:
+    """``YYYYMMDDHHMMSS±ZZZZ`` in Paris time."""
+    return (moment or utcnow()).astimezone(PARIS).strftime("%Y%m%d%H%M%S%z")
+
+
+def new_control_id() -> str:
+    """A unique MSH-10 (20 characters: the v2.5 length)."""
+    return uuid.uuid4().hex[:20].upper()
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = [int(p) for p in text.split(".") if p.isdigit()]
+    return tuple(parts) or (2, 5)
+
+
+def build_ack(
+    original: Message, error: AckError | None = None, *,
+    sending_application: str | None = None, sending_facility: str | None = None,
+    control_id: str | None = None, now: datetime | None = None,
+) -> bytes:
+    """The accept/commit ACK for ``original``: accept when ``error`` is None.
+
+    Sender defaults to the original's receiver (MSH-5/MSH-6). Characters the original's charset
+    cannot hold are replaced, so an ACK can always be sent.
+    """
+    outcome: Outcome = "accept" if error is None else error.outcome
+    builder = MessageBuilder(original.delimiters, original.declared_charset,
+                             encoding=original.charset)
+    msh = builder.add("MSH")
+    src = original.segments()[0]
+    if sending_application is None:
+        msh.set_tree(3, src.tree(5))
+    else:
+        msh.set(3, sending_application)
+    if sending_facility is None:
+        msh.set_tree(4, src.tree(6))
+    else:
+        msh.set(4, sending_facility)
+    msh.set_tree(5, src.tree(3)).set_tree(6, src.tree(4))
+    msh.set(7, hl7_timestamp(now)).set("9.1", "ACK").set("9.2", original["MSH-9.2"])
+    msh.set("9.3", "ACK").set(10, control_id or new_control_id())
+    msh.set_tree(11, src.tree(11)).set_tree(12, src.tree(12)).set_tree(17, src.tree(17))
+    msa = builder.add("MSA").set(1, ack_code(original, outcome)).set(2, original.control_id)
+    if error is not None:
+        msa.set(3, error.text)
+        _add_err(builder.add("ERR"), error, _version(original.version))
+    return builder.to_bytes(errors="replace")
+
+
+def _add_err(err: SegmentBuilder, error: AckError, version: tuple[int, ...]) -> None:
+    code_text = ERROR_CODES.get(error.code, "")
+    if version < (2, 5):  # ERR-1, ELD: segment^sequence^field^code&text&HL70357
+        if error.segment:
+            err.set("1.1", error.segment).set("1.2", str(error.occurrence or 1))
+            err.set("1.3", str(error.field or ""))
+        err.set("1.4.1", error.code).set("1.4.2", code_text).set("1.4.3", "HL70357")
+        return
+    if error.segment:  # ERR-2, ERL: segment^sequence^field
+        err.set("2.1", error.segment).set("2.2", str(error.occurrence or 1))
+        if error.field:
+            err.set("2.3", str(error.field))
+    err.set("3.1", error.code).set("3.2", code_text).set("3.3", "HL70357")
+    err.set(4, error.severity).set(8, error.text)
+
+
+def build_ack_for_unparsed(
+    data: bytes, error: AckError, *, sending_application: str | None = None,
+    sending_facility: str | None = None, control_id: str | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """An AE/AR for bytes that did not parse: header fields are copied when the MSH line can
+    be read, else the ACK uses default delimiters, UTF-8 and an empty MSA-2."""
+    first_line = data.replace(b"\n", b"\r").split(b"\r", 1)[0]
+    try:
+        original = parse(first_line)
+    except HL7ParseError:
+        original = None
+    if original is not None:
+        return build_ack(original, error, sending_application=sending_application,
+                         sending_facility=sending_facility, control_id=control_id, now=now)
+    builder = MessageBuilder(DEFAULT_DELIMITERS, "UNICODE UTF-8")
+    msh = builder.add("MSH").set(3, sending_application or "PROSTOP").set(4, sending_facility)
+    msh.set(7, hl7_timestamp(now)).set("9.1", "ACK").set(10, control_id or new_control_id())
+    msh.set(11, "P").set(12, "2.5")
+    builder.add("MSA").set(1, "AR" if error.outcome == "reject" else "AE").set(3, error.text)
+    _add_err(builder.add("ERR"), error, (2, 5))
+    return builder.to_bytes(errors="replace")
+
+
+# --- write-back -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteBackHeader:
+    """Who sends the write-back to whom, and how it is encoded."""
+
+    sending_application: str = "PROSTOP"
+    sending_facility: str = "PROSTOP"
+    receiving_application: str = ""
+    receiving_facility: str = ""
+    version: str = "2.5"
+    charset: str = "UNICODE UTF-8"
+    country: str = "FRA"
+    processing_id: str = "P"
+
+
+#: OBX-3 of the note: LOINC 48767-8 "Annotation comment" (the CDA FR-Commentaire-ER code).
+NOTE_OBSERVATION = ("48767-8", "Annotation comment", "LN")
+
+
+def build_write_back(
+    patient: PatientRef, note_lines: Sequence[str], header: WriteBackHeader | None = None, *,
+    message_type: Literal["ORU^R01", "MDM^T02"] = "ORU^R01",
+    value_type: Literal["TX", "FT"] = "TX",
+    source: Message | None = None, practitioner: Practitioner | None = None,
+    observation: tuple[str, str, str] = NOTE_OBSERVATION,
+    control_id: str | None = None, now: datetime | None = None,
+    delimiters: Delimiters = DEFAULT_DELIMITERS,
+) -> bytes:
+    """An ORU^R01 or MDM^T02 carrying ``note_lines`` in one TX (a repetition per line) or FT
+    (lines joined by ``\\.br\\``) OBX. PID is copied from ``source`` when given (the message the
+    event came from), else built from ``patient``. Pass the same ``control_id`` on a resend.
+    """
+    if not note_lines:
+        raise ValueError("a write-back needs at least one note line")
+    header = header or WriteBackHeader()
+    stamp = hl7_timestamp(now)
+    control_id = control_id or new_control_id()
+    builder = MessageBuilder(delimiters, header.charset)
+    kind, trigger = message_type.split("^")
+    msh = builder.add("MSH").set(3, header.sending_application).set(4, header.sending_facility)
+    msh.set(5, header.receiving_application).set(6, header.receiving_facility).set(7, stamp)
+    msh.set("9.1", kind).set("9.2", trigger).set("9.3", f"{kind}_{trigger}")
+    msh.set(10, control_id).set(11, header.processing_id).set(12, header.version)
+    msh.set(15, "AL").set(16, "NE").set(17, header.country)
+    if kind == "MDM":
+        builder.add("EVN").set(1, trigger).set(2, stamp)
+    _add_pid(builder.add("PID"), patient, source)
+    if kind == "MDM":
+        builder.add("PV1").set(1, "1").set(2, "O")
+        txa = builder.add("TXA").set(1, "1").set(2, "CN").set(3, value_type).set(4, stamp)
+        txa.set(12, control_id).set(17, "DO").set(19, "AV")
+        if practitioner is not None:
+            _set_xcn(txa, 9, practitioner)
+    else:
+        obr = builder.add("OBR").set(1, "1").set(3, control_id)
+        obr.set("4.1", observation[0]).set("4.2", observation[1]).set("4.3", observation[2])
+        obr.set(7, stamp).set(25, "F")
+        if practitioner is not None:
+            _set_xcn(obr, 16, practitioner)
+    obx = builder.add("OBX").set(1, "1").set(2, value_type)
+    obx.set("3.1", observation[0]).set("3.2", observation[1]).set("3.3", observation[2])
+    if value_type == "TX":
+        obx.set_tree(5, [[[line]] for line in note_lines])
+    else:
+        obx.set(5, "\n".join(note_lines))
+    obx.set(11, "F").set(14, stamp)
+    return builder.to_bytes()
+
+
+def _add_pid(pid: SegmentBuilder, patient: PatientRef, source: Message | None) -> None:
+    pid.set(1, "1")
+    src = source.segment("PID") if source is not None else None
+    if src is not None:
+        for number in (3, 5, 7, 8):
+            pid.set_tree(number, src.tree(number))
+        return
+    pid.set("3.1", patient.host_patient_id).set("3(1).5", "PI")
+    if patient.ins:
+        oid = patient.ins_oid or "1.2.250.1.213.1.4.8"
+        pid.set("3(2).1", patient.ins).set("3(2).4.1", INS_NAMESPACES.get(oid, ""))
+        pid.set("3(2).4.2", oid).set("3(2).4.3", "ISO").set("3(2).5", "INS")
+    pid.set("5.1", patient.family_name).set("5.2", patient.given_name)
+    if patient.family_name:
+        pid.set("5.7", "L")
+    if patient.birth_date:
+        pid.set(7, patient.birth_date.strftime("%Y%m%d"))
+    pid.set(8, patient.sex)
+
+
+def _set_xcn(seg: SegmentBuilder, number: int, practitioner: Practitioner) -> None:
+    """id^family^given, the RPPS (or national id) with its assigning authority."""
+    ident = practitioner.rpps or practitioner.national_id
+    seg.set(f"{number}.1", ident).set(f"{number}.2", practitioner.family_name)
+    seg.set(f"{number}.3", practitioner.given_name)
+    if practitioner.rpps:
+        for sub, value in enumerate(RPPS_AUTHORITY, start=1):
+            seg.set(f"{number}.9.{sub}", value)
+        seg.set(f"{number}.13", "RPPS")

@@ -1,0 +1,121 @@
+"""Read HL7 v2 files: one message, several MSH-started messages, or an FHS/BHS batch.
+
+MLLP-framed bytes (a capture of a connection) are accepted too. Each message is decoded by its
+own MSH-18, parsed and transcribed by :mod:`prostop_plugin.hl7.mapping`. Errors name the file,
+the message number and the byte offset in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from prostop_plugin.errors import HL7ParseError
+from prostop_plugin.events import DiagnosisEvent
+from prostop_plugin.hl7.er7 import DEFAULT_OPTIONS, ParseOptions, parse
+from prostop_plugin.hl7.mapping import MappedMessage, map_message
+
+_BOUNDARY = re.compile(rb"(?:^|(?<=[\r\n]))(MSH|BHS|BTS|FHS|FTS)(?![A-Za-z0-9])")
+_BOM = b"\xef\xbb\xbf"
+# MLLP start/end bytes become segment separators: same length, so offsets stay true.
+_UNFRAME = bytes.maketrans(b"\x0b\x1c", b"\r\r")
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """One message's bytes and where they start in the file."""
+
+    number: int  # 1-based, in file order
+    offset: int
+    data: bytes
+
+
+def split_messages(data: bytes) -> list[RawMessage]:
+    """Cut a file into messages; batch envelopes (FHS/BHS/BTS/FTS) are checked and dropped."""
+    if data.lstrip(b" \t\r\n" + _BOM).startswith(b"\x0b"):
+        data = data.translate(_UNFRAME)
+    if data.startswith(_BOM):
+        data = b"   " + data[3:]  # keep offsets
+    messages: list[RawMessage] = []
+    batch_start = 0  # index in `messages` where the current batch began
+    matches = list(_BOUNDARY.finditer(data))
+    if not matches:
+        raise HL7ParseError("no MSH segment found", position=0,
+                            fix="an HL7 v2 file holds messages that start with 'MSH|^~\\&|'")
+    _only_blank(data, 0, matches[0].start())
+    for i, match in enumerate(matches):
+        start = match.start()
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(data)
+        kind = match[1]
+        if kind == b"MSH":
+            messages.append(RawMessage(len(messages) + 1, start, data[start:end]))
+            continue
+        line_end = _line_end(data, start, end)
+        _only_blank(data, line_end, end)
+        if kind == b"BHS":
+            batch_start = len(messages)
+        elif kind == b"BTS":
+            _check_count(data[start:line_end], len(messages) - batch_start, start)
+    if not messages:
+        raise HL7ParseError("the batch holds no message (no MSH segment)", position=0)
+    return messages
+
+
+def _line_end(data: bytes, start: int, end: int) -> int:
+    found = [i for i in (data.find(b"\r", start, end), data.find(b"\n", start, end)) if i != -1]
+    return min(found, default=end)
+
+
+def _only_blank(data: bytes, start: int, end: int) -> None:
+    if data[start:end].strip(b" \t\r\n\x00"):
+        offset = start + len(data[start:end]) - len(data[start:end].lstrip(b" \t\r\n\x00"))
+        raise HL7ParseError(
+            "unexpected content outside any message", position=offset,
+            fix="every segment must follow an MSH (or a batch header FHS/BHS)",
+        )
+
+
+def _check_count(line: bytes, expected: int, offset: int) -> None:
+    """BTS-1 holds the batch's message count: a mismatch means a truncated or merged file."""
+    if len(line) < 5:
+        return
+    count = line[4:].split(line[3:4])[0].strip()
+    if count.isdigit() and int(count) != expected:
+        raise HL7ParseError(
+            f"the batch trailer announces {int(count)} messages but the batch holds {expected}",
+            position=offset, fix="the file is truncated or was assembled wrongly: export it again",
+        )
+
+
+def _located(exc: HL7ParseError, name: str, raw: RawMessage) -> HL7ParseError:
+    """The same error, placed in the file: name, message number, byte offset in the file."""
+    inner = exc.where
+    if exc.position is not None and inner is not None:
+        suffix = f"byte {exc.position}"
+        inner = None if inner == suffix else inner.removesuffix(", " + suffix)
+    where = f"{name}, message {raw.number}" + (f", {inner}" if inner else "")
+    position = raw.offset + exc.position if exc.position is not None else None
+    return HL7ParseError(exc.what, where=where, fix=exc.fix, position=position)
+
+
+def read_hl7_messages(
+    data: bytes, name: str, adapter: str, options: ParseOptions = DEFAULT_OPTIONS
+) -> list[MappedMessage]:
+    """Every message of the file, transcribed (events, corrections, warnings)."""
+    try:
+        raws = split_messages(data)
+    except HL7ParseError as exc:
+        raise HL7ParseError(exc.what, where=name, fix=exc.fix, position=exc.position) from None
+    mapped: list[MappedMessage] = []
+    for raw in raws:
+        try:
+            mapped.append(map_message(parse(raw.data, options), adapter=adapter, raw=raw.data))
+        except HL7ParseError as exc:
+            raise _located(exc, name, raw) from None
+    return mapped
+
+
+def read_hl7(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
+    """The diagnosis events of an HL7 v2 file (each has at least one evidence item)."""
+    return [event for message in read_hl7_messages(data, name, adapter)
+            for event in message.events]

@@ -1,0 +1,488 @@
+"""The ledger: one SQLite file (WAL) holding events, issuances, transitions and the write-back outbox.
+
+Guarantees it gives the engine:
+
+* every write is one transaction (``BEGIN IMMEDIATE``), so readers never see half a step;
+* an event is stored once per dedupe key; a repeat is answered with the issuance it joined;
+* state changes are compare-and-set on the current state, so two processes can never both move
+  ``approved → issuing`` (which would issue two codes);
+* work done outside a transaction (asking the code service, writing back) is covered by a lease
+  naming its owner process, so a crashed owner's work is taken over at restart and a live
+  owner's is left alone.
+
+Privacy at rest: patient data and the code live only in AES-GCM blobs; indexed columns hold
+keyed digests (patient, episode) and non-identifying values (state, dates).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from prostop_plugin.errors import InvalidTransition, IssuanceNotFound, LedgerError
+from prostop_plugin.events import DiagnosisEvent, IssuanceRecord, IssuanceState
+from prostop_plugin.secrets import KeyRing
+
+_MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE issuances (
+        id            TEXT PRIMARY KEY,
+        patient_key   TEXT NOT NULL,
+        episode       TEXT NOT NULL,
+        episode_start TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        valid_until   TEXT,
+        replaces      TEXT REFERENCES issuances(id),
+        code_blob     BLOB,
+        code_digest   TEXT,
+        code_last2    TEXT,
+        lease_owner   TEXT,
+        lease_until   TEXT,
+        body          BLOB NOT NULL
+    );
+    CREATE INDEX issuances_patient ON issuances(patient_key, created_at);
+    CREATE INDEX issuances_state ON issuances(state);
+    CREATE TABLE events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        dedupe_key  TEXT NOT NULL UNIQUE,
+        issuance_id TEXT NOT NULL REFERENCES issuances(id),
+        received_at TEXT NOT NULL,
+        payload     BLOB NOT NULL
+    );
+    CREATE INDEX events_issuance ON events(issuance_id);
+    CREATE TABLE transitions (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        issuance_id TEXT NOT NULL REFERENCES issuances(id),
+        from_state  TEXT,
+        to_state    TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        actor       TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        issuance_id     TEXT PRIMARY KEY REFERENCES issuances(id),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT,
+        status          TEXT NOT NULL DEFAULT 'pending'
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def process_identity() -> str:
+    """Who holds a lease: host, pid and thread, so a dead owner on this host is recognised at
+    once and two threads of one process never share a lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    host, pid_text, _thread = (owner.rsplit(":", 2) + ["", ""])[:3]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's process: only the lease expiry can free it
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    issuance_id: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class IssuanceSummary:
+    """Non-identifying columns, readable without decrypting (stats, doctor, listings)."""
+
+    id: str
+    state: IssuanceState
+    created_at: datetime
+    updated_at: datetime
+    valid_until: datetime | None
+    code_last2: str | None
+
+
+class Ledger:
+    """The SQLite store. One instance may be shared by threads (one connection per thread)."""
+
+    def __init__(self, path: Path, keyring: KeyRing) -> None:
+        self.path = path
+        self.keyring = keyring
+        self._local = threading.local()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create the data folder: {exc.strerror}", where=str(path.parent),
+                fix="create it, or set data_dir to a writable folder",
+            ) from None
+        self._migrate()
+
+    # -- connection and transactions -------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")  # durable before we acknowledge
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise LedgerError(
+                    f"cannot open the ledger: {exc}", where=str(self.path),
+                    fix="check the file's permissions and that it is a prostop ledger",
+                ) from None
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot start a transaction: {exc}", where=str(self.path)) from None
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"the ledger has schema version {version}, newer than this software "
+                    f"({SCHEMA_VERSION})", where=str(self.path),
+                    fix="upgrade prostop-plugin; never downgrade over a newer ledger",
+                )
+            for number in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    def schema_version(self) -> int:
+        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+
+    # -- encryption helpers ----------------------------------------------------------------
+
+    def patient_key(self, event: DiagnosisEvent) -> str:
+        """Pseudonymous patient key: the INS when known (same person across senders)."""
+        patient = event.patient
+        if patient.ins:
+            return self.keyring.digest(f"ins:{patient.ins}", purpose="patient")
+        return self.keyring.digest(
+            f"host:{event.source.host}|{patient.host_patient_id}", purpose="patient"
+        )
+
+    def episode_key(self, patient_key: str, start: date) -> str:
+        return self.keyring.digest(f"{patient_key}|{start.isoformat()}", purpose="episode")[:20]
+
+    def _seal_record(self, record: IssuanceRecord) -> bytes:
+        body = record.model_copy(update={"code": None}).model_dump_json().encode()
+        return self.keyring.encrypt(body, context=f"issuance:{record.id}".encode())
+
+    def _open_row(self, row: sqlite3.Row, *, with_code: bool) -> IssuanceRecord:
+        body = self.keyring.decrypt(row["body"], context=f"issuance:{row['id']}".encode())
+        record = IssuanceRecord.model_validate_json(body)
+        record.state = IssuanceState(row["state"])
+        if with_code and row["code_blob"] is not None:
+            code = self.keyring.decrypt(row["code_blob"], context=f"code:{row['id']}".encode())
+            record.code = SecretStr(code.decode())
+        return record
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, issuance_id: str, *, with_code: bool = False) -> IssuanceRecord:
+        row = self._connection().execute(
+            "SELECT * FROM issuances WHERE id = ?", (issuance_id,)
+        ).fetchone()
+        if row is None:
+            raise IssuanceNotFound(
+                "no such issuance", where=f"issuance {issuance_id}",
+                fix="list them with 'prostop pending list' or 'prostop status'",
+            )
+        return self._open_row(row, with_code=with_code)
+
+    def find_by_prefix(self, prefix: str) -> str:
+        rows = self._connection().execute(
+            "SELECT id FROM issuances WHERE id LIKE ? ORDER BY id LIMIT 2", (prefix + "%",)
+        ).fetchall()
+        if len(rows) == 1:
+            return str(rows[0]["id"])
+        what = "no issuance" if not rows else "several issuances"
+        raise IssuanceNotFound(f"{what} with an id starting '{prefix}'", fix="give more of the id")
+
+    def ids_in_states(self, *states: IssuanceState) -> list[str]:
+        marks = ",".join("?" * len(states))
+        rows = self._connection().execute(
+            f"SELECT id FROM issuances WHERE state IN ({marks}) ORDER BY created_at",
+            [s.value for s in states],
+        ).fetchall()
+        return [str(r["id"]) for r in rows]
+
+    def records_in_states(self, *states: IssuanceState) -> list[IssuanceRecord]:
+        return [self.get(i) for i in self.ids_in_states(*states)]
+
+    def summaries(self) -> list[IssuanceSummary]:
+        rows = self._connection().execute(
+            "SELECT id, state, created_at, updated_at, valid_until, code_last2 "
+            "FROM issuances ORDER BY created_at"
+        ).fetchall()
+        return [
+            IssuanceSummary(
+                id=r["id"], state=IssuanceState(r["state"]),
+                created_at=datetime.fromisoformat(r["created_at"]),
+                updated_at=datetime.fromisoformat(r["updated_at"]),
+                valid_until=_parse(r["valid_until"]), code_last2=r["code_last2"],
+            )
+            for r in rows
+        ]
+
+    def patient_history(self, patient_key: str) -> list[IssuanceRecord]:
+        rows = self._connection().execute(
+            "SELECT * FROM issuances WHERE patient_key = ? ORDER BY created_at", (patient_key,)
+        ).fetchall()
+        return [self._open_row(r, with_code=False) for r in rows]
+
+    def episode_events(self, issuance_ids: list[str]) -> list[DiagnosisEvent]:
+        if not issuance_ids:
+            return []
+        marks = ",".join("?" * len(issuance_ids))
+        rows = self._connection().execute(
+            f"SELECT id, payload FROM events WHERE issuance_id IN ({marks}) ORDER BY id",
+            issuance_ids,
+        ).fetchall()
+        return [
+            DiagnosisEvent.model_validate_json(
+                self.keyring.decrypt(r["payload"], context=f"event:{r['id']}".encode())
+            )
+            for r in rows
+        ]
+
+    def event_count(self) -> int:
+        return int(self._connection().execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def transitions(self, issuance_id: str) -> list[tuple[str | None, str, str]]:
+        rows = self._connection().execute(
+            "SELECT from_state, to_state, actor FROM transitions WHERE issuance_id = ? "
+            "ORDER BY seq", (issuance_id,),
+        ).fetchall()
+        return [(r["from_state"], r["to_state"], r["actor"]) for r in rows]
+
+    def outbox_entry(self, issuance_id: str) -> OutboxEntry | None:
+        row = self._connection().execute(
+            "SELECT * FROM outbox WHERE issuance_id = ?", (issuance_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return OutboxEntry(
+            issuance_id=row["issuance_id"], attempts=row["attempts"],
+            next_attempt_at=datetime.fromisoformat(row["next_attempt_at"]),
+            last_error=row["last_error"], status=row["status"],
+        )
+
+    def due_write_backs(self, now: datetime) -> list[str]:
+        rows = self._connection().execute(
+            "SELECT issuance_id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at", (_iso(now),),
+        ).fetchall()
+        return [str(r["issuance_id"]) for r in rows]
+
+    def expired_candidates(self, now: datetime) -> list[str]:
+        rows = self._connection().execute(
+            "SELECT id FROM issuances WHERE valid_until IS NOT NULL AND valid_until < ? "
+            "AND state IN ('issued', 'written_back', 'write_back_failed')", (_iso(now),),
+        ).fetchall()
+        return [str(r["id"]) for r in rows]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def insert_event(
+        self, conn: sqlite3.Connection, event: DiagnosisEvent, issuance_id: str
+    ) -> None:
+        """Store an event under an issuance, inside the caller's transaction."""
+        dedupe = self.keyring.digest(event.source.dedupe_key(), purpose="dedupe")
+        cursor = conn.execute(
+            "INSERT INTO events (dedupe_key, issuance_id, received_at, payload) "
+            "VALUES (?, ?, ?, x'')",
+            (dedupe, issuance_id, _iso(event.source.received_at)),
+        )
+        row_id = cursor.lastrowid
+        payload = self.keyring.encrypt(
+            event.model_dump_json().encode(), context=f"event:{row_id}".encode()
+        )
+        conn.execute("UPDATE events SET payload = ? WHERE id = ?", (payload, row_id))
+
+    def issuance_for_event(self, conn: sqlite3.Connection, event: DiagnosisEvent) -> str | None:
+        dedupe = self.keyring.digest(event.source.dedupe_key(), purpose="dedupe")
+        row = conn.execute(
+            "SELECT issuance_id FROM events WHERE dedupe_key = ?", (dedupe,)
+        ).fetchone()
+        return None if row is None else str(row["issuance_id"])
+
+    def latest_in_patient(
+        self, conn: sqlite3.Connection, patient_key: str
+    ) -> tuple[str, str, date, IssuanceState] | None:
+        """(id, episode, episode_start, state) of the patient's newest issuance."""
+        row = conn.execute(
+            "SELECT id, episode, episode_start, state FROM issuances WHERE patient_key = ? "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1", (patient_key,),
+        ).fetchone()
+        if row is None:
+            return None
+        return (
+            row["id"], row["episode"], date.fromisoformat(row["episode_start"]),
+            IssuanceState(row["state"]),
+        )
+
+    def episode_issuance_ids(self, conn: sqlite3.Connection, episode: str) -> list[str]:
+        rows = conn.execute(
+            "SELECT id FROM issuances WHERE episode = ? ORDER BY created_at", (episode,)
+        ).fetchall()
+        return [str(r["id"]) for r in rows]
+
+    def insert_issuance(
+        self, conn: sqlite3.Connection, record: IssuanceRecord, *, patient_key: str,
+        episode_start: date, actor: str,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO issuances (id, patient_key, episode, episode_start, state, created_at, "
+            "updated_at, replaces, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id, patient_key, record.episode, episode_start.isoformat(),
+                record.state.value, _iso(record.created_at), _iso(record.updated_at),
+                record.replaces, self._seal_record(record),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO transitions (issuance_id, from_state, to_state, at, actor) "
+            "VALUES (?, NULL, ?, ?, ?)",
+            (record.id, record.state.value, _iso(record.created_at), actor),
+        )
+
+    def save(
+        self, conn: sqlite3.Connection, record: IssuanceRecord, *,
+        expect: IssuanceState | tuple[IssuanceState, ...], actor: str,
+        lease_seconds: float | None = None, now: datetime,
+    ) -> IssuanceState:
+        """Write ``record`` (its new state and fields) if its stored state is ``expect``.
+
+        Returns the previous state. Sets a lease for this process when ``lease_seconds`` is
+        given, clears it otherwise. Raises InvalidTransition when another process got there
+        first (the caller reloads and stops).
+        """
+        expected = (expect,) if isinstance(expect, IssuanceState) else expect
+        row = conn.execute(
+            "SELECT state, lease_owner, lease_until FROM issuances WHERE id = ?", (record.id,)
+        ).fetchone()
+        if row is None:
+            raise IssuanceNotFound("no such issuance", where=f"issuance {record.id}")
+        previous = IssuanceState(row["state"])
+        if previous not in expected:
+            raise InvalidTransition(
+                f"issuance is '{previous.value}', expected "
+                + " or ".join(f"'{s.value}'" for s in expected),
+                where=f"issuance {record.id}",
+            )
+        if not self._lease_free(row, now):
+            raise InvalidTransition(
+                f"issuance is being worked on by {row['lease_owner']}",
+                where=f"issuance {record.id}", fix="wait for that process, or stop it",
+            )
+        record.updated_at = now
+        code_blob = None
+        if record.code is not None:
+            code_blob = self.keyring.encrypt(
+                record.code.get_secret_value().encode(), context=f"code:{record.id}".encode()
+            )
+        lease_owner = process_identity() if lease_seconds else None
+        lease_until = _iso(now + timedelta(seconds=lease_seconds)) if lease_seconds else None
+        conn.execute(
+            "UPDATE issuances SET state = ?, updated_at = ?, valid_until = ?, "
+            "code_blob = COALESCE(?, code_blob), code_digest = ?, code_last2 = ?, "
+            "lease_owner = ?, lease_until = ?, body = ? WHERE id = ?",
+            (
+                record.state.value, _iso(now),
+                _iso(record.valid_until) if record.valid_until else None,
+                code_blob, record.code_digest, record.code_last2, lease_owner, lease_until,
+                self._seal_record(record), record.id,
+            ),
+        )
+        if previous != record.state:
+            conn.execute(
+                "INSERT INTO transitions (issuance_id, from_state, to_state, at, actor) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (record.id, previous.value, record.state.value, _iso(now), actor),
+            )
+        return previous
+
+    @staticmethod
+    def _lease_free(row: sqlite3.Row, now: datetime) -> bool:
+        owner = row["lease_owner"]
+        if owner is None or owner == process_identity():
+            return True
+        until = _parse(row["lease_until"])
+        return (until is not None and until <= now) or owner_is_dead(owner)
+
+    def lease_free(self, issuance_id: str, now: datetime) -> bool:
+        row = self._connection().execute(
+            "SELECT lease_owner, lease_until FROM issuances WHERE id = ?", (issuance_id,)
+        ).fetchone()
+        return row is not None and self._lease_free(row, now)
+
+    def schedule_write_back(
+        self, conn: sqlite3.Connection, issuance_id: str, *, at: datetime,
+        attempts: int = 0, error: str | None = None, status: str = "pending",
+    ) -> None:
+        conn.execute(
+            "INSERT INTO outbox (issuance_id, attempts, next_attempt_at, last_error, status) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(issuance_id) DO UPDATE SET "
+            "attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, "
+            "last_error = excluded.last_error, status = excluded.status",
+            (issuance_id, attempts, _iso(at), error, status),
+        )
