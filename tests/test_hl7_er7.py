@@ -126,7 +126,6 @@ def test_parse_path_forms() -> None:
         ("a\\S\\b\\T\\c\\R\\d\\E\\e", "a^b&c~d\\e"),
         ("l1\\.br\\l2", "l1\nl2"),
         ("\\.sp2\\x", "\n\nx"),
-        ("\\XE9\\t\\XE9\\", "étaé" if False else "été"),  # \XE9\ alone is not UTF-8: see below
         ("\\XC3A9\\t\\XC3\\\\XA9\\", "été"),  # consecutive hex escapes decode together
         ("\\H\\POSITIF\\N\\", "POSITIF"),  # highlight on/off: formatting without text
         ("C:\\temp\\x", "C:\\temp\\x"),  # unknown escape: kept literally
@@ -140,13 +139,14 @@ def test_parse_path_forms() -> None:
     ],
 )
 def test_unescape(raw: str, expected: str) -> None:
-    if raw.startswith("\\XE9"):
-        # \XE9\ is one Latin-1 byte: invalid UTF-8, so it stays a hex escape in UTF-8 …
-        assert unescape(raw) == "\\XE9\\t\\XE9\\"
-        # … and decodes in the message charset when that is Latin-1.
-        assert unescape(raw, charset="latin-1") == expected
-        return
     assert unescape(raw) == expected
+
+
+def test_hex_escapes_decode_in_the_message_charset() -> None:
+    assert unescape("\\XE9\\t\\XE9\\", charset="latin-1") == "été"
+    assert unescape("\\XA4\\", charset="iso8859-15") == "€"
+    # One Latin-1 byte is not UTF-8 text: kept as a hex escape rather than guessed.
+    assert unescape("\\XE9\\t", charset="utf-8") == "\\XE9\\t"
 
 
 def test_escape_covers_every_delimiter_and_line_breaks() -> None:
@@ -205,7 +205,7 @@ def test_latin1_corpus_file_decodes_by_msh18() -> None:
 def test_latin9_euro_and_hex_escape_in_message_charset() -> None:
     m = parse((CASES / "oru_latin9_escapes.hl7").read_bytes())
     assert m.charset == "iso8859-15"
-    assert m["PID-5.1"] == "LÉONARD"  # \XE9\ is é in 8859/15
+    assert m["PID-5.1"] == "LÉONARD"  # \XC9\ is É in 8859/15
     assert m["PID-5.2"] == "Zoé"
     assert m["PID-3.1"] == "DOS-9|1"
     note = m.segments("OBX")[0].repetitions(5)
@@ -269,7 +269,7 @@ def test_unknown_charset_is_a_typed_error_at_msh18() -> None:
         (b"MSH|^~\\|A\r", 3, "4 encoding characters"),
         (b"MSH|^~\\^|A\r", 3, "not all different"),
         (b"MSHA^~\\&|A\r", 3, "cannot be a delimiter"),
-        (b"MSH|^~\\&|A\rPID|1\rpid|2\r", 18, "segment name"),
+        (b"MSH|^~\\&|A\rPID|1\rpid|2\r", 17, "segment name"),
         (b"MSH|^~\\&|A\rPID^1\r", 11, "field separator"),
         (b"MSH|^~\\&|A\rMSH|^~\\&|B\r", 11, "several messages"),
         (b"MSH|^~\\&|A\rBHS|^~\\&|B\r", 11, "batch"),

@@ -121,14 +121,22 @@ _COLLECTION_TIME = _xpath(
 _local = threading.local()
 
 
+class _DenyAll(etree.Resolver):  # type: ignore[misc]
+    """Refuse every external resource: libxml2 opens an external DTD even with load_dtd=False."""
+
+    def resolve(self, url: str, public_id: str, context: object) -> None:
+        raise UnsafeXMLError("external resource refused", where=str(url))
+
+
 def hardened_parser() -> etree.XMLParser:
-    """This thread's parser: no entities, no DTD, no network, no huge trees."""
+    """This thread's parser: no entities, no DTD, no network, no external file, no huge trees."""
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = _local.parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
             huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False,
         )
+        parser.resolvers.add(_DenyAll())
     return parser
 
 
@@ -153,6 +161,11 @@ def parse_cda(data: bytes, name: str, *, max_bytes: int = MAX_CDA_BYTES) -> etre
                          fix="check that the file is a CDA R2 document")
     try:
         root = etree.fromstring(data, parser=hardened_parser())
+    except UnsafeXMLError as exc:  # raised by _DenyAll
+        raise UnsafeXMLError(
+            f"the document refers to an external resource ({exc.where}); refused without "
+            "reading it", where=name, fix="CDA documents never need external resources",
+        ) from None
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (0, 0)
         raise InputError(

@@ -503,24 +503,25 @@ class Message:
 
     def segment_byte_offset(self, index: int) -> int | None:
         """Byte offset of segment ``index`` in the parsed bytes (for error messages)."""
-        if self.raw is None:
-            return None
-        text = self.raw.decode(self.charset, errors="replace")
-        return _segment_offsets(text, self.raw, self.charset).get(index)
+        return _offset(index, self.raw, self.charset)
 
     def __repr__(self) -> str:
         return f"<Message {self.message_type} {self.control_id!r}, {len(self)} segments>"
 
 
-def _segment_offsets(text: str, raw: bytes, charset: str) -> dict[int, int]:
-    """Non-empty segment number → byte offset, following the splitting rules of parse."""
-    offsets: dict[int, int] = {}
+def _offset(index: int, raw: bytes | None, charset: str) -> int | None:
+    """Byte offset of non-blank segment ``index`` in ``raw``, by the splitting rules of parse.
+    Only computed for error messages."""
+    if raw is None:
+        return None
+    text = raw.decode(charset, errors="replace")
     number = 0
     for match in re.finditer(r"[^\r\n]+", text):
         if match[0].strip():
-            offsets[number] = len(text[: match.start()].encode(charset, errors="replace"))
+            if number == index:
+                return len(text[: match.start()].encode(charset, errors="replace"))
             number += 1
-    return offsets
+    return None
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -566,13 +567,14 @@ def _read_header(data: bytes) -> tuple[Delimiters, bytes, int]:
     return delimiters, fields[17].split(delimiters.repetition.encode())[0], offset
 
 
-def _decode(data: bytes, declared: bytes, declared_at: int,
+def _decode(data: bytes, declared: bytes, declared_at: int, delimiters: Delimiters,
             options: ParseOptions) -> tuple[str, str, str | None]:
     """Decode by MSH-18, else UTF-8, else the fallback. Returns text, codec, declared name."""
     name = declared.strip()
     if name:
         try:
-            label = name.decode("ascii")
+            # Unescaped: with v2.7's truncation character '/', "8859/1" arrives as "8859\P\1".
+            label = _codec(delimiters, "ascii").unescape(name.decode("ascii"))
             codec = codec_for_charset(label)
         except (UnicodeDecodeError, HL7ParseError):
             raise HL7ParseError(
@@ -612,7 +614,7 @@ def parse(data: bytes, options: ParseOptions = DEFAULT_OPTIONS) -> Message:
             position=options.max_bytes, fix="raise max_bytes if such messages are expected",
         )
     delimiters, declared, declared_at = _read_header(data)
-    text, charset, label = _decode(data, declared, declared_at, options)
+    text, charset, label = _decode(data, declared, declared_at, delimiters, options)
     return _build(text, delimiters, charset, label, options, data)
 
 
@@ -627,7 +629,7 @@ def parse_text(text: str, options: ParseOptions = DEFAULT_OPTIONS) -> Message:
     delimiters, declared, _ = _read_header(data)
     charset, label = "utf-8", None
     if declared.strip():
-        label = declared.strip().decode("ascii", errors="replace")
+        label = _codec(delimiters, "ascii").unescape(declared.strip().decode("ascii", "replace"))
         charset = codec_for_charset(label)
     return _build(text, delimiters, charset, label, options, None)
 
@@ -644,7 +646,7 @@ def _build(text: str, delimiters: Delimiters, charset: str, label: str | None,
     if len(raws) > options.max_segments:
         raise HL7ParseError(
             f"the message has {len(raws)} segments, over the limit of {options.max_segments}",
-            position=_offset(options.max_segments, text, raw, charset),
+            position=_offset(options.max_segments, raw, charset),
             fix="raise max_segments if such messages are expected",
         )
     fs = delimiters.field
@@ -656,7 +658,7 @@ def _build(text: str, delimiters: Delimiters, charset: str, label: str | None,
             if not seg.strip():  # a whitespace-only line: drop it and start again
                 kept = [s for s in raws if s.strip()]
                 return _build("\r".join(kept), delimiters, charset, label, options, raw)
-            _check_segment(seg, fs, i, text, raw, charset)
+            _check_segment(seg, fs, i, raw, charset)
             if len(known) < 512:
                 known.add(name)
         found = index.get(name)
@@ -670,33 +672,26 @@ def _build(text: str, delimiters: Delimiters, charset: str, label: str | None,
             where = found[0] if envelope != "MSH" else found[1]
             raise HL7ParseError(
                 f"segment {where + 1} is {envelope}: this holds several messages or a batch",
-                position=_offset(where, text, raw, charset),
+                position=_offset(where, raw, charset),
                 fix="split it into messages first (prostop_plugin.hl7.reader.split_messages)",
             )
     return Message(raws, index, _codec(delimiters, charset), label, text, raw)
 
 
-def _check_segment(seg: str, fs: str, i: int, text: str, raw: bytes | None, charset: str) -> None:
+def _check_segment(seg: str, fs: str, i: int, raw: bytes | None, charset: str) -> None:
     name = seg[:3]
     if not _is_segment_name(name):
         raise HL7ParseError(
             f"segment {i + 1} has no valid segment name: {seg[:12]!r}",
-            position=_offset(i, text, raw, charset),
+            position=_offset(i, raw, charset),
             fix="segments start with a 3-character name (PID, OBX, …) then the field separator",
         )
     if len(seg) > 3 and seg[3] != fs:
         raise HL7ParseError(
             f"segment {name} (number {i + 1}) does not continue with the field separator {fs!r}",
-            position=_offset(i, text, raw, charset),
+            position=_offset(i, raw, charset),
             fix="check that the whole message uses the delimiters of MSH-1/MSH-2",
         )
-
-
-def _offset(index: int, text: str, raw: bytes | None, charset: str) -> int | None:
-    if raw is None:
-        return None
-    source = raw.decode(charset, errors="replace")
-    return _segment_offsets(source, raw, charset).get(index)
 
 
 # --- building ---------------------------------------------------------------------------------

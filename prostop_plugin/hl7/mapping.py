@@ -24,6 +24,7 @@ Choices made here, because a message leaves them open:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -287,7 +288,10 @@ class _Mapper:
 
 
 def _number(text: str) -> float | None:
-    return float(text) if _NUMBER.fullmatch(text) else None
+    if not _NUMBER.fullmatch(text):
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None  # 400 digits overflow to inf
 
 
 @dataclass

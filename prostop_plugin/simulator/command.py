@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
+import signal
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -51,6 +54,21 @@ Point the plugin at it (these are also the defaults):
   PROSTOP_CODE_SERVICE__BASE_URL=http://127.0.0.1:8700
   PROSTOP_PSC__ISSUER=http://127.0.0.1:8700/auth/realms/esante-wallet
 """
+
+
+class ForegroundServer(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM once it has shut down, which would end the process by
+    the signal; we have shut down cleanly by then, so we just return."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        wanted = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in wanted}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _is_loopback(host: str) -> bool:
@@ -153,7 +171,8 @@ def options_from(args: argparse.Namespace) -> SimulatorOptions:
                 mode="after", after=args.approve_after
             )
     for who, approval in args.approval:
-        options.approvals[who] = approval
+        bare_rpps = len(who) == 11 and who.isdigit()
+        options.approvals["8" + who if bare_rpps else who] = approval
     return options
 
 
@@ -191,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     for fault in options.faults:
         print(f"fault: {fault.describe()}")
     print("Ctrl-C to stop.", flush=True)
-    server = uvicorn.Server(uvicorn_config(app, args.host, args.port, args.log_level))
+    server = ForegroundServer(uvicorn_config(app, args.host, args.port, args.log_level))
     try:
         server.run()
     except (KeyboardInterrupt, SystemExit):  # a second Ctrl-C; uvicorn exits on a taken port

@@ -34,6 +34,7 @@ from prostop_plugin.texts import en, fr
 from prostop_plugin.texts.formatting import format_date, format_datetime
 
 CATALOGS: dict[Locale, Mapping[str, str]] = {"fr": fr.CATALOG, "en": en.CATALOG}
+_WITH_CODE = (IssuanceState.ISSUED, IssuanceState.WRITTEN_BACK, IssuanceState.WRITE_BACK_FAILED)
 
 __all__ = [
     "CATALOGS",
@@ -103,6 +104,10 @@ class Handout:
     single_use: str
     anonymity: str
     practitioner: str
+
+    @property
+    def numbered_steps(self) -> list[str]:
+        return [f"{n}. {step}" for n, step in enumerate(self.steps, start=1)]
 
 
 def _placeholders(template: str) -> set[str]:
@@ -183,7 +188,9 @@ class Texts:
         return [reason.get(self.locale) for reason in decision.reasons]
 
     def _previous(self, previous: PreviousIssuance) -> str:
-        if previous.state is IssuanceState.EXPIRED or previous.valid_until is None:
+        if previous.state is IssuanceState.EXPIRED:
+            status = self.text("previous.expired")
+        elif previous.valid_until is None or previous.state not in _WITH_CODE:
             status = self.state_label(previous.state)
         else:
             status = self.text("previous.valid_until", valid_until=previous.valid_until)

@@ -47,6 +47,7 @@ CATALOG: dict[str, str] = {
     "{last2}), {status}",
     "previous.without_code": "A code was already given to this patient on {issued_on}, {status}",
     "previous.request": "A code was already requested for this patient: {status}",
+    "previous.expired": "expired",
     "previous.valid_until": "valid until {valid_until}",
     # consultation summary and patient record
     "summary.issued": "StopCovid declaration: code {code} given on {issued_at} ({decision}), "

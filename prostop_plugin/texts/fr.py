@@ -47,6 +47,7 @@ CATALOG: dict[str, str] = {
     "par {last2}), {status}",
     "previous.without_code": "Un code a déjà été remis à ce patient le {issued_on}, {status}",
     "previous.request": "Une demande de code a déjà été faite pour ce patient : {status}",
+    "previous.expired": "expiré",
     "previous.valid_until": "valable jusqu'au {valid_until}",
     # consultation summary and patient record
     "summary.issued": "Déclaration StopCovid : code {code} remis le {issued_at} ({decision}), "

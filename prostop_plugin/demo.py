@@ -1,0 +1,251 @@
+"""``prostop demo``: the whole flow against the local simulator, narrated in French.
+
+It runs a real flow — simulator over loopback HTTP, a real ledger and audit log in a temporary
+folder, Pro Santé Connect by CIBA — with a minimal in-process host standing in for the EHR, and
+checks every outcome it narrates: exit 0 only when each step did what it says.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from prostop_plugin.app import Prostop
+from prostop_plugin.config import Settings
+from prostop_plugin.errors import ConfirmationRefused
+from prostop_plugin.events import (
+    Coding,
+    ConfirmationDecision,
+    DiagnosisEvent,
+    DiagnosisEvidence,
+    EventSource,
+    ImagingFinding,
+    IssuanceRecord,
+    IssuanceState,
+    LabResult,
+    PatientRef,
+    Practitioner,
+    SymptomEvidence,
+    WriteBackReceipt,
+)
+from prostop_plugin.hooks import hookimpl
+from prostop_plugin.texts import get_texts
+
+DR_DURAND = Practitioner(national_id="10003456789", family_name="DURAND", given_name="Claire",
+                         profession_code="10")
+CAMILLE = PatientRef(host_patient_id="DOS-4411", family_name="DUPONT", given_name="Camille",
+                     birth_date=datetime(1980, 1, 15).date(), sex="F")
+LUC = PatientRef(host_patient_id="DOS-5120", family_name="MARTIN", given_name="Luc",
+                 birth_date=datetime(1967, 3, 2).date(), sex="M")
+HELENE = PatientRef(host_patient_id="DOS-6230", family_name="LEFÈVRE", given_name="Hélène",
+                    birth_date=datetime(1992, 6, 30).date(), sex="F")
+
+
+@dataclass
+class DemoHost:
+    """The EHR's side: a patient record and a consultation summary per patient."""
+
+    records: dict[str, list[str]] = field(default_factory=dict)
+    summaries: dict[str, list[str]] = field(default_factory=dict)
+
+    @hookimpl
+    def prostop_write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:
+        if record.event.source.adapter != "demo":
+            return None
+        texts = get_texts(record.locale)
+        patient = record.patient.host_patient_id
+        self.records.setdefault(patient, []).append(texts.record_note(record))
+        self.summaries.setdefault(patient, []).append(texts.summary_line(record))
+        return WriteBackReceipt(adapter="demo", target=f"dossier {patient}")
+
+
+class Narrator:
+    def __init__(self, pause: bool) -> None:
+        self.pause = pause and sys.stdin.isatty()
+        self.step = 0
+        self.failures: list[str] = []
+
+    def title(self, text: str) -> None:
+        if self.pause and self.step:
+            input("\n   (Entrée pour continuer) ")
+        self.step += 1
+        print(f"\n=== {self.step}. {text}")
+
+    def say(self, text: str, indent: int = 3) -> None:
+        for line in text.splitlines() or [""]:
+            print(" " * indent + line)
+
+    def expect(self, ok: bool, what: str) -> None:
+        mark = "✓" if ok else "✗"
+        print(f"   {mark} {what}")
+        if not ok:
+            self.failures.append(what)
+
+
+def _event(patient: PatientRef, message_id: str, evidence: list[object], when: datetime,
+           host: str = "CABINET-DURAND") -> DiagnosisEvent:
+    return DiagnosisEvent.model_validate({
+        "source": {"adapter": "demo", "host": host, "message_id": message_id},
+        "patient": patient.model_dump(), "practitioner": DR_DURAND.model_dump(),
+        "evidence": [e.model_dump() for e in evidence],  # type: ignore[attr-defined]
+        "recorded_at": when,
+    })
+
+
+def _show_dialog(say: Narrator, prostop: Prostop, record: IssuanceRecord) -> None:
+    request = prostop.engine.confirmation_request(record)
+    dialog = get_texts("fr").confirmation(request)
+    say.say(f"┌ {dialog.title}")
+    say.say(f"│ {dialog.lead}")
+    for reason in dialog.reasons:
+        say.say(f"│  • {reason}")
+    say.say(f"│ {dialog.patient_date}")
+    for previous in dialog.previous_codes:
+        say.say(f"│ {previous}")
+    if dialog.qr_attestation:
+        say.say(f"│ ☐ {dialog.qr_attestation}")
+    if dialog.rtpcr_attestation:
+        say.say(f"│ ☐ {dialog.rtpcr_attestation}")
+    say.say(f"│ {dialog.binding_message}")
+    say.say(f"└ [{dialog.approve}]  [{dialog.decline}]")
+
+
+def run_demo(*, scripted: bool = True, port: int = 0, pause: bool = False) -> int:
+    from prostop_plugin.simulator.options import SimulatorOptions
+    from prostop_plugin.simulator.server import run_in_thread
+
+    say = Narrator(pause=pause and not scripted)
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="prostop-demo-") as tmp, run_in_thread(
+        SimulatorOptions(ciba_interval=0.2), port=port
+    ) as simulator:
+        settings = Settings(
+            data_dir=Path(tmp) / "var",
+            code_service={"base_url": simulator.base_url},  # type: ignore[arg-type]
+            psc={"issuer": simulator.psc_issuer},  # type: ignore[arg-type]
+        )
+        host = DemoHost()
+        print("prostop-plugin — démonstration (simulateur ProStopCovid + Pro Santé Connect sur "
+              f"{simulator.base_url}, données dans {tmp})")
+        with Prostop.open(settings, plugins=[host]) as prostop:
+            _confirmed_case(say, prostop, host, simulator.base_url, now)
+            _probable_case(say, prostop, now)
+            _not_eligible_case(say, prostop, now)
+            _integrity(say, prostop, Path(tmp))
+    if say.failures:
+        print(f"\nDémonstration INCOMPLÈTE : {len(say.failures)} étape(s) en échec.")
+        return 1
+    print("\nDémonstration terminée : chaque étape a produit le résultat attendu.")
+    return 0
+
+
+def _confirmed_case(say: Narrator, prostop: Prostop, host: DemoHost, base_url: str,
+                    now: datetime) -> None:
+    say.title("Le laboratoire envoie une RT-PCR SARS-CoV-2 positive pour Camille DUPONT")
+    sample = now - timedelta(days=1)
+    pcr = LabResult(test=Coding(code="94500-6", system="LN", display="SARS-CoV-2 ARN (RT-PCR)"),
+                    value_type="CWE", value_coded=Coding(code="10828004", system="SCT",
+                                                         display="positif"),
+                    collected_at=sample, observed_at=now - timedelta(hours=2),
+                    source_ref="OBX[1]")
+    event = _event(CAMILLE, "LG-DEMO-0001", [pcr], now, host="LABO-GARONNE")
+    record = prostop.hooks.diagnosis_recorded(event)
+    assert record is not None
+    say.expect(record.state == IssuanceState.AWAITING_CONFIRMATION,
+               "cas confirmé : demande de confirmation affichée au médecin")
+    _show_dialog(say, prostop, record)
+
+    say.title("Dr Claire DURAND valide sans cocher l'attestation QR code")
+    try:
+        prostop.engine.decide(record.id, ConfirmationDecision(approved=True,
+                                                              practitioner=DR_DURAND))
+        say.expect(False, "la validation sans attestation aurait dû être refusée")
+    except ConfirmationRefused as refused:
+        say.say(f"« {refused.fr} »")
+        say.expect(True, "refusé : l'attestation est obligatoire pour un cas confirmé")
+
+    say.title("Elle coche l'attestation et valide ; l'application e-CPS affiche "
+              f"« {record.binding_message} », elle approuve")
+    done = prostop.engine.decide(record.id, ConfirmationDecision(
+        approved=True, practitioner=DR_DURAND, qr_unavailable_attested=True))
+    say.expect(done.state == IssuanceState.WRITTEN_BACK,
+               "code obtenu auprès de ProStopCovid et reporté dans le dossier")
+    say.say("Synthèse de consultation : " + " / ".join(host.summaries.get("DOS-4411", [])))
+    say.say("Dossier patient :")
+    for note in host.records.get("DOS-4411", []):
+        say.say(note, indent=6)
+
+    say.title("La fiche remise à la patiente")
+    with_code = prostop.ledger.get(record.id, with_code=True)
+    sheet = get_texts("fr").handout(with_code)
+    say.say(f"{sheet.title}\n  {sheet.code_grouped}\n{sheet.validity}\n{sheet.hurry}")
+    for step in sheet.numbered_steps:
+        say.say("  " + step)
+    say.say(f"{sheet.date_line}\n{sheet.single_use}\n{sheet.practitioner}")
+
+    say.title("Sur le téléphone de la patiente : l'application vérifie le code")
+    assert with_code.code is not None
+    code = with_code.code.get_secret_value()
+    first = httpx.get(f"{base_url}/api/v1/verify", params={"code": code, "type": "2"}).json()
+    second = httpx.get(f"{base_url}/api/v1/verify", params={"code": code, "type": "2"}).json()
+    say.expect(first.get("valid") is True, "première saisie : code accepté")
+    say.expect(second.get("valid") is False, "seconde saisie : code déjà utilisé, refusé")
+
+    say.title("Le laboratoire renvoie le même message (délai d'acquittement dépassé)")
+    again = prostop.hooks.diagnosis_recorded(event.model_copy(deep=True))
+    say.expect(again is not None and again.id == record.id,
+               "reconnu : même demande, aucun second code")
+
+
+def _probable_case(say: Narrator, prostop: Prostop, now: datetime) -> None:
+    say.title("Luc MARTIN : U07.2, symptômes depuis 3 jours, scanner thoracique évocateur")
+    onset = (now - timedelta(days=3)).date()
+    event = _event(LUC, "CD-DEMO-0002", [
+        DiagnosisEvidence(code=Coding(code="U07.2", system="I10"), status="working"),
+        SymptomEvidence(present=True, onset_date=onset, description="fièvre, toux"),
+        ImagingFinding(exam=Coding(code="24627-2", system="LN", display="Scanner thoracique"),
+                       finding=Coding(code="1217294009", system="SCT",
+                                      display="opacités en verre dépoli"),
+                       suggestive_of_covid=True, observed_at=now - timedelta(hours=5)),
+    ], now)
+    record = prostop.hooks.diagnosis_recorded(event)
+    assert record is not None
+    say.expect(record.decision is not None and record.decision.decision == "probable",
+               "cas probable : signes cliniques et scanner")
+    _show_dialog(say, prostop, record)
+    done = prostop.engine.decide(record.id, ConfirmationDecision(
+        approved=True, practitioner=DR_DURAND, symptom_onset=onset))
+    say.expect(done.state == IssuanceState.WRITTEN_BACK, "code remis pour le cas probable")
+
+
+def _not_eligible_case(say: Narrator, prostop: Prostop, now: datetime) -> None:
+    say.title("Hélène LEFÈVRE : sérologie positive seule")
+    serology = LabResult(test=Coding(code="94563-4", system="LN", display="IgG SARS-CoV-2"),
+                         value_type="CWE", value_coded=Coding(code="10828004", system="SCT"),
+                         collected_at=now - timedelta(days=2))
+    record = prostop.hooks.diagnosis_recorded(_event(HELENE, "LG-DEMO-0003", [serology], now))
+    assert record is not None and record.decision is not None
+    say.expect(record.state == IssuanceState.NOT_ELIGIBLE, "non éligible, sans bouton :")
+    for reason in record.decision.reasons:
+        say.say(f"  • {reason.fr}")
+
+
+def _integrity(say: Narrator, prostop: Prostop, folder: Path) -> None:
+    say.title("Traçabilité et confidentialité")
+    result = prostop.audit.verify()
+    say.expect(result.ok, f"journal d'audit signé et chaîné intact ({result.entries_checked} "
+               "entrées)")
+    codes = [
+        r.code.get_secret_value()
+        for r in (prostop.ledger.get(s.id, with_code=True) for s in prostop.ledger.summaries())
+        if r.code is not None
+    ]
+    prostop.ledger.close()
+    stored = b"".join(p.read_bytes() for p in (folder / "var").rglob("*") if p.is_file())
+    say.expect(bool(codes) and not any(c.encode() in stored for c in codes),
+               f"aucun des {len(codes)} codes n'apparaît en clair dans les fichiers stockés")
