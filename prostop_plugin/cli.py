@@ -15,6 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from prostop_plugin import __version__
 from prostop_plugin.config import Settings, load_settings
 from prostop_plugin.errors import ConfigError, ConfirmationRefused, InputError, ProstopError
@@ -170,17 +172,15 @@ def _resolve_id(prostop: Any, raw: str) -> str:
 def cmd_pending_approve(args: argparse.Namespace) -> int:
     from prostop_plugin.events import ConfirmationDecision, Practitioner
 
+    decision = ConfirmationDecision(
+        approved=True,
+        practitioner=Practitioner(national_id=args.practitioner, profession_code=args.profession),
+        qr_unavailable_attested=args.attest_qr_unavailable,
+        rtpcr_positive_attested=args.attest_rtpcr_positive,
+        symptom_onset=args.symptom_onset,
+    )
     with _open(args) as prostop:
-        issuance_id = _resolve_id(prostop, args.id)
-        decision = ConfirmationDecision(
-            approved=True,
-            practitioner=Practitioner(national_id=args.practitioner,
-                                      profession_code=args.profession),
-            qr_unavailable_attested=args.attest_qr_unavailable,
-            rtpcr_positive_attested=args.attest_rtpcr_positive,
-            symptom_onset=args.symptom_onset,
-        )
-        record = prostop.engine.decide(issuance_id, decision)
+        record = prostop.engine.decide(_resolve_id(prostop, args.id), decision)
         print(_row_line(_record_row(record)))
         return 0 if record.state.value in ("issued", "written_back", "write_back_failed") else 1
 
@@ -188,14 +188,13 @@ def cmd_pending_approve(args: argparse.Namespace) -> int:
 def cmd_pending_decline(args: argparse.Namespace) -> int:
     from prostop_plugin.events import ConfirmationDecision, Practitioner
 
+    decision = ConfirmationDecision(
+        approved=False,
+        practitioner=Practitioner(national_id=args.practitioner),
+        decline_reason=args.reason,
+    )
     with _open(args) as prostop:
-        issuance_id = _resolve_id(prostop, args.id)
-        decision = ConfirmationDecision(
-            approved=False,
-            practitioner=Practitioner(national_id=args.practitioner),
-            decline_reason=args.reason,
-        )
-        record = prostop.engine.decide(issuance_id, decision)
+        record = prostop.engine.decide(_resolve_id(prostop, args.id), decision)
         print(_row_line(_record_row(record)))
     return 0
 
@@ -392,6 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProstopError as exc:
         print(f"prostop: {exc.one_line()}", file=sys.stderr)
         return 1
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        print(f"prostop: {exc.title} {field}: {first['msg']}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("prostop: interrupted", file=sys.stderr)
         return 130

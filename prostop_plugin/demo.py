@@ -23,7 +23,6 @@ from prostop_plugin.events import (
     ConfirmationDecision,
     DiagnosisEvent,
     DiagnosisEvidence,
-    EventSource,
     ImagingFinding,
     IssuanceRecord,
     IssuanceState,
@@ -126,8 +125,8 @@ def run_demo(*, scripted: bool = True, port: int = 0, pause: bool = False) -> in
     ) as simulator:
         settings = Settings(
             data_dir=Path(tmp) / "var",
-            code_service={"base_url": simulator.base_url},  # type: ignore[arg-type]
-            psc={"issuer": simulator.psc_issuer},  # type: ignore[arg-type]
+            code_service={"base_url": simulator.base_url},
+            psc={"issuer": simulator.psc_issuer},
         )
         host = DemoHost()
         print("prostop-plugin — démonstration (simulateur ProStopCovid + Pro Santé Connect sur "

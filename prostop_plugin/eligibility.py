@@ -19,7 +19,7 @@ import enum
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -268,17 +268,17 @@ def _yes_no(result: LabResult, policy: EligibilityPolicy) -> Interpretation:
 
 
 def _chest_ct_reading(result: LabResult, policy: EligibilityPolicy) -> Interpretation:
-    """Suggestive only on a listed coded finding, or an abnormal flag with no other finding.
+    """Suggestive on a listed coded finding, or on an abnormal flag when nothing is coded.
 
-    An abnormal CT is not necessarily COVID-19 (a tumour is abnormal too): a coded finding
-    outside the list is never made suggestive by its flag.
+    An abnormal CT is not necessarily COVID-19 (a tumour is abnormal too): any other coded
+    finding, or a listed one flagged normal, is inconclusive. Report text is not parsed.
     """
     finding = result.value_coded
     flag = (result.abnormal_flag or "").strip().upper()
-    if finding is not None and finding.system == CodeSystem.SNOMED:
-        if finding.code.upper() in _upper(policy.chest_ct_finding_snomed):
-            return Interpretation.POSITIVE
-        return Interpretation.UNKNOWN
+    if finding is not None:
+        listed = finding.system == CodeSystem.SNOMED and \
+            finding.code.upper() in _upper(policy.chest_ct_finding_snomed)
+        return Interpretation.POSITIVE if listed and flag != "N" else Interpretation.UNKNOWN
     if flag == "N":
         return Interpretation.NEGATIVE
     if flag and flag in _upper(policy.chest_ct_abnormal_flags):
@@ -803,7 +803,7 @@ class Rule:
     decision: Decision
     doctrine: str
     match: Callable[[Case], Outcome | None]
-    explains: bool = field(default=True)  # adds its reasons when a not-eligible rule decided
+    explains: bool = True  # adds its reasons when another not-eligible rule decided
 
 
 def _earliest(facts: Sequence[Fact]) -> Fact:
@@ -909,16 +909,15 @@ def _too_old(case: Case) -> Outcome | None:
     return None
 
 
-def _simple(kinds: tuple[Kind, ...], prefix: tuple[str, str], after: tuple[str, str],
-            reading: Interpretation | None = None, status: str | None = None,
-            recent: bool = True) -> Callable[[Case], Outcome | None]:
-    """A rule that matches when facts of these kinds exist, and names them."""
+def _simple(kinds: tuple[Kind, ...], prefix: tuple[str, str], after: tuple[str, str], *,
+            reading: Interpretation | None = None, usable: bool = False,
+            status: str | None = None, recent: bool = False) -> Callable[[Case], Outcome | None]:
+    """A rule that matches when facts of these kinds exist, and names them. Explanations do
+    not look at age by default: an old negative result is still a negative result."""
 
     def match(case: Case) -> Outcome | None:
-        found = [f for f in case.find(*kinds, reading=reading, recent=recent)
+        found = [f for f in case.find(*kinds, reading=reading, usable=usable, recent=recent)
                  if status is None or f.status == status]
-        if status is None and reading is not None:
-            found = [f for f in found if f.usable]
         return Outcome((_because(prefix, found, after),), tuple(found)) if found else None
 
     return match
@@ -977,7 +976,8 @@ def _diagnosis_contradicted(case: Case) -> Outcome | None:
         return None
     diagnoses = [f for f in case.find(Kind.DIAGNOSIS_CONFIRMED, recent=True) if f.status == "final"]
     negatives = case.find(Kind.NAAT, reading=Interpretation.NEGATIVE, usable=True, recent=True)
-    if not diagnoses or not negatives:
+    if not diagnoses or not negatives or \
+            case.find(Kind.NAAT, reading=Interpretation.POSITIVE, usable=True):
         return None
     return Outcome((_because(
         ("Diagnostic de COVID-19 avec virus identifié, mais seule une RT-PCR négative figure au "
@@ -989,7 +989,7 @@ def _diagnosis_contradicted(case: Case) -> Outcome | None:
 
 
 def _diagnosis_not_final(case: Case) -> Outcome | None:
-    found = [f for f in case.find(Kind.DIAGNOSIS_CONFIRMED, recent=True) if f.status != "final"]
+    found = [f for f in case.find(Kind.DIAGNOSIS_CONFIRMED) if f.status != "final"]
     if not found:
         return None
     return Outcome((_because(("Diagnostic non définitif : ", "Diagnosis not final: "), found, (
@@ -1013,7 +1013,7 @@ def _ct_value_alone(case: Case) -> Outcome | None:
     return _simple((Kind.CT_VALUE,), ("Valeur de Ct sans résultat qualitatif : ",
                                       "Ct value without a qualitative result: "),
                    (" ; une valeur de Ct n'est pas un résultat positif ou négatif.",
-                    "; a Ct value is not a positive or negative result."), recent=False)(case)
+                    "; a Ct value is not a positive or negative result."))(case)
 
 
 def _dated_later(case: Case) -> Outcome | None:
@@ -1043,7 +1043,6 @@ def _insufficient(case: Case) -> Outcome | None:
                        "with the virus identified, no clinical and chest-CT signs."),), ())
 
 
-_N = Interpretation.NEGATIVE
 RULES: tuple[Rule, ...] = (
     Rule("naat_positive", "confirmed", "RT-PCR/NAAT positive, final or corrected", _naat_positive),
     Rule("antigen_positive", "confirmed", "antigen positive, when accept_antigen",
@@ -1066,13 +1065,13 @@ RULES: tuple[Rule, ...] = (
         (Kind.ANTIGEN,), ("Test antigénique positif seul : ", "Positive antigen test only: "),
         (" ; la doctrine exige une RT-PCR positive (ou des signes cliniques et scanographiques).",
          "; the doctrine requires a positive RT-PCR (or clinical and chest-CT signs)."),
-        reading=Interpretation.POSITIVE)),
+        reading=Interpretation.POSITIVE, usable=True)),
     Rule("chest_ct_without_signs", "not_eligible", "chest-CT signs, no clinical signs", _simple(
         (Kind.CHEST_CT,), ("Signes scanographiques sans signes cliniques renseignés : ",
                            "Chest-CT signs with no clinical signs on record: "),
         (" ; si le patient a des signes cliniques, renseignez-les (cas probable).",
          "; if the patient has clinical signs, record them (probable case)."),
-        reading=Interpretation.POSITIVE)),
+        reading=Interpretation.POSITIVE, usable=True, recent=True)),
     Rule("suspected", "not_eligible", "U07.2/U07.11/U07.15/840544004 without CT", _simple(
         (Kind.DIAGNOSIS_SUSPECTED,), ("Cas suspect : ", "Suspected case: "),
         (" ; sans signes scanographiques thoraciques évocateurs ni RT-PCR positive, pas de code.",
@@ -1080,25 +1079,25 @@ RULES: tuple[Rule, ...] = (
     Rule("clinical_signs_only", "not_eligible", "clinical signs without CT", _clinical_signs_only),
     Rule("naat_negative", "not_eligible", "negative result", _simple(
         (Kind.NAAT, Kind.ANTIGEN), ("Résultat négatif : ", "Negative result: "), (".", "."),
-        reading=_N)),
+        reading=Interpretation.NEGATIVE, usable=True)),
     Rule("naat_indeterminate", "not_eligible", "indeterminate result", _simple(
         (Kind.NAAT, Kind.ANTIGEN), ("Résultat ininterprétable : ", "Indeterminate result: "),
         (" ; seul un nouveau résultat positif rendrait le patient éligible.",
          "; only a new positive result would make the patient eligible."),
-        reading=Interpretation.INDETERMINATE)),
+        reading=Interpretation.INDETERMINATE, usable=True)),
     Rule("result_unrecognised", "not_eligible", "result value not understood", _simple(
         (Kind.NAAT, Kind.ANTIGEN), ("Résultat non reconnu : ", "Result not recognised: "),
         (" ; vérifiez le compte rendu du laboratoire.", "; check the laboratory report."),
-        reading=Interpretation.UNKNOWN)),
+        reading=Interpretation.UNKNOWN, usable=True)),
     Rule("ct_value_only", "not_eligible", "Ct value without a qualitative result",
          _ct_value_alone),
     Rule("serology_only", "not_eligible", "serology only", _simple(
         (Kind.SEROLOGY,), ("Sérologie : ", "Serology: "),
         (" ; une sérologie ne confirme pas une infection en cours.",
-         "; serology does not confirm a current infection."), recent=False)),
+         "; serology does not confirm a current infection."))),
     Rule("ruled_out", "not_eligible", "U07.13 contact / ruled out", _simple(
-        (Kind.DIAGNOSIS_RULED_OUT,), ("COVID-19 écartée : ", "COVID-19 ruled out: "), (".", "."),
-        recent=False)),
+        (Kind.DIAGNOSIS_RULED_OUT,), ("COVID-19 écartée : ", "COVID-19 ruled out: "),
+        (".", "."))),
     Rule("dated_later", "not_eligible", "a result dated after as_of does not count",
          _dated_later),
     Rule("no_covid_evidence", "not_eligible", "nothing about COVID-19", _no_covid_evidence,

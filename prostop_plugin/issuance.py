@@ -463,7 +463,9 @@ class IssuanceEngine:
             receipt = self.hooks.write_back(with_code)
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc}"
-            log.warning("issuance %s: write-back attempt %d failed: %s", record.id, attempts, problem)
+            log.warning(
+                "issuance %s: write-back attempt %d failed: %s", record.id, attempts, problem
+            )
         now = self.clock()
         if receipt is not None:
             record.state = S.WRITTEN_BACK

@@ -1,4 +1,4 @@
-"""The ledger: one SQLite file (WAL) holding events, issuances, transitions and the write-back outbox.
+"""The ledger: one SQLite file (WAL) with events, issuances, transitions and the write-back outbox.
 
 Guarantees it gives the engine:
 
@@ -98,7 +98,7 @@ def process_identity() -> str:
 
 
 def owner_is_dead(owner: str) -> bool:
-    host, pid_text, _thread = (owner.rsplit(":", 2) + ["", ""])[:3]
+    host, pid_text, _thread = [*owner.rsplit(":", 2), "", ""][:3]
     if host != socket.gethostname() or not pid_text.isdigit():
         return False  # another machine's process: only the lease expiry can free it
     pid = int(pid_text)

@@ -48,7 +48,7 @@ allowed_professions = ["10", "60"]   # 10 médecin, 60 infirmier
 # local simulator. Production: your e-Santé proxy's https URL.
 base_url = "http://127.0.0.1:8700"
 # client_certificate = "/etc/prostop/client.p12"   # mTLS, PKCS#12
-# client_certificate_password = "…"               # better: PROSTOP_CODE_SERVICE__CLIENT_CERTIFICATE_PASSWORD
+# client_certificate_password = "…"   # or PROSTOP_CODE_SERVICE__CLIENT_CERTIFICATE_PASSWORD
 
 [psc]
 # Pro Santé Connect. Sandbox: https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet

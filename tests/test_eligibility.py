@@ -223,7 +223,8 @@ def test_local_code_mapping_is_per_system() -> None:
     (lab(value=None, numeric=1.0), "unknown"),  # a number is not a result
     (lab("94745-7", None, numeric=24.0), "unknown"),
     (lab("24627-2", "1217294009"), "positive"),
-    (lab("24627-2", "1217294009", flag="N"), "positive"),
+    (lab("24627-2", "1217294009", flag="N"), "unknown"),  # contradicts itself
+    (lab("24627-2", "1217294009", value_system="L"), "unknown"),  # local finding code
     (lab("24627-2", None, flag="A"), "positive"),
     (lab("24627-2", None, flag="N"), "negative"),
     (lab("24627-2", None), "unknown"),
@@ -343,6 +344,12 @@ CASES: list[tuple[str, list[Evidence], dict[str, Any], str, str]] = [
     ("CT too old", [symptoms(None), ct_scan(observed_at=at(1))], {}, "not_eligible", "too_old"),
     ("onset too old for probable", [symptoms(date(2020, 11, 2)), ct_scan()], {}, "not_eligible",
      "too_old"),
+    ("old suspicion is still a suspicion", [diagnosis("U07.2", recorded=at(1))], {},
+     "not_eligible", "suspected"),
+    ("old negative is still negative", [lab(value=NEGATIVE, collected=at(1), observed=at(2))],
+     {}, "not_eligible", "naat_negative"),
+    ("old provisional U07.1", [diagnosis("U07.1", "working", recorded=at(1))], {},
+     "not_eligible", "diagnosis_not_final"),
     ("unreadable onset only", [lab("65222-2", None, text="la semaine dernière")], {},
      "not_eligible", "insufficient_evidence"),
     ("nothing about covid", [lab("2345-7", None, numeric=5.0)], {}, "not_eligible",

@@ -45,7 +45,7 @@ def test_every_hook_is_documented_and_typed(name: str, spec: object) -> None:
     assert signature.return_annotation is not inspect.Signature.empty
     if signature.return_annotation not in ("None", None):
         assert ":returns:" in doc, f"{name}: return value undocumented"
-    opts = getattr(spec, "prostop_spec")
+    opts = spec.prostop_spec
     if opts.get("firstresult"):
         assert "First non-None result wins" in doc, f"{name} is firstresult: say so"
 

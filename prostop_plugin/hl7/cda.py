@@ -101,16 +101,8 @@ _ORGANISATION = _xpath(
     " | hl7:custodian/hl7:assignedCustodian/hl7:representedCustodianOrganization/hl7:name)[1])"
 )
 _OBSERVATIONS = _xpath("hl7:component/hl7:structuredBody//hl7:observation")
-_TEMPLATE_IDS = _xpath("hl7:templateId/@root")
 _CODE = _xpath("hl7:code[1]")
-_TRANSLATIONS = _xpath("hl7:translation")
-_VALUE = _xpath("hl7:value[1]")
-_STATUS_CODE = _xpath("string(hl7:statusCode/@code)")
-_EFFECTIVE_TIME = _xpath("string(hl7:effectiveTime/@value | hl7:effectiveTime/hl7:low/@value)")
 _AUTHOR_TIME = _xpath("string(hl7:author[1]/hl7:time/@value)")
-_INTERPRETATION = _xpath("string(hl7:interpretationCode[1]/@code)")
-_LOW, _HIGH = _xpath("hl7:low[1]"), _xpath("hl7:high[1]")
-_UNCERTAINTY = _xpath("string(hl7:uncertaintyCode/@code)")
 _COLLECTION_TIME = _xpath(
     f"string(hl7:entryRelationship/hl7:procedure[hl7:templateId/@root="
     f"'{SPECIMEN_COLLECTION_TEMPLATE}']/hl7:effectiveTime"
@@ -176,12 +168,10 @@ def parse_cda(data: bytes, name: str, *, max_bytes: int = MAX_CDA_BYTES) -> etre
     except (etree.LxmlError, ValueError) as exc:
         raise InputError(f"cannot be parsed as XML: {exc}", where=name) from None
     tree = root.getroottree()
+    # without a DTD no entity can be declared, so no entity node can exist either
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
         raise UnsafeXMLError("the document carries a DOCTYPE; rejected", where=name,
                              fix="CDA documents never need a DOCTYPE")
-    if next(root.iter(etree.Entity), None) is not None:
-        raise UnsafeXMLError("the document uses entity references; rejected", where=name,
-                             fix="CDA documents never need entities")
     if root.tag != _CLINICAL_DOCUMENT:
         local = etree.QName(root).localname if isinstance(root.tag, str) else "?"
         what = (
@@ -209,12 +199,14 @@ def read_cda(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
     replaces = bool(_REPLACES(root))
     evidence: list[Evidence] = []
     for index, observation in enumerate(_OBSERVATIONS(root), 1):
+        if _inside_problem(observation):
+            continue
+        parts = _Parts(observation)
         ref = f"observation[{index}] line {observation.sourceline}"
-        if _is_problem(observation):
-            if not _inside_problem(observation) and (diagnosis := _diagnosis(observation, ref)):
-                evidence.append(diagnosis)
-        elif not _inside_problem(observation) and (result := _result(observation, ref, replaces)):
-            evidence.append(result)
+        item = (_diagnosis(parts, observation, ref) if parts.is_problem()
+                else _result(parts, observation, ref, replaces))
+        if item is not None:
+            evidence.append(item)
     if not evidence:
         return []
     return [DiagnosisEvent(
@@ -293,23 +285,61 @@ def _practitioner(root: etree._Element) -> Practitioner | None:
 # --- observations ---------------------------------------------------------------------------
 
 
-def _is_problem(observation: etree._Element) -> bool:
-    if PROBLEM_TEMPLATES.intersection(_TEMPLATE_IDS(observation)):
-        return True
-    values = _VALUE(observation)
-    return bool(values) and normalise_system(values[0].get("codeSystem")) == CodeSystem.CIM10
+def _tag(local: str) -> str:
+    return f"{{{HL7_NS}}}{local}"
+
+
+_TEMPLATE_ID, _CODE_TAG, _VALUE_TAG, _LOW = _tag("templateId"), _tag("code"), _tag("value"), \
+    _tag("low")
+_TRANSLATION = _tag("translation")
+
+
+class _Parts:
+    """An observation's children, read in one pass (cheaper than one XPath call per field)."""
+
+    __slots__ = ("children", "templates")
+
+    def __init__(self, observation: etree._Element) -> None:
+        self.templates: set[str] = set()
+        self.children: dict[str, etree._Element] = {}
+        for child in observation.iterchildren(tag=etree.Element):
+            if child.tag == _TEMPLATE_ID:
+                self.templates.add(child.get("root", ""))
+            else:
+                self.children.setdefault(child.tag, child)
+
+    def get(self, local: str) -> etree._Element | None:
+        return self.children.get(_tag(local))
+
+    def attribute(self, local: str, name: str) -> str:
+        element = self.children.get(_tag(local))
+        return (element.get(name) or "").strip() if element is not None else ""
+
+    def time(self, local: str = "effectiveTime") -> str:
+        """A TS or the low bound of an IVL_TS."""
+        element = self.children.get(_tag(local))
+        if element is None:
+            return ""
+        low = element.find(_LOW)
+        return element.get("value") or (low.get("value", "") if low is not None else "")
+
+    def is_problem(self) -> bool:
+        if not PROBLEM_TEMPLATES.isdisjoint(self.templates):
+            return True
+        value = self.get("value")
+        return value is not None and normalise_system(value.get("codeSystem")) == CodeSystem.CIM10
 
 
 def _inside_problem(observation: etree._Element) -> bool:
     """Status/severity observations nested in a problem are part of it, not results."""
-    return any(_is_problem(a) for a in observation.iterancestors(_OBSERVATION))
+    return any(_Parts(a).is_problem() for a in observation.iterancestors(_OBSERVATION))
 
 
 def _coding(element: etree._Element | None) -> Coding | None:
     """A Coding from a code/value element, falling back to its first translation."""
     if element is None:
         return None
-    for candidate in (element, *_TRANSLATIONS(element)):
+    for candidate in (element, *element.iterchildren(_TRANSLATION)):
         code = (candidate.get("code") or "").strip()
         if code:
             return Coding(code=code[:200], system=normalise_system(candidate.get("codeSystem")),
@@ -317,49 +347,47 @@ def _coding(element: etree._Element | None) -> Coding | None:
     return None
 
 
-def _diagnosis(observation: etree._Element, ref: str) -> DiagnosisEvidence | None:
-    values = _VALUE(observation)
-    code = _coding(values[0] if values else None)
+def _diagnosis(parts: _Parts, observation: etree._Element, ref: str) -> DiagnosisEvidence | None:
+    code = _coding(parts.get("value"))
     if code is None:
         return None
     status: DiagnosisStatus = "final"
     if observation.get("negationInd") == "true":
         status = "ruled_out"
-    elif _UNCERTAINTY(observation).upper() == "U":
+    elif parts.attribute("uncertaintyCode", "code").upper() == "U":
         status = "working"
     return DiagnosisEvidence(
         code=code, status=status, source_ref=ref,
-        recorded_at=parse_ts(_AUTHOR_TIME(observation) or _EFFECTIVE_TIME(observation)),
+        recorded_at=parse_ts(_AUTHOR_TIME(observation) or parts.time()),
     )
 
 
-def _result(observation: etree._Element, ref: str, replaces: bool) -> LabResult | None:
-    codes = _CODE(observation)
-    code_element = codes[0] if codes else None
-    values = _VALUE(observation)
-    interpretation = _INTERPRETATION(observation).strip()
-    if code_element is None or not (values or interpretation):
+def _result(
+    parts: _Parts, observation: etree._Element, ref: str, replaces: bool
+) -> LabResult | None:
+    code_element, value = parts.get("code"), parts.get("value")
+    interpretation = parts.attribute("interpretationCode", "code")
+    if code_element is None or (value is None and not interpretation):
         return None  # an organiser-like observation: nothing to transcribe
     test, alternate = _test_codes(code_element)
     if test is None:
         return None
-    status = _STATUS.get(_STATUS_CODE(observation).strip().lower(), "F")
+    status = _STATUS.get(parts.attribute("statusCode", "code").lower(), "F")
     if status == "F" and replaces:
         status = "C"
-    value_type, coded, text, numeric, unit = _value(values[0]) if values else (
+    value_type, coded, text, numeric, unit = _value(value) if value is not None else (
         None, None, None, None, None)
     return LabResult(
         test=test, test_alternate=alternate, value_type=value_type, value_coded=coded,
         value_text=text, value_numeric=numeric, unit=unit,
-        abnormal_flag=interpretation or None, status=status,
-        observed_at=parse_ts(_EFFECTIVE_TIME(observation)),
+        abnormal_flag=interpretation or None, status=status, observed_at=parse_ts(parts.time()),
         collected_at=_collection_time(observation), source_ref=ref,
     )
 
 
 def _test_codes(code_element: etree._Element) -> tuple[Coding | None, Coding | None]:
     """The test as sent first, and an alternate (a LOINC translation preferred)."""
-    candidates = [c for c in (code_element, *_TRANSLATIONS(code_element))
+    candidates = [c for c in (code_element, *code_element.iterchildren(_TRANSLATION))
                   if (c.get("code") or "").strip()]
     codings = [lab_test_coding(c.get("code").strip(), c.get("displayName"), c.get("codeSystem"))
                for c in candidates]
@@ -387,7 +415,7 @@ def _value(element: etree._Element) -> _Value:
             return "NM", None, element.get("value") or text, None, unit
         return "NM", None, None, number, unit
     if kind == "IVL_PQ":
-        bounds = [next(iter(xpath(element)), None) for xpath in (_LOW, _HIGH)]
+        bounds = [element.find(_tag(bound)) for bound in ("low", "high")]
         shown = "-".join(b.get("value", "") if b is not None else "" for b in bounds)
         unit = next((b.get("unit") for b in bounds if b is not None and b.get("unit")), None)
         return "SN", None, shown, None, unit

@@ -63,6 +63,12 @@ def admin_router(state: SimulatorState) -> APIRouter:
             "tokens_issued": state.tokens_issued,
         }
 
+    @router.post("/reset")
+    async def reset() -> dict[str, str]:
+        """Forget faults, CIBA requests and codes; approvals back to the run's start."""
+        state.reset()
+        return {"simulator": "reset"}
+
     @router.get("/stats")
     async def get_stats() -> dict[str, int]:
         return stats()

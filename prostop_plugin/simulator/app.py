@@ -10,7 +10,7 @@ from prostop_plugin.simulator.codeservice import code_service_router
 from prostop_plugin.simulator.faults import FaultMiddleware
 from prostop_plugin.simulator.oidc import psc_router
 from prostop_plugin.simulator.options import SimulatorOptions
-from prostop_plugin.simulator.requestlog import RequestLog, RequestLogMiddleware
+from prostop_plugin.simulator.requestlog import RequestLogMiddleware
 from prostop_plugin.simulator.state import SimulatorState
 
 STATE_ATTRIBUTE = "simulator"
@@ -32,8 +32,8 @@ def create_app(options: SimulatorOptions | None = None) -> FastAPI:
     # added last = outermost: the log sees every request, even one a fault then drops
     app.add_middleware(FaultMiddleware, queue=state.faults, latency=options.latency,
                        stopping=state.stopping)
-    if options.request_log is not None:
-        app.add_middleware(RequestLogMiddleware, log=RequestLog(options.request_log))
+    if state.request_log is not None:
+        app.add_middleware(RequestLogMiddleware, log=state.request_log)
     return app
 
 

@@ -45,7 +45,7 @@ class RequestLog:
 
     def write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, ensure_ascii=False) + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as out:
+        with self._lock, self.path.open("a", encoding="utf-8") as out:  # path may change
             out.write(line)
 
 

@@ -121,6 +121,16 @@ class RunningSimulator:
             return entries
         return [e for e in entries if not str(e["path"]).startswith(ADMIN_PREFIX)]
 
+    def reset(self, *, request_log: Path | None = None) -> None:
+        """Back to a fresh start (see :meth:`SimulatorState.reset`); with ``request_log``,
+        log to that file from now on (the run must have been started with a request log)."""
+        self.state.reset()
+        if request_log is not None:
+            if self.state.request_log is None:
+                raise ValueError("this simulator was started without a request log")
+            self.state.request_log.path = request_log
+            self.state.options.request_log = request_log
+
     def stop(self) -> None:
         """Stop serving and wait (bounded) for the thread; safe to call twice."""
         self.state.stopping.set()

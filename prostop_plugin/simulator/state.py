@@ -13,7 +13,18 @@ from prostop_plugin.simulator.ciba import CibaRequests
 from prostop_plugin.simulator.codes import CodeStore
 from prostop_plugin.simulator.faults import FaultQueue
 from prostop_plugin.simulator.options import Approval, SimPractitioner, SimulatorOptions
+from prostop_plugin.simulator.requestlog import RequestLog
 from prostop_plugin.simulator.tokens import TokenAuthority
+
+
+def _codes(options: SimulatorOptions) -> CodeStore:
+    return CodeStore(
+        timedelta(minutes=options.code_validity_minutes), timedelta(hours=options.code_reuse_hours)
+    )
+
+
+def _ciba(options: SimulatorOptions) -> CibaRequests:
+    return CibaRequests(options.ciba_expires_in, options.ciba_interval, options.slow_down_increment)
 
 
 @dataclass
@@ -23,27 +34,36 @@ class SimulatorState:
     codes: CodeStore
     ciba: CibaRequests
     faults: FaultQueue
+    request_log: RequestLog | None = None
     #: set when the server stops, so injected sleeps end at once
     stopping: threading.Event = field(default_factory=threading.Event)
     tokens_issued: int = 0
+    initial_approvals: dict[str, Approval] = field(default_factory=dict)
 
     @classmethod
     def from_options(cls, options: SimulatorOptions) -> SimulatorState:
         return cls(
             options=options,
+            request_log=RequestLog(options.request_log) if options.request_log else None,
+            initial_approvals=dict(options.approvals),
             authority=TokenAuthority.create(
                 options.signing_algorithm, options.signing_key, options.token_lifetime,
                 options.token_acr,
             ),
-            codes=CodeStore(
-                timedelta(minutes=options.code_validity_minutes),
-                timedelta(hours=options.code_reuse_hours),
-            ),
-            ciba=CibaRequests(
-                options.ciba_expires_in, options.ciba_interval, options.slow_down_increment
-            ),
+            codes=_codes(options),
+            ciba=_ciba(options),
             faults=FaultQueue(options.faults),
         )
+
+    def reset(self) -> None:
+        """Back to a fresh start: no queued faults, CIBA requests or codes, counters at zero,
+        the approvals the run began with (the run's own ``--fault`` list is dropped too)."""
+        self.faults.clear()
+        self.faults.injected = 0
+        self.options.approvals = dict(self.initial_approvals)
+        self.codes = _codes(self.options)
+        self.ciba = _ciba(self.options)
+        self.tokens_issued = 0
 
     def practitioner(self, national_id: str) -> SimPractitioner | None:
         for practitioner in self.options.practitioners:
