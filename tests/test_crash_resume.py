@@ -91,7 +91,9 @@ class Installation:
         keyring = KeyRing.open(self.root / "var" / "keys", create=False)
         return AuditLog(self.root / "var" / "audit.jsonl", keyring).verify().ok
 
-    def approve(self, issuance_id: str, kill_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    def approve(
+        self, issuance_id: str, kill_at: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return self.run("pending", "approve", issuance_id, "--practitioner", "10003456789",
                         "--attest-qr-unavailable", kill_at=kill_at)
 
