@@ -1157,18 +1157,18 @@ def evaluate(
     policy = policy or EligibilityPolicy()
     as_of = as_of or datetime.now(PARIS).date()
     case = _build_case(evidence, policy, as_of)
-    matches = [(rule, outcome) for rule in RULES if (outcome := rule.match(case)) is not None]
-    rule, outcome = matches[0]  # insufficient_evidence always matches
+    matches = ((rule, outcome) for rule in RULES if (outcome := rule.match(case)) is not None)
+    rule, outcome = next(matches)  # insufficient_evidence always matches
     eligible = rule.decision != "not_eligible"
     reasons, used = list(outcome.reasons), list(outcome.used)
-    if not eligible:
-        for other, more in matches[1:]:
+    if eligible:
+        reasons.extend(_notes(case, outcome))
+    else:
+        for other, more in matches:
             # a later rule speaks only when it names evidence not already named
             if other.explains and any(f.item not in [u.item for u in used] for f in more.used):
                 reasons.extend(r for r in more.reasons if r not in reasons)
                 used.extend(more.used)
-    if eligible:
-        reasons.extend(_notes(case, outcome))
     reference, kind = outcome.reference if eligible else (None, None)
     return EligibilityDecision(
         decision=rule.decision, rule=rule.id, reasons=reasons,

@@ -37,6 +37,7 @@ Decisions (documented for the admin and the physician):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -129,6 +130,7 @@ def lab_test_coding(code: str, display: str | None, system: str | None) -> Codin
     )
 
 
+@functools.lru_cache(maxsize=512)  # a document repeats the same few times many times over
 def parse_ts(text: str | None) -> datetime | None:
     """HL7/HPRIM time ``YYYYMMDD[HHMM[SS[.S]]][±ZZZZ]``; no offset means Paris time."""
     if not text:

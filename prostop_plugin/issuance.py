@@ -56,6 +56,7 @@ from prostop_plugin.ledger import Ledger
 from prostop_plugin.plugins import HookFacade
 from prostop_plugin.psc import check_token
 from prostop_plugin.secrets import code_fingerprint
+from prostop_plugin.texts import Message, localized
 
 log = logging.getLogger(__name__)
 
@@ -371,16 +372,13 @@ class IssuanceEngine:
             raise ConfirmationRefused(
                 "a confirmed case needs the attestation that the SI-DEP QR code is unavailable "
                 "and will not be used by anyone else",
-                fr="Pour un cas confirmé, vous devez attester que le QR code SI-DEP est "
-                "indisponible ou ne fonctionne pas, et qu'il ne sera pas utilisé par une "
-                "autre personne.",
+                fr=localized(Message.QR_ATTESTATION_MISSING).fr,
                 fix="approve with --attest-qr-unavailable after checking with the patient",
             )
         if eligible.requires_rtpcr_attestation and not answer.rtpcr_positive_attested:
             raise ConfirmationRefused(
                 "no positive RT-PCR is on file: the physician must attest one",
-                fr="Aucun résultat de RT-PCR positif n'est au dossier : attestez-en un pour "
-                "continuer.",
+                fr=localized(Message.RTPCR_ATTESTATION_MISSING).fr,
                 fix="approve with --attest-rtpcr-positive",
             )
         onset = answer.symptom_onset
@@ -480,15 +478,11 @@ class IssuanceEngine:
                 now + timedelta(seconds=delay)
             ), problem
             record.state = S.WRITE_BACK_FAILED
+            message = localized(
+                Message.WRITE_BACK_FAILED if exhausted else Message.WRITE_BACK_PENDING
+            )
             record.error = LocalizedText(
-                fr="Le code n'a pas encore pu être reporté dans le dossier du patient"
-                + (" ; nouvelles tentatives arrêtées, relancez-le." if exhausted
-                   else " ; nouvelle tentative automatique.")
-                + f" ({problem})",
-                en="The code could not be written into the patient record yet"
-                + ("; automatic retries stopped, retry it." if exhausted
-                   else "; it will be retried automatically.")
-                + f" ({problem})",
+                fr=f"{message.fr} ({problem})", en=f"{message.en} ({problem})"
             )
         with self.ledger.transaction() as conn:
             previous = self.ledger.save(conn, record, expect=expected, actor="system", now=now)
@@ -579,15 +573,9 @@ class IssuanceEngine:
                 for e in self.episode_evidence(record)
             ):
                 continue
-            what_fr = "supprimé" if changed.status == "D" else "corrigé"
-            what_en = "deleted" if changed.status == "D" else "corrected"
-            record.flag = LocalizedText(
-                fr=f"Le résultat {changed.test.code} sur lequel reposait ce code a été "
-                f"{what_fr} par le laboratoire après la remise du code. Vérifiez la situation "
-                "du patient ; un code déjà utilisé ne peut pas être annulé.",
-                en=f"The result {changed.test.code} this code relied on was {what_en} by the "
-                "laboratory after the code was issued. Check the patient's situation; a code "
-                "already used cannot be withdrawn.",
+            kind = Message.RESULT_DELETED if changed.status == "D" else Message.RESULT_CORRECTED
+            record.flag = localized(
+                kind, test=changed.test.code, issued_on=record.issued_at or record.created_at
             )
             self._save(record, expect=record.state)
             self.hooks.issuance_changed(record.model_copy(update={"code": None}), record.state)

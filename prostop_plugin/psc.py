@@ -185,6 +185,7 @@ def psc_client(settings: PSCSettings) -> httpx.Client:
             write=settings.read_timeout, pool=settings.connect_timeout,
         ),
         verify=ssl_context(
+            url=settings.issuer,
             ca_bundle=settings.ca_bundle,
             client_certificate=settings.client_certificate,
             client_certificate_password=settings.client_certificate_password,
@@ -483,7 +484,7 @@ class CibaTokenSource:
             )
         return claims
 
-    def _userinfo(self, endpoints: PSCEndpoints, raw: str, who: str) -> dict[str, Any]:
+    def _userinfo(self, endpoints: PSCEndpoints, raw: str) -> dict[str, Any]:
         url = endpoints.userinfo_endpoint
         try:
             response = self._client.get(url, headers={"Authorization": f"Bearer {raw}"})
@@ -508,7 +509,7 @@ class CibaTokenSource:
 
     def _read_token(self, endpoints: PSCEndpoints, raw: str, who: str) -> AccessToken:
         claims = self._verified_claims(endpoints, raw, "access token")
-        info = self._userinfo(endpoints, raw, who)
+        info = self._userinfo(endpoints, raw)
         subject = str(claims.get("SubjectNameID") or info.get("SubjectNameID") or "")
         if info.get("SubjectNameID") and str(info["SubjectNameID"]) != subject:
             raise TokenError(

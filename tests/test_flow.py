@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -296,11 +297,20 @@ def test_concurrent_events_for_one_patient_yield_one_code(
     assert issued == 1
 
 
-def test_nothing_in_clear_at_rest(prostop: Prostop, host: HostPlugin, clock: Clock,
-                                  tmp_path: Path) -> None:
-    prostop.hooks.diagnosis_recorded(rtpcr_event(when=clock(), ins="280013306312376"))
+def test_nothing_in_clear_at_rest_nor_in_logs(
+    prostop: Prostop, host: HostPlugin, clock: Clock, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    host.write_back_error = OSError("host busy")  # exercise the failure paths' logging too
+    record = prostop.hooks.diagnosis_recorded(rtpcr_event(when=clock(), ins="280013306312376"))
+    assert record is not None
+    host.write_back_error = None
+    prostop.engine.retry(record.id)
     code = host.written[0].code
     assert code is not None
+    assert code.get_secret_value() not in caplog.text
+    assert f"…{code.get_secret_value()[-2:]}" in caplog.text  # what logs may carry
     prostop.ledger.close()
     secrets_found = []
     for path in (tmp_path / "var").rglob("*"):
@@ -313,3 +323,37 @@ def test_nothing_in_clear_at_rest(prostop: Prostop, host: HostPlugin, clock: Clo
     # and the SQLite file is a real, readable ledger
     conn = sqlite3.connect(tmp_path / "var" / "ledger.sqlite3")
     assert conn.execute("select count(*) from issuances").fetchone()[0] == 1
+
+
+def test_a_corrected_result_flags_the_issuance_and_tells_the_physician(
+    prostop: Prostop, host: HostPlugin, clock: Clock
+) -> None:
+    from prostop_plugin.events import Coding, ResultCorrection
+
+    event = rtpcr_event(when=clock())
+    record = prostop.hooks.diagnosis_recorded(event)
+    assert record is not None and record.state == S.WRITTEN_BACK
+    original = event.evidence[0]
+    corrected = original.model_copy(update={  # type: ignore[union-attr]
+        "status": "C", "value_coded": Coding(code="260385009", system="SCT")})
+    host.trace.clear()
+    prostop.hooks.result_corrected(ResultCorrection(
+        source=event.source, patient=event.patient, result=corrected))
+    flagged = prostop.ledger.get(record.id)
+    assert flagged.flag is not None and "corrigé" in flagged.flag.fr
+    assert flagged.state == S.WRITTEN_BACK  # a code cannot be withdrawn: flag, don't undo
+    assert "changed:written_back" in host.trace  # observers (the physician's inbox) are told
+
+
+def test_a_correction_of_another_result_flags_nothing(
+    prostop: Prostop, host: HostPlugin, clock: Clock
+) -> None:
+    from prostop_plugin.events import Coding, LabResult, ResultCorrection
+
+    event = rtpcr_event(when=clock())
+    record = prostop.hooks.diagnosis_recorded(event)
+    assert record is not None
+    other = LabResult(test=Coding(code="2345-7", system="LN"), status="C", value_numeric=5.1)
+    prostop.hooks.result_corrected(ResultCorrection(
+        source=event.source, patient=event.patient, result=other))
+    assert prostop.ledger.get(record.id).flag is None

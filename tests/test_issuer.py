@@ -14,7 +14,6 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pluggy
 import pytest
 from cryptography import x509
@@ -36,24 +35,23 @@ from prostop_plugin.issuers.prostopcovid import (
 from prostop_plugin.plugins import HookFacade, new_plugin_manager
 from prostop_plugin.psc import CibaTokenSource
 from prostop_plugin.simulator import RunningSimulator, ServerTLS, run_in_thread
-from tests.fixtures.simulator import code_service_settings, psc_settings, simulator_options
+from tests.fixtures.simulator import (
+    code_service_settings,
+    minted_token,
+    psc_settings,
+    simulator_options,
+)
 
 CLAIRE = Practitioner(national_id="810003456789", family_name="DURAND", profession_code="10")
 REQUEST = CodeRequest(idempotency_key="episode-1", test_type="confirmed")
 GENERATE = "/api/v1/generate/short"
 
 
-def psc_token(sim: RunningSimulator, practitioner: Practitioner = CLAIRE) -> AccessToken:
-    source = CibaTokenSource(psc_settings(sim))
-    try:
-        return source.token_for(practitioner, "42")
-    finally:
-        source.close()
 
 
 @pytest.fixture
 def token(simulator: RunningSimulator) -> AccessToken:
-    return psc_token(simulator)
+    return minted_token(simulator)
 
 
 @pytest.fixture
@@ -189,6 +187,9 @@ def test_timeouts_only_give_a_retryable_error(
     with pytest.raises(IssuerError) as caught:
         issuer.issue_code(token, REQUEST)
     issuer.close()
+    deadline = time.monotonic() + 3  # let the late answers finish before the next test
+    while simulator.state.codes.generated < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert caught.value.retryable is True
     assert "no answer in time (ReadTimeout)" in str(caught.value)
 
@@ -309,7 +310,8 @@ def test_a_later_plugin_replaces_the_built_in(simulator: RunningSimulator) -> No
     pm.register(ProStopCovidPlugin(), name="prostopcovid")
     other = Other()
     pm.register(other, name="other")
-    assert HookFacade(pm).code_issuer(Settings()) is other
+    chosen: object = HookFacade(pm).code_issuer(Settings())
+    assert chosen is other
 
 
 # -- TLS and mTLS ----------------------------------------------------------------------------
@@ -441,7 +443,8 @@ def test_an_untrusted_server_certificate_is_refused(
         issuer.issue_code(token, REQUEST)
     issuer.close()
     assert caught.value.retryable is False
-    assert "TLS certificate is not trusted" in str(caught.value) and "ca_bundle" in str(caught.value)
+    message = str(caught.value)
+    assert "TLS certificate is not trusted" in message and "ca_bundle" in message
     assert "verify" not in CodeServiceSettings.model_fields  # no setting can turn it off
 
 
@@ -509,3 +512,67 @@ def test_ca_bundle_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("hello")
     assert "not a usable PEM CA file" in str(_config_error(tmp_path, ca_bundle=bad))
+
+
+# -- privacy: a full issuance for every corpus case ------------------------------------------
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def _date_forms(yyyymmdd: str) -> set[str]:
+    y, m, d = yyyymmdd[:4], yyyymmdd[4:6], yyyymmdd[6:8]
+    return {yyyymmdd, f"{y}-{m}-{d}", f"{d}/{m}/{y}"}
+
+
+def patient_identifiers(path: Path) -> set[str]:
+    """Names, INS/NIR, birth date and host ids of the patient, read straight from the file."""
+    text = path.read_bytes().decode("latin-1")
+    found: set[str] = set()
+    if path.suffix == ".hl7":
+        for segment in re.split(r"\r\n|\r|\n", text):
+            if segment.startswith("PID|"):
+                fields = segment.split("|")
+                found |= {rep.split("^")[0] for rep in fields[3].split("~")}
+                found |= set(fields[5].split("^")[:2])
+                found |= _date_forms(fields[7])
+    elif path.suffix == ".hpr":
+        lines = text.splitlines()
+        found |= {lines[1].strip(), lines[2].strip(), lines[7].strip()}
+        d, m, y = lines[6].strip().split("/")
+        found |= _date_forms(y + m + d)
+    elif path.suffix == ".xml":
+        role = text[text.index("<patientRole>") : text.index("</patientRole>")]
+        found |= set(re.findall(r'extension="([^"]+)"', role))
+        found |= set(re.findall(r"<(?:family|given)[^>]*>([^<]+)<", role))
+        found |= _date_forms(re.findall(r'birthTime value="(\d{8})', role)[0])
+    return {value for value in found if value}
+
+
+def test_no_patient_data_reaches_the_services_for_any_corpus_case(
+    simulator: RunningSimulator,
+) -> None:
+    cases = sorted(p for p in CORPUS.glob("*") if p.suffix in (".hl7", ".hpr", ".xml"))
+    if not cases:
+        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    identifiers: set[str] = set()
+    issuer = ProStopCovidIssuer(code_service_settings(simulator))
+    source = CibaTokenSource(psc_settings(simulator))
+    try:
+        for case in cases:
+            found = patient_identifiers(case)
+            assert len(found) >= 5, (case.name, found)  # names, INS, birth date forms
+            identifiers |= found
+            source.forget()  # a fresh CIBA for each case, so PSC traffic is covered too
+            token = source.token_for(CLAIRE, "42")
+            request = CodeRequest(idempotency_key=case.name, test_type="confirmed")
+            assert issuer.issue_code(token, request).code
+    finally:
+        issuer.close()
+        source.close()
+    assert {"DUPONT", "CAMILLE", "280013306312376", "DOS-4411", "19800115"} <= identifiers
+    wire = Path(str(simulator.state.options.request_log)).read_text(encoding="utf-8")
+    assert len(generate_calls(simulator)) == len(cases)
+    for value in identifiers:
+        assert value.lower() not in wire.lower(), f"{value!r} reached a service"
+    for call in generate_calls(simulator):
+        assert call["query"] == "" and call["body"] == ""

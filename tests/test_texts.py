@@ -23,6 +23,7 @@ from prostop_plugin.events import (
     IssuanceRecord,
     IssuanceState,
     LabResult,
+    Locale,
     PatientRef,
     Practitioner,
     PreviousIssuance,
@@ -94,8 +95,8 @@ def test_both_locales_have_the_same_keys_and_placeholders() -> None:
 
 
 @pytest.mark.parametrize("locale", ["fr", "en"])
-def test_no_mojibake_and_no_empty_text(locale: str) -> None:
-    for key, text in CATALOGS[locale].items():  # type: ignore[index]
+def test_no_mojibake_and_no_empty_text(locale: Locale) -> None:
+    for key, text in CATALOGS[locale].items():
         assert text.strip(), key
         for bad in ("Ã", "Â", "\ufffd", "â€"):
             assert bad not in text, f"{key}: {text!r}"
@@ -119,8 +120,8 @@ def test_the_qr_attestation_says_exactly_what_the_doctrine_requires() -> None:
 
 
 @pytest.mark.parametrize("locale", ["fr", "en"])
-def test_every_issuance_state_is_labelled(locale: str) -> None:
-    texts = get_texts(locale)  # type: ignore[arg-type]
+def test_every_issuance_state_is_labelled(locale: Locale) -> None:
+    texts = get_texts(locale)
     labels = [texts.state_label(state) for state in IssuanceState]
     assert all(labels) and len(set(labels)) == len(labels)
 
@@ -129,8 +130,8 @@ def test_every_issuance_state_is_labelled(locale: str) -> None:
     ("fr", ("cas confirmé", "cas probable", "non éligible")),
     ("en", ("confirmed case", "probable case", "not eligible")),
 ])
-def test_decision_labels(locale: str, labels: tuple[str, str, str]) -> None:
-    texts = get_texts(locale)  # type: ignore[arg-type]
+def test_decision_labels(locale: Locale, labels: tuple[str, str, str]) -> None:
+    texts = get_texts(locale)
     assert tuple(texts.decision_label(d) for d in ("confirmed", "probable", "not_eligible")) \
         == labels
 
@@ -138,7 +139,7 @@ def test_decision_labels(locale: str, labels: tuple[str, str, str]) -> None:
 def test_french_is_the_default_and_unknown_locales_fail() -> None:
     assert get_texts().locale == "fr"
     with pytest.raises(ValueError, match="unknown locale"):
-        get_texts("de")  # type: ignore[arg-type]
+        get_texts("de")
 
 
 def test_eligibility_reasons_are_clean_in_both_languages() -> None:

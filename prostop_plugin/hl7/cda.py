@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
@@ -80,6 +81,10 @@ _STATUS: dict[str, ResultStatus] = {
 _CODED_TYPES = frozenset({"CD", "CE", "CV", "CO", "CS"})
 
 
+def _tag(local: str) -> str:
+    return f"{{{HL7_NS}}}{local}"
+
+
 def _xpath(path: str) -> etree.XPath:
     return etree.XPath(path, namespaces=NS)
 
@@ -88,11 +93,6 @@ _DOCUMENT_ID = _xpath("hl7:id[1]")
 _REPLACES = _xpath("boolean(hl7:relatedDocument[@typeCode='RPLC'])")
 _PATIENT_ROLE = _xpath("hl7:recordTarget[1]/hl7:patientRole[1]")
 _IDS = _xpath("hl7:id")
-_BIRTH_FAMILY = _xpath("string(hl7:patient/hl7:name/hl7:family[@qualifier='BR'][1])")
-_FAMILY = _xpath("string(hl7:patient/hl7:name[1]/hl7:family[1])")
-_GIVEN = _xpath("string(hl7:patient/hl7:name[1]/hl7:given[1])")
-_BIRTH_TIME = _xpath("string(hl7:patient/hl7:birthTime/@value)")
-_GENDER = _xpath("string(hl7:patient/hl7:administrativeGenderCode/@code)")
 _ASSIGNED_AUTHORS = _xpath("hl7:author/hl7:assignedAuthor")
 _PERSON_FAMILY = _xpath("string(hl7:assignedPerson/hl7:name[1]/hl7:family[1])")
 _PERSON_GIVEN = _xpath("string(hl7:assignedPerson/hl7:name[1]/hl7:given[1])")
@@ -103,11 +103,9 @@ _ORGANISATION = _xpath(
 _OBSERVATIONS = _xpath("hl7:component/hl7:structuredBody//hl7:observation")
 _CODE = _xpath("hl7:code[1]")
 _AUTHOR_TIME = _xpath("string(hl7:author[1]/hl7:time/@value)")
-_COLLECTION_TIME = _xpath(
-    f"string(hl7:entryRelationship/hl7:procedure[hl7:templateId/@root="
-    f"'{SPECIMEN_COLLECTION_TEMPLATE}']/hl7:effectiveTime"
-    f"/@value | hl7:entryRelationship/hl7:procedure[hl7:templateId/@root="
-    f"'{SPECIMEN_COLLECTION_TEMPLATE}']/hl7:effectiveTime/hl7:low/@value)"
+_SPECIMEN_COLLECTIONS = _xpath(
+    f"hl7:component/hl7:structuredBody//hl7:entryRelationship/hl7:procedure"
+    f"[hl7:templateId/@root='{SPECIMEN_COLLECTION_TEMPLATE}']"
 )
 
 _local = threading.local()
@@ -196,7 +194,7 @@ def _declares_dtd(data: bytes) -> bool:
 def read_cda(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
     """Transcribe a CDA R2 document; [] when it holds no result nor problem."""
     root = parse_cda(data, name)
-    replaces = bool(_REPLACES(root))
+    document = _Document(bool(_REPLACES(root)), _collection_times(root))
     evidence: list[Evidence] = []
     for index, observation in enumerate(_OBSERVATIONS(root), 1):
         if _inside_problem(observation):
@@ -204,7 +202,7 @@ def read_cda(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
         parts = _Parts(observation)
         ref = f"observation[{index}] line {observation.sourceline}"
         item = (_diagnosis(parts, observation, ref) if parts.is_problem()
-                else _result(parts, observation, ref, replaces))
+                else _result(parts, observation, ref, document))
         if item is not None:
             evidence.append(item)
     if not evidence:
@@ -237,7 +235,7 @@ def _patient(root: etree._Element, name: str) -> PatientRef:
     role = roles[0]
     ins = ins_oid = None
     others: list[str] = []
-    for id_element in _IDS(role):
+    for id_element in role.iterchildren(_tag("id")):
         oid, value = id_element.get("root", ""), (id_element.get("extension") or "").strip()
         if oid in INS_OIDS and value and ins is None:
             nir = parse_nir(value)
@@ -254,13 +252,28 @@ def _patient(root: etree._Element, name: str) -> PatientRef:
             "no usable patient identifier (patientRole/id)", where=f"{name}, line "
             f"{role.sourceline}", fix="the document needs an INS with a valid key or a patient id",
         )
-    birth = parse_ts(_BIRTH_TIME(role))
-    gender = _GENDER(role).strip().upper()
+    person = role.find(_tag("patient"))
+    parts = _Parts(person) if person is not None else None
+    name_element = parts.get("name") if parts is not None else None
+    family, given = _person_name(name_element) if name_element is not None else (None, None)
+    birth = parse_ts(parts.attribute("birthTime", "value")) if parts is not None else None
+    gender = parts.attribute("administrativeGenderCode", "code").upper() if parts else ""
     return PatientRef(
-        host_patient_id=host_id, ins=ins, ins_oid=ins_oid,
-        family_name=(_BIRTH_FAMILY(role) or _FAMILY(role)).strip() or None,
-        given_name=_GIVEN(role).strip() or None, birth_date=birth.date() if birth else None,
+        host_patient_id=host_id, ins=ins, ins_oid=ins_oid, family_name=family, given_name=given,
+        birth_date=birth.date() if birth else None,
         sex="F" if gender == "F" else "M" if gender == "M" else "U" if gender == "UN" else None,
+    )
+
+
+def _person_name(name: etree._Element) -> tuple[str | None, str | None]:
+    """(family, given): the birth name (qualifier BR) first, else the first family name."""
+    families = list(name.iterchildren(_tag("family")))
+    birth_names = [f for f in families if "BR" in (f.get("qualifier") or "").split()]
+    family = next(iter(birth_names or families), None)
+    given = name.find(_tag("given"))
+    return (
+        (family.text or "").strip() or None if family is not None else None,
+        (given.text or "").strip() or None if given is not None else None,
     )
 
 
@@ -282,11 +295,15 @@ def _practitioner(root: etree._Element) -> Practitioner | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Document:
+    """What every observation's transcription needs from the document as a whole."""
+
+    replaces: bool  # relatedDocument RPLC: completed results are corrections
+    collection_times: dict[etree._Element, datetime | None]
+
+
 # --- observations ---------------------------------------------------------------------------
-
-
-def _tag(local: str) -> str:
-    return f"{{{HL7_NS}}}{local}"
 
 
 _TEMPLATE_ID, _CODE_TAG, _VALUE_TAG, _LOW = _tag("templateId"), _tag("code"), _tag("value"), \
@@ -363,7 +380,7 @@ def _diagnosis(parts: _Parts, observation: etree._Element, ref: str) -> Diagnosi
 
 
 def _result(
-    parts: _Parts, observation: etree._Element, ref: str, replaces: bool
+    parts: _Parts, observation: etree._Element, ref: str, document: _Document
 ) -> LabResult | None:
     code_element, value = parts.get("code"), parts.get("value")
     interpretation = parts.attribute("interpretationCode", "code")
@@ -373,7 +390,7 @@ def _result(
     if test is None:
         return None
     status = _STATUS.get(parts.attribute("statusCode", "code").lower(), "F")
-    if status == "F" and replaces:
+    if status == "F" and document.replaces:
         status = "C"
     value_type, coded, text, numeric, unit = _value(value) if value is not None else (
         None, None, None, None, None)
@@ -381,7 +398,7 @@ def _result(
         test=test, test_alternate=alternate, value_type=value_type, value_coded=coded,
         value_text=text, value_numeric=numeric, unit=unit,
         abnormal_flag=interpretation or None, status=status, observed_at=parse_ts(parts.time()),
-        collected_at=_collection_time(observation), source_ref=ref,
+        collected_at=_collection_time(observation, document.collection_times), source_ref=ref,
     )
 
 
@@ -404,15 +421,14 @@ _Value = tuple[str | None, Coding | None, str | None, float | None, str | None]
 def _value(element: etree._Element) -> _Value:
     """(value type, coded, text, numeric, unit) from a ``value`` by its xsi:type."""
     kind = (element.get(_XSI_TYPE) or "").rpartition(":")[2].upper()
-    text = " ".join("".join(element.itertext()).split()) or None
     if kind in _CODED_TYPES:
         coded = _coding(element)
-        return "CWE", coded, None if coded else text, None, None
+        return "CWE", coded, None if coded else _text(element), None, None
     if kind in ("PQ", "INT", "REAL"):
         number = _number(element.get("value"))
         unit = element.get("unit")
         if number is None:
-            return "NM", None, element.get("value") or text, None, unit
+            return "NM", None, element.get("value") or _text(element), None, unit
         return "NM", None, None, number, unit
     if kind == "IVL_PQ":
         bounds = [element.find(_tag(bound)) for bound in ("low", "high")]
@@ -421,7 +437,11 @@ def _value(element: etree._Element) -> _Value:
         return "SN", None, shown, None, unit
     if kind in ("BL", "TS"):
         return kind, None, element.get("value"), None, None
-    return (kind or "ST") if kind != "ED" else "TX", None, text, None, None
+    return (kind or "ST") if kind != "ED" else "TX", None, _text(element), None, None
+
+
+def _text(element: etree._Element) -> str | None:
+    return " ".join("".join(element.itertext()).split()) or None
 
 
 def _number(raw: str | None) -> float | None:
@@ -431,11 +451,24 @@ def _number(raw: str | None) -> float | None:
         return None
 
 
-def _collection_time(observation: etree._Element) -> datetime | None:
+def _collection_times(root: etree._Element) -> dict[etree._Element, datetime | None]:
+    """Entry element → the specimen collection time it states (one XPath for the document)."""
+    times: dict[etree._Element, datetime | None] = {}
+    for procedure in _SPECIMEN_COLLECTIONS(root):
+        relationship = procedure.getparent()
+        owner = relationship.getparent() if relationship is not None else None
+        if owner is not None and owner not in times:
+            times[owner] = parse_ts(_Parts(procedure).time())
+    return times
+
+
+def _collection_time(
+    observation: etree._Element, times: dict[etree._Element, datetime | None]
+) -> datetime | None:
     """The specimen collection time of the nearest enclosing entry that states one."""
+    if not times:
+        return None
     for element in (observation, *observation.iterancestors()):
-        if element.tag == f"{{{HL7_NS}}}section":
-            break
-        if stamp := _COLLECTION_TIME(element):
-            return parse_ts(stamp)
+        if element in times:
+            return times[element]
     return None

@@ -57,6 +57,11 @@ class MLLPDecoder:
         self._skipping = False  # discarding the rest of an oversize frame
 
     @property
+    def pending_bytes(self) -> int:
+        """Bytes held for a frame not yet complete (at most the frame limit)."""
+        return len(self._buffer) + (len(self._frame) if self._frame is not None else 0)
+
+    @property
     def in_frame(self) -> bool:
         """True while a frame has started and not ended (a partial message is pending)."""
         return self._frame is not None or self._skipping

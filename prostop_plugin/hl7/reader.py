@@ -35,7 +35,7 @@ def split_messages(data: bytes) -> list[RawMessage]:
     if data.lstrip(b" \t\r\n" + _BOM).startswith(b"\x0b"):
         data = data.translate(_UNFRAME)
     if data.startswith(_BOM):
-        data = b"   " + data[3:]  # keep offsets
+        data = b"\r\r\r" + data[3:]  # a blank line of the same length: offsets stay true
     messages: list[RawMessage] = []
     batch_start = 0  # index in `messages` where the current batch began
     matches = list(_BOUNDARY.finditer(data))
