@@ -12,6 +12,7 @@ it shows the floor of the advantage. A third scales the ORU to 60 OBX.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,25 +76,35 @@ def ours_every_leaf(data: bytes) -> int:
     return count
 
 
+def _leaves(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    else:
+        for child in node:
+            yield from _leaves(child)
+
+
 def python_hl7_every_leaf(data: bytes) -> int:
     m = hl7.parse(data, encoding="utf-8")
     count = 0
     for seg in m:
-        for number in range(1, len(seg)):
-            for rep in seg[number] if not isinstance(seg[number][0], str) else [seg[number]]:
-                for comp in rep if not isinstance(rep, str) else [rep]:
-                    for sub in comp if not isinstance(comp, str) else [comp]:
-                        m.unescape(str(sub))
-                        count += 1
+        for field in seg[1:]:
+            for leaf in _leaves(field):
+                m.unescape(leaf)
+                count += 1
     return count
 
 
 def _large_oru(data: bytes, results: int) -> bytes:
-    segments = data.replace(b"\n", b"\r").split(b"\r")
-    obx = [s for s in segments if s.startswith(b"OBX")]
-    head = [s for s in segments if s and not s.startswith((b"OBX", b"NTE"))]
-    body = [obx[i % len(obx)].replace(b"OBX|", b"OBX|%d|" % (i + 1), 1).replace(
-        b"|%d|" % (i % len(obx) + 1), b"|", 1) for i in range(results)]
+    """The same message with ``results`` OBX, copies of its own renumbered."""
+    segments = [s for s in data.replace(b"\n", b"\r").split(b"\r") if s]
+    head = [s for s in segments if not s.startswith((b"OBX", b"NTE"))]
+    obx = [s.split(b"|") for s in segments if s.startswith(b"OBX")]
+    body = []
+    for number in range(1, results + 1):
+        fields = list(obx[number % len(obx)])
+        fields[1] = str(number).encode()
+        body.append(b"|".join(fields))
     return b"\r".join(head + body) + b"\r"
 
 

@@ -13,6 +13,8 @@
   It ends with ``****FINFICHIER****`` so importers know the file is complete.
 
 Identifiers we mint live under ``APP_OID``, a UUID-derived OID (arc 2.25) owned by this plugin.
+Only an INS whose source qualified it (``ins_oid`` set by the CDA reader) is written under an INS
+OID; a NIR read from an HPRIM file is carried under ``NIR_ROOT``, never asserted as an INS.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ APP_OID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:prostop-plugin').int}"
 DOCUMENT_ID_ROOT = f"{APP_OID}.1"
 PATIENT_ID_ROOT = f"{APP_OID}.2"  # the patient's id as the source document knew it
 SOURCE_ID_ROOT = f"{APP_OID}.3"  # source messages without an OID of their own (HPRIM files)
+NIR_ROOT = f"{APP_OID}.4"  # a NIR read from a file that does not qualify it as the INS
 COMMENT_TEMPLATES = (
     "2.16.840.1.113883.10.20.1.40",  # CCD comment
     "1.3.6.1.4.1.19376.1.5.3.1.4.2",  # IHE PCC comment
@@ -161,10 +164,13 @@ def _source_id(message_id: str) -> dict[str, str]:
 
 def _record_target(doc: etree._Element, patient: PatientRef) -> None:
     role = _add(_add(doc, "recordTarget"), "patientRole")
-    if patient.ins and patient.ins_oid in INS_OIDS:
+    qualified = patient.ins_oid in INS_OIDS
+    if patient.ins and qualified:
         _add(role, "id", root=str(patient.ins_oid), extension=patient.ins)
-    if patient.host_patient_id != patient.ins or patient.ins_oid not in INS_OIDS:
+    if patient.host_patient_id != patient.ins or not qualified:
         _add(role, "id", root=PATIENT_ID_ROOT, extension=patient.host_patient_id)
+    if patient.ins and not qualified and patient.ins != patient.host_patient_id:
+        _add(role, "id", root=NIR_ROOT, extension=patient.ins)  # carried, not asserted as INS
     person = _add(role, "patient")
     if patient.family_name or patient.given_name:
         name = _add(person, "name")

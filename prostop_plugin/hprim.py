@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -85,7 +86,11 @@ class _Value(TypedDict, total=False):
     value_text: str | None
 
 
-_STATUSES: frozenset[str] = frozenset({"F", "C", "P", "D", "X"})
+#: result statuses (HL7 table 0085, as the HL7 reader maps them); blank is final
+_STATUSES: dict[str, ResultStatus] = {
+    "F": "F", "C": "C", "P": "P", "D": "D", "X": "X", "U": "F", "W": "D", "N": "X", "": "F",
+}
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?")
 _TITLE = re.compile(r"^(?:DR\.?|DOCTEUR|PR\.?|PROFESSEUR)\s+", re.IGNORECASE)
 #: the key of a Corsican NIR is computed with 2A read as 19 and 2B as 18
 _CORSICA = {"2A": "19", "2B": "18"}
@@ -168,12 +173,10 @@ def parse_date(text: str | None) -> date | None:
 
 
 def result_status(raw: str, where: str) -> ResultStatus:
-    """F/C/P/D/X as written; blank is final; anything else is treated as not final."""
+    """F/C/P/D/X as written (U, W, N as HL7 reads them), blank is final, else not final."""
     status = raw.strip().upper()
-    if not status:
-        return "F"
     if status in _STATUSES:
-        return status  # type: ignore[return-value]  # checked against the literal's members
+        return _STATUSES[status]
     log.warning("%s: unknown result status %r read as preliminary (P)", where, raw)
     return "P"
 
@@ -257,6 +260,11 @@ def parse_hprim(data: bytes, name: str) -> list[HprimReport]:
     first = next((line for line in lines if line.strip()), "")
     if _SANTE_HEADER.match(first.lstrip()):
         return _parse_sante(lines, name)
+    if first.lstrip().startswith("H|"):
+        raise InputError(
+            "HPRIM Santé header (H record) without its delimiters", where=f"{name}, line 1",
+            fix="the H record must start with H|~^\\&| (field, component, repetition, escape)",
+        )
     return _parse_medecin(lines, name)
 
 
@@ -353,13 +361,19 @@ def _code_and_name(line: str) -> tuple[str | None, str | None]:
 
 
 def _value(value: str, *, numeric: bool) -> _Value:
-    """A numeric value when it reads as a number, else the text as written."""
-    if numeric:
-        try:
-            return {"value_numeric": float(value.replace(",", "."))}
-        except ValueError:
-            pass  # "<0,5", "non dosable": kept as written
+    """The text as written and, for a numeric type, the number it reads as (like HL7 NM)."""
+    if numeric and (number := parse_number(value)) is not None:
+        return {"value_numeric": number, "value_text": value or None}
     return {"value_text": value or None}
+
+
+def parse_number(text: str | None) -> float | None:
+    """A finite decimal number, comma or point; None for "<0,5", "nan", "1e999"…"""
+    text = (text or "").strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    number = float(text.replace(",", "."))
+    return number if math.isfinite(number) else None
 
 
 # --- HPRIM Santé 2.x ------------------------------------------------------------------------
@@ -468,6 +482,12 @@ def _parse_sante(lines: list[str], name: str) -> list[HprimReport]:
     return reports
 
 
+def _coding(code: str, display: str, system: str) -> Coding | None:
+    if not code:
+        return None
+    return Coding(code=code[:200], system=system or CodeSystem.LOCAL, display=display or None)
+
+
 def _at(parts: list[str], index: int) -> str | None:
     return (parts[index] or None) if index < len(parts) else None
 
@@ -506,24 +526,26 @@ def _sante_result(
     if not (code or label):
         log.warning("%s: result without a test code, skipped", where)
         return None
-    alternate = None
+    alternate_test = None
     if len(test) > 3 and test[3]:
-        alternate = lab_test_coding(test[3], _at(test, 4), _at(test, 5))
+        alternate_test = lab_test_coding(test[3], _at(test, 4), _at(test, 5))
     kind = _get(fields, 2).strip().upper()
     raw = _get(fields, 5)
-    value_coded, value = None, _Value()
+    value_coded: Coding | None = None
+    value = _Value()
     if kind in ("CE", "CWE", "CNE", "CV", "CD"):
-        parts = d.components(raw)
-        if parts[0]:
-            value_coded = Coding(code=parts[0][:200], system=_at(parts, 2) or CodeSystem.LOCAL,
-                                 display=_at(parts, 1))
-        else:
-            value = {"value_text": _at(parts, 1)}
+        parts = [*d.components(raw), "", "", "", "", "", ""]
+        primary = _coding(parts[0], parts[1], parts[2])
+        alternate = _coding(parts[3], parts[4], parts[5])
+        local = primary is None or primary.system == CodeSystem.LOCAL
+        value_coded = alternate if (local and alternate) else primary  # as the HL7 reader does
+        if value_coded is None:
+            value = {"value_text": parts[1] or None}
     else:
         value = _value(d.text(raw), numeric=kind in ("NM", "SN"))
     return LabResult(
         test=lab_test_coding(code or label, label or None, system or None),
-        test_alternate=alternate, value_type=kind or None, value_coded=value_coded, **value,
+        test_alternate=alternate_test, value_type=kind or None, value_coded=value_coded, **value,
         unit=d.components(_get(fields, 6))[0] or None,
         abnormal_flag=d.components(_get(fields, 8))[0] or None,
         status=result_status(d.components(_get(fields, 11))[0], where),

@@ -304,7 +304,8 @@ class CibaTokenSource:
 
     def _client_auth(self, form: dict[str, str]) -> httpx.BasicAuth | None:
         secret = self.settings.client_secret
-        if secret is None:  # mTLS client authentication: the id goes in the form
+        if secret is None or not secret.get_secret_value():
+            # no secret: mTLS client authentication (tls_client_auth), the id goes in the form
             form["client_id"] = self.settings.client_id
             return None
         # RFC 6749 §2.3.1: form-encode both before Basic
@@ -554,8 +555,17 @@ class HostTokenStore:
         self._lock = threading.Lock()
 
     def put(self, token: AccessToken) -> None:
-        """Keep ``token`` (in memory) for the practitioner it names in ``subject``."""
-        national_id = Practitioner(national_id=token.subject).national_id
+        """Keep ``token`` (in memory) for the practitioner it names in ``subject``.
+
+        :raises TokenError: when ``subject`` is not a national id.
+        """
+        try:
+            national_id = Practitioner(national_id=token.subject).national_id
+        except ValidationError:
+            raise TokenError(
+                f"the host's token names {token.subject!r}, not a PSC national id",
+                fix="pass the SubjectNameID claim ('8' + RPPS) as the token's subject",
+            ) from None
         with self._lock:
             self._tokens[national_id] = token
 

@@ -135,7 +135,8 @@ def test_replacing_report_with_st_pq_and_translation(caplog: pytest.LogCaptureFi
     assert pcr.status == "C"  # completed in a document that replaces an earlier one
     assert pcr.collected_at == datetime(2020, 11, 18, 8, 15, tzinfo=PARIS)  # specimen procedure
     assert pcr.observed_at == datetime(2020, 11, 18, 8, 30, tzinfo=PLUS_ONE)
-    assert (ct.value_type, ct.value_numeric, ct.unit) == ("NM", 23.8, "{Ct}")
+    assert (ct.value_type, ct.value_numeric, ct.value_text, ct.unit) == (
+        "NM", 23.8, "23.8", "{Ct}")
     assert antigen.status == "P"  # statusCode active
     assert antigen.value_coded is not None and antigen.value_coded.code == "260385009"
 

@@ -17,14 +17,18 @@ SHARED = REPO.parent / "shared" / "corpus"
 OURS = Path(__file__).parent / "events"
 
 
-def cases(folder: Path) -> list[tuple[str, list[Path], str, str]]:
+Case = tuple[str, list[Path], dict[str, Any], str]
+
+
+def cases(folder: Path) -> list[Case]:
+    """(as_of, files, expectation, name); 'NAME@VARIANT' keys carry policy overrides."""
     manifest = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
-    found = [
-        (manifest["as_of"], [folder / name], case["decision"], name)
+    found: list[Case] = [
+        (manifest["as_of"], [folder / name.partition("@")[0]], case, name)
         for name, case in manifest["single_files"].items()
     ]
     found += [
-        (manifest["as_of"], [folder / f for f in bundle["files"]], bundle["decision"],
+        (manifest["as_of"], [folder / f for f in bundle["files"]], bundle,
          "+".join(bundle["files"]))
         for bundle in manifest.get("bundles", [])
     ]
@@ -52,10 +56,16 @@ def test_the_shared_corpus_is_there() -> None:
 
 @pytest.mark.parametrize(("as_of", "files", "expected", "name"), ALL)
 def test_check_decides_like_the_manifest(
-    as_of: str, files: list[Path], expected: str, name: str, capsys: pytest.CaptureFixture[str]
+    as_of: str, files: list[Path], expected: dict[str, Any], name: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # policy variants go through the environment, as an admin would set them
+    for key, value in expected.get("policy", {}).items():
+        monkeypatch.setenv(f"PROSTOP_ELIGIBILITY__{key.upper()}", json.dumps(value))
     result = check_json(capsys, "--as-of", as_of, *map(str, files))
-    assert result["decision"] == expected, result["reasons"]
+    assert result["decision"] == expected["decision"], result["reasons"]
+    if "rule" in expected:
+        assert result["rule"] == expected["rule"]
     assert result["reasons"] and all(r["fr"] and r["en"] for r in result["reasons"])
     assert isinstance(result["evidence"], list)
 

@@ -12,6 +12,7 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 from prostop_plugin.documents import (
     APP_OID,
     CDA_NOTE_RULES,
+    NIR_ROOT,
     PATIENT_ID_ROOT,
     build_cda_note,
     build_hprim_report,
@@ -82,6 +83,14 @@ def test_cda_note_text_is_escaped_by_construction_and_kept_line_by_line() -> Non
         "CRBIO-2020-7710050", "LG-7710040#34141fda"]
     assert _xpath(root, f"{comment}/hl7:reference/hl7:externalDocument/hl7:id/@root")[0] == (
         "1.2.250.1.999.1.1")
+
+
+def test_unqualified_nir_is_carried_but_not_asserted_as_ins() -> None:
+    patient = PATIENT.model_copy(update={"ins_oid": None})
+    root = parse_cda(_note(patient=patient), "note.xml")
+    assert _xpath(root, "//hl7:patientRole/hl7:id/@root") == [PATIENT_ID_ROOT, NIR_ROOT]
+    assert _xpath(root, "//hl7:patientRole/hl7:id/@extension") == ["IPP-0042",
+                                                                    "280013306312376"]
 
 
 def test_cda_note_is_never_read_back_as_evidence() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from prostop_plugin.errors import HL7ParseError
-from prostop_plugin.events import PatientRef, Practitioner
+from prostop_plugin.events import LabResult, PatientRef, Practitioner
 from prostop_plugin.hl7.ack import (
     AckError,
     WriteBackHeader,
@@ -156,7 +156,8 @@ def test_write_back_oru_with_tx_lines_and_pid_from_the_source() -> None:
     assert [r.text() for r in m.segments("OBX")[0].repetitions(5)] == LINES
     assert (m["OBR-16.1"], m["OBR-16.9.2"], m["OBR-16.13"]) == (
         "10003456789", "1.2.250.1.71.4.2.1", "RPPS")
-    assert map_message(m, adapter="t").events[0].evidence[0].value_text == "\n".join(LINES)
+    note = map_message(m, adapter="t").events[0].evidence[0]
+    assert isinstance(note, LabResult) and note.value_text == "\n".join(LINES)
 
 
 def test_write_back_mdm_with_ft_and_pid_from_the_patient() -> None:

@@ -54,8 +54,8 @@ def corpus(name: str) -> MappedMessage:
     return map_message(parse(data), adapter="file", raw=data)
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
 # --- the corpus -------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def test_corpus_file_is_transcribed_field_by_field() -> None:
     assert pcr.observed_at == datetime(2020, 11, 19, tzinfo=PARIS)
     assert pcr.source_ref == "RES line 18"
     assert (ct.test.code, ct.test.system) == ("94745-7", "LN")
-    assert (ct.value_type, ct.value_numeric, ct.value_text) == ("NM", 23.8, None)
+    assert (ct.value_type, ct.value_numeric, ct.value_text) == ("NM", 23.8, "23.8")  # as HL7
     assert (ct.abnormal_flag, ct.status, ct.source_ref) == ("N", "F", "RES line 19")
 
 
@@ -208,6 +208,25 @@ def test_tex_rec_and_unknown_lines_in_the_lab_block_are_tolerated() -> None:
     assert len(event.evidence) == 2
 
 
+def test_hprim_sante_values_statuses_and_numbers_read_as_hl7_does() -> None:
+    text = "\r".join([
+        "H|~^\\&|F.HPR||L1~Labo||ORU",
+        "P|1|ID-1|||NOM~PRENOM",
+        "OBX|1|CE|C1~PCR~L||POS~Positif~L~10828004~positif~SNM|||A|||U",
+        "OBX|2|NM|C2~Ct~L||nan|||N|||W",
+        "OBX|3|NM|C3~X~L||1e999|||N|||N",
+        "OBX|4|NM|C4~Y~L||-0,5|||N|||I",
+        "L|1",
+    ])
+    coded, nan, huge, negative = _results(_read(text.encode())[0])
+    assert coded.value_coded is not None  # a local value code gives way to its alternate
+    assert (coded.value_coded.code, coded.value_coded.system, coded.status) == (
+        "10828004", "SCT", "F")
+    assert (nan.value_numeric, nan.value_text, nan.status) == (None, "nan", "D")
+    assert (huge.value_numeric, huge.status) == (None, "X")
+    assert (negative.value_numeric, negative.status) == (-0.5, "P")
+
+
 def test_corsican_and_keyless_nirs() -> None:
     assert parse_nir("2 69 05 2A 123 456 88") is not None
     assert parse_nir("269052A12345688").key_ok is True  # type: ignore[union-attr]
@@ -238,6 +257,11 @@ def test_truncated_hprim_sante_message_is_an_error() -> None:
     data = (CASES / "hprim_sante_swapped.hpr").read_bytes().replace(b"L|1\r\n", b"")
     with pytest.raises(InputError, match="no closing L record"):
         _read(data)
+
+
+def test_h_record_without_delimiters_is_an_error() -> None:
+    with pytest.raises(InputError, match="without its delimiters"):
+        _read(b"H|garbage\rP|1\rL|1\r")
 
 
 def test_result_before_patient_is_an_error() -> None:

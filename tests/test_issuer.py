@@ -576,3 +576,9 @@ def test_no_patient_data_reaches_the_services_for_any_corpus_case(
         assert value.lower() not in wire.lower(), f"{value!r} reached a service"
     for call in generate_calls(simulator):
         assert call["query"] == "" and call["body"] == ""
+
+
+def test_plugin_fails_at_configure_time_on_a_bad_certificate(tmp_path: Path) -> None:
+    settings = Settings(code_service=CodeServiceSettings(client_certificate=tmp_path / "x.p12"))
+    with pytest.raises(ConfigError, match="client certificate file not found"):
+        ProStopCovidPlugin().prostop_configure(settings)

@@ -164,10 +164,11 @@ def test_wrong_client_secret(simulator: RunningSimulator) -> None:
 def test_client_id_alone_when_psc_authenticates_the_client_by_mtls(
     simulator: RunningSimulator,
 ) -> None:
-    source = CibaTokenSource(psc_settings(simulator, client_secret=None))
-    assert source.token_for(CLAIRE, "42").subject == CLAIRE.national_id
-    source.close()
-    (request,) = calls(simulator, CIBA_PATH)
+    for secret in (None, SecretStr("")):  # unset, or emptied from the environment
+        source = CibaTokenSource(psc_settings(simulator, client_secret=secret))
+        assert source.token_for(CLAIRE, "42").subject == CLAIRE.national_id
+        source.close()
+    request = calls(simulator, CIBA_PATH)[-1]
     assert "client_id=prostop-plugin" in str(request["body"])
     assert "authorization" not in request["headers"]  # type: ignore[operator]
 
@@ -208,9 +209,11 @@ def test_discovery(simulator: RunningSimulator) -> None:
             discover(client, simulator.base_url + "/auth/realms/other")
         assert "discovery failed" in str(caught.value)
         simulator.state.options.public_url = "http://127.0.0.2:1"
-        with pytest.raises(TokenError) as wrong:
-            discover(client, simulator.psc_issuer)
-        simulator.state.options.public_url = None
+        try:
+            with pytest.raises(TokenError) as wrong:
+                discover(client, simulator.psc_issuer)
+        finally:
+            simulator.state.options.public_url = None
         assert "is for issuer http://127.0.0.2:1" in str(wrong.value)
 
 
@@ -390,3 +393,8 @@ def test_psc_plugin_reads_the_configuration(simulator: RunningSimulator) -> None
 
 def test_psc_settings_default_to_the_simulator() -> None:
     assert PSCSettings().issuer.endswith("/auth/realms/esante-wallet")
+
+
+def test_host_token_store_refuses_a_token_without_a_national_id() -> None:
+    with pytest.raises(TokenError, match="not a PSC national id"):
+        HostTokenStore().put(_token(subject="someone"))

@@ -9,7 +9,10 @@ times) and every problem (FR-Probleme, or any observation whose value is a CIM-1
 Safety: the byte size is checked first; a DOCTYPE or entity declaration anywhere (billion
 laughs, external entities) is rejected with :class:`UnsafeXMLError` *before* parsing, and again
 after parsing should one slip past the scan; the parser never resolves entities, loads a DTD,
-touches the network or builds huge trees. Nothing outside the given bytes is ever read.
+touches the network or builds huge trees, and a resolver refuses every external resource
+(libxml2 still opens an external DTD file with load_dtd=False). Nothing outside the given bytes
+is ever read. Compiled XPath (module level) selects; the fields of one observation are then
+read in a single pass over its children, cheaper than one XPath call per field.
 
 Mapping decisions:
 
@@ -49,7 +52,7 @@ from prostop_plugin.events import (
     content_hash,
     normalise_system,
 )
-from prostop_plugin.hprim import lab_test_coding, parse_nir, parse_ts
+from prostop_plugin.hprim import lab_test_coding, parse_nir, parse_number, parse_ts
 
 log = logging.getLogger(__name__)
 
@@ -425,11 +428,8 @@ def _value(element: etree._Element) -> _Value:
         coded = _coding(element)
         return "CWE", coded, None if coded else _text(element), None, None
     if kind in ("PQ", "INT", "REAL"):
-        number = _number(element.get("value"))
-        unit = element.get("unit")
-        if number is None:
-            return "NM", None, element.get("value") or _text(element), None, unit
-        return "NM", None, None, number, unit
+        raw = element.get("value")
+        return "NM", None, raw or _text(element), parse_number(raw), element.get("unit")
     if kind == "IVL_PQ":
         bounds = [element.find(_tag(bound)) for bound in ("low", "high")]
         shown = "-".join(b.get("value", "") if b is not None else "" for b in bounds)
@@ -442,13 +442,6 @@ def _value(element: etree._Element) -> _Value:
 
 def _text(element: etree._Element) -> str | None:
     return " ".join("".join(element.itertext()).split()) or None
-
-
-def _number(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
 
 
 def _collection_times(root: etree._Element) -> dict[etree._Element, datetime | None]:

@@ -431,7 +431,7 @@ class Message:
                  "delimiters", "raw")
 
     def __init__(self, raws: list[str], index: dict[str, list[int]], codec: _Codec,
-                 declared_charset: str | None, source: str, raw: bytes | None) -> None:
+                 declared_charset: str | None, raw: bytes | None) -> None:
         self._codec = codec
         self._index = index
         self._segments: list[Segment | None] = [None] * len(raws)
@@ -675,7 +675,7 @@ def _build(text: str, delimiters: Delimiters, charset: str, label: str | None,
                 position=_offset(where, raw, charset),
                 fix="split it into messages first (prostop_plugin.hl7.reader.split_messages)",
             )
-    return Message(raws, index, _codec(delimiters, charset), label, text, raw)
+    return Message(raws, index, _codec(delimiters, charset), label, raw)
 
 
 def _check_segment(seg: str, fs: str, i: int, raw: bytes | None, charset: str) -> None:

@@ -432,8 +432,16 @@ class ProStopCovidPlugin:
         self._issuer: ProStopCovidIssuer | None = None
         self._lock = threading.Lock()
 
+    @hookimpl
+    def prostop_configure(self, settings: Settings) -> None:
+        """Build the issuer at start-up, so a bad certificate fails then, not at the first code."""
+        self._issuer_for(settings)
+
     @hookimpl(trylast=True)
     def prostop_code_issuer(self, settings: Settings) -> CodeIssuer:
+        return self._issuer_for(settings)
+
+    def _issuer_for(self, settings: Settings) -> ProStopCovidIssuer:
         with self._lock:
             if self._issuer is None or self._issuer.settings != settings.code_service:
                 if self._issuer is not None:

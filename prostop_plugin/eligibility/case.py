@@ -1,0 +1,252 @@
+"""The case: evidence read as facts, settled (corrections, deletions, as_of), for the rules."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from prostop_plugin.eligibility.policy import EligibilityPolicy
+from prostop_plugin.eligibility.reading import (
+    Interpretation,
+    LabCategory,
+    _category_of,
+    _day,
+    _instant,
+    _test_code,
+    _upper,
+    interpret_lab_result,
+    parse_onset_date,
+    resolve_loinc,
+)
+from prostop_plugin.events import (
+    CodeSystem,
+    Coding,
+    DiagnosisEvidence,
+    Evidence,
+    ImagingFinding,
+    LabResult,
+    SymptomEvidence,
+)
+
+ReferenceKind = Literal["symptom_onset", "test_date"]
+
+
+class Kind(enum.StrEnum):
+    """What a fact is about (a lab category, or what a diagnosis / symptom record says)."""
+
+    NAAT = "naat"
+    ANTIGEN = "antigen"
+    SEROLOGY = "serology"
+    CT_VALUE = "ct_value"
+    CHEST_CT = "chest_ct"
+    SYMPTOMS = "symptoms"
+    SYMPTOM_ONSET = "symptom_onset"
+    DIAGNOSIS_CONFIRMED = "diagnosis_confirmed"
+    DIAGNOSIS_SUSPECTED = "diagnosis_suspected"
+    DIAGNOSIS_RULED_OUT = "diagnosis_ruled_out"
+    OTHER = "other"
+
+
+_LAB_KINDS = {
+    LabCategory.NAAT: Kind.NAAT, LabCategory.ANTIGEN: Kind.ANTIGEN,
+    LabCategory.SEROLOGY: Kind.SEROLOGY, LabCategory.CT_VALUE: Kind.CT_VALUE,
+    LabCategory.CHEST_CT: Kind.CHEST_CT, LabCategory.SYMPTOMS_QUESTION: Kind.SYMPTOMS,
+    LabCategory.SYMPTOM_ONSET: Kind.SYMPTOM_ONSET, LabCategory.OTHER: Kind.OTHER,
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One piece of evidence as the rules see it."""
+
+    item: Evidence
+    kind: Kind
+    reading: Interpretation
+    day: date | None  # the day it counts for: sample, onset, diagnosis, exam
+    known_on: date | None  # the day it was known; after as_of it does not count yet
+    status: str | None = None  # OBX-11 letter, or the diagnosis status
+    code: str | None = None  # shown to the physician: LOINC, CIM-10, SNOMED
+    local_code: str | None = None  # the lab's own code when LOINC came from local_codes
+    onset: date | None = None
+    superseded_by: Fact | None = None
+    contested: bool = False  # same test and sample, equally recent, saying different things
+
+    @property
+    def usable(self) -> bool:
+        """A final or corrected result, not contradicted by an equally recent one."""
+        return self.status in ("F", "C") and not self.contested
+
+
+def _lab_fact(result: LabResult, policy: EligibilityPolicy) -> Fact:
+    test = _test_code(result, policy)
+    kind = _LAB_KINDS[test.category]
+    days = [d for d in (_day(result.collected_at), _day(result.observed_at)) if d]
+    onset = None
+    if kind is Kind.SYMPTOM_ONSET:
+        onset = parse_onset_date(result.value_text or (
+            result.value_coded.code if result.value_coded else None))
+    return Fact(
+        item=result, kind=kind, reading=interpret_lab_result(result, policy),
+        day=onset or (days[0] if days else None),
+        known_on=max([*days, *([onset] if onset else [])], default=None),
+        status=result.status, code=test.loinc or result.test.code, local_code=test.local,
+        onset=onset,
+    )
+
+
+def _diagnosis_kind(coding: Coding, policy: EligibilityPolicy) -> Kind:
+    if coding.system == CodeSystem.SNOMED:
+        code = coding.code.upper()
+        if code in _upper(policy.confirmed_snomed):
+            return Kind.DIAGNOSIS_CONFIRMED
+        if code in _upper(policy.suspected_snomed):
+            return Kind.DIAGNOSIS_SUSPECTED
+        return Kind.OTHER
+    # CIM-10, or a code sent without its system; "U071" and "U07.1" are the same code
+    if coding.system not in (CodeSystem.CIM10, CodeSystem.LOCAL):
+        return Kind.OTHER
+    code = coding.code.replace(".", "").replace(" ", "").upper()
+    for codes, kind in (
+        (policy.confirmed_cim10, Kind.DIAGNOSIS_CONFIRMED),
+        (policy.suspected_cim10, Kind.DIAGNOSIS_SUSPECTED),
+        (policy.ruled_out_cim10, Kind.DIAGNOSIS_RULED_OUT),
+    ):
+        if code in {c.replace(".", "").strip().upper() for c in codes}:
+            return kind
+    return Kind.OTHER
+
+
+def _imaging_fact(finding: ImagingFinding, policy: EligibilityPolicy) -> Fact:
+    exam = resolve_loinc(finding.exam, policy)
+    is_chest_ct = finding.exam is None or _category_of(exam, policy) is LabCategory.CHEST_CT
+    if finding.suggestive_of_covid is not None:
+        reading = Interpretation(
+            "positive" if finding.suggestive_of_covid else "negative")
+    elif finding.finding is not None and finding.finding.system == CodeSystem.SNOMED and \
+            finding.finding.code.upper() in _upper(policy.chest_ct_finding_snomed):
+        reading = Interpretation.POSITIVE
+    else:
+        reading = Interpretation.UNKNOWN
+    day = _day(finding.observed_at)
+    return Fact(
+        item=finding, kind=Kind.CHEST_CT if is_chest_ct else Kind.OTHER, reading=reading,
+        day=day, known_on=day, status=finding.status,
+        code=exam or (finding.exam.code if finding.exam else None),
+    )
+
+
+def read_fact(item: Evidence, policy: EligibilityPolicy) -> Fact:
+    """Step 1: what one piece of evidence is and says."""
+    if isinstance(item, LabResult):
+        return _lab_fact(item, policy)
+    if isinstance(item, ImagingFinding):
+        return _imaging_fact(item, policy)
+    if isinstance(item, DiagnosisEvidence):
+        day = _day(item.recorded_at)
+        kind = _diagnosis_kind(item.code, policy)
+        if item.status == "ruled_out" and kind is not Kind.OTHER:
+            kind = Kind.DIAGNOSIS_RULED_OUT
+        return Fact(item=item, kind=kind, reading=Interpretation.UNKNOWN, day=day, known_on=day,
+                    status=item.status, code=item.code.code)
+    symptoms: SymptomEvidence = item
+    reading = Interpretation.POSITIVE if symptoms.present else Interpretation.NEGATIVE
+    onset = symptoms.onset_date if symptoms.present else None
+    return Fact(item=symptoms, kind=Kind.SYMPTOMS, reading=reading, day=onset, known_on=onset,
+                onset=onset)
+
+
+def _rank(fact: Fact) -> tuple[int, datetime, int]:
+    """How recent a result is: amendments beat finals beat preliminaries, then time;
+    a deletion beats a correction stamped the same instant."""
+    level = {"C": 2, "D": 2, "F": 1}.get(fact.status or "", 0)
+    observed = fact.item.observed_at if isinstance(fact.item, LabResult) else None
+    return level, _instant(observed), 1 if fact.status == "D" else 0
+
+
+def _same_sample(a: Fact, b: Fact) -> bool:
+    assert isinstance(a.item, LabResult) and isinstance(b.item, LabResult)
+    if (a.kind, a.code) != (b.kind, b.code):
+        return False
+    ta, tb = a.item.collected_at, b.item.collected_at
+    return ta is None or tb is None or _instant(ta) == _instant(tb)
+
+
+def _settle(facts: list[Fact]) -> tuple[list[Fact], list[Fact]]:
+    """Step 2: split lab results into effective ones and those superseded (``superseded_by``)."""
+    labs = [f for f in facts if isinstance(f.item, LabResult)]
+    effective: list[Fact] = [f for f in facts if not isinstance(f.item, LabResult)]
+    superseded: list[Fact] = []
+    for fact in labs:
+        peers = [p for p in labs if _same_sample(fact, p)]
+        top = max(_rank(p) for p in peers)
+        if _rank(fact) == top:
+            tied = {p.reading for p in peers if _rank(p) == top}
+            effective.append(replace(fact, contested=len(tied) > 1))
+        else:
+            winner = next(p for p in peers if _rank(p) == top)
+            superseded.append(replace(fact, superseded_by=winner))
+    return effective, superseded
+
+
+@dataclass(frozen=True)
+class Case:
+    facts: tuple[Fact, ...]  # effective and known on as_of
+    superseded: tuple[Fact, ...]
+    ignored: tuple[Fact, ...]  # known only after as_of
+    as_of: date
+    policy: EligibilityPolicy
+    window_start: date | None  # None: no age limit (how "too old" is recognised)
+
+    def recent(self, day: date | None) -> bool:
+        return day is None or self.window_start is None or day >= self.window_start
+
+    def find(
+        self, *kinds: Kind, reading: Interpretation | None = None, usable: bool = False,
+        recent: bool = False,
+    ) -> list[Fact]:
+        return [
+            f for f in self.facts
+            if f.kind in kinds and (reading is None or f.reading is reading)
+            and (not usable or f.usable) and (not recent or self.recent(f.day))
+        ]
+
+    @property
+    def signs(self) -> list[Fact]:
+        """Records of clinical signs: a 'yes', or a symptom onset date."""
+        return [f for f in self.facts if (f.kind is Kind.SYMPTOMS and f.reading is
+                                          Interpretation.POSITIVE) or f.onset is not None]
+
+    @property
+    def onset(self) -> date | None:
+        """The earliest onset on record: contacts are notified from two days before it."""
+        return min((f.onset for f in self.signs if f.onset), default=None)
+
+    def reference(self, test_day: date | None) -> tuple[date | None, ReferenceKind | None]:
+        """The date the app asks for: symptom onset, or without symptoms the test date."""
+        if self.onset is not None:
+            return self.onset, "symptom_onset"
+        if test_day is not None:
+            return test_day, "test_date"
+        return None, None
+
+
+def _build_case(evidence: Sequence[Evidence], policy: EligibilityPolicy, as_of: date) -> Case:
+    ordered = sorted(evidence, key=lambda item: item.model_dump_json())
+    facts = [read_fact(item, policy) for item in ordered]
+    known = [f for f in facts if f.known_on is None or f.known_on <= as_of]
+    ignored = [f for f in facts if f.known_on is not None and f.known_on > as_of]
+    effective, superseded = _settle(known)
+    try:
+        window_start: date | None = as_of - timedelta(days=policy.contact_window_days)
+    except OverflowError:
+        window_start = date.min
+    return Case(tuple(effective), tuple(superseded), tuple(ignored), as_of, policy, window_start)
+
+
+def _relevant(fact: Fact) -> bool:
+    if fact.kind in (Kind.SYMPTOMS, Kind.CHEST_CT):
+        return fact.reading is Interpretation.POSITIVE
+    return fact.kind is not Kind.OTHER

@@ -1,0 +1,256 @@
+"""Reading one lab result: its test (LOINC, local codes), what it says, onset dates, days."""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from prostop_plugin.eligibility.policy import EligibilityPolicy
+from prostop_plugin.events import CodeSystem, Coding, LabResult, normalise_system
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+class LabCategory(enum.StrEnum):
+    NAAT = "naat"
+    ANTIGEN = "antigen"
+    SEROLOGY = "serology"
+    CT_VALUE = "ct_value"
+    CHEST_CT = "chest_ct"
+    SYMPTOMS_QUESTION = "symptoms_question"
+    SYMPTOM_ONSET = "symptom_onset"
+    OTHER = "other"
+
+
+class Interpretation(enum.StrEnum):
+    """What a result says. For a chest CT, positive = suggestive of COVID-19; for the symptoms
+    question, positive = yes."""
+
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    INDETERMINATE = "indeterminate"
+    UNKNOWN = "unknown"
+
+
+# Words that make a "positive" word unreliable ("non positif", "pas détecté"): a safety guard
+# against issuing on a negation the lists did not foresee, so it is not configuration.
+_NEGATIONS = frozenset({
+    "NON", "NOT", "NO", "PAS", "AUCUN", "AUCUNE", "ABSENCE", "ABSENT", "ABSENTE", "SANS",
+    "WITHOUT", "NEG", "NEGATIF", "NEGATIVE", "INDETECTABLE", "UNDETECTED",
+})
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Upper-case words without accents: "Non détecté" -> ("NON", "DETECTE")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+    return tuple(re.findall(r"[A-Z0-9]+", plain))
+
+
+def _mentions(words: tuple[str, ...], terms: Iterable[str]) -> bool:
+    for term in terms:
+        wanted = _words(term)
+        n = len(wanted)
+        if n and any(words[i:i + n] == wanted for i in range(len(words) - n + 1)):
+            return True
+    return False
+
+
+def interpret_text(text: str | None, policy: EligibilityPolicy | None = None) -> Interpretation:
+    """Read a result written in words ("POSITIF", "Non détecté", "ININTERPRETABLE")."""
+    policy = policy or EligibilityPolicy()
+    words = _words(text or "")
+    if not words:
+        return Interpretation.UNKNOWN
+    if _mentions(words, policy.indeterminate_texts):
+        return Interpretation.INDETERMINATE
+    if _mentions(words, policy.negative_texts):
+        return Interpretation.NEGATIVE
+    if _mentions(words, policy.positive_texts) and not _NEGATIONS.intersection(words):
+        return Interpretation.POSITIVE
+    return Interpretation.UNKNOWN
+
+
+def _upper(codes: Iterable[str]) -> set[str]:
+    return {c.strip().upper() for c in codes}
+
+
+def _coded_reading(coding: Coding, policy: EligibilityPolicy) -> Interpretation:
+    if coding.system == CodeSystem.SNOMED:
+        code = coding.code.upper()
+        for codes, reading in (
+            (policy.positive_snomed, Interpretation.POSITIVE),
+            (policy.negative_snomed, Interpretation.NEGATIVE),
+            (policy.indeterminate_snomed, Interpretation.INDETERMINATE),
+        ):
+            if code in _upper(codes):
+                return reading
+    return Interpretation.UNKNOWN
+
+
+def _result_reading(result: LabResult, policy: EligibilityPolicy) -> Interpretation:
+    """A qualitative result from its coded value and its words; when they disagree, unknown."""
+    readings: set[Interpretation] = set()
+    if result.value_coded is not None:
+        coded = _coded_reading(result.value_coded, policy)
+        if coded is Interpretation.UNKNOWN:  # a local code: its display text may still say it
+            coded = interpret_text(result.value_coded.display, policy)
+        readings.add(coded)
+    if result.value_text:
+        readings.add(interpret_text(result.value_text, policy))
+    readings.discard(Interpretation.UNKNOWN)
+    return readings.pop() if len(readings) == 1 else Interpretation.UNKNOWN
+
+
+def _yes_no(result: LabResult, policy: EligibilityPolicy) -> Interpretation:
+    answers = [result.value_coded.code if result.value_coded else None, result.value_text]
+    for answer in answers:
+        words = _words(answer or "")
+        if not words:
+            continue
+        if any(_words(t) == words[:1] or _words(t) == words for t in policy.symptom_yes_texts):
+            return Interpretation.POSITIVE
+        if any(_words(t) == words[:1] or _words(t) == words for t in policy.symptom_no_texts):
+            return Interpretation.NEGATIVE
+    return Interpretation.UNKNOWN
+
+
+def _chest_ct_reading(result: LabResult, policy: EligibilityPolicy) -> Interpretation:
+    """Suggestive on a listed coded finding, or on an abnormal flag when nothing is coded.
+
+    An abnormal CT is not necessarily COVID-19 (a tumour is abnormal too): any other coded
+    finding, or a listed one flagged normal, is inconclusive. Report text is not parsed.
+    """
+    finding = result.value_coded
+    flag = (result.abnormal_flag or "").strip().upper()
+    if finding is not None:
+        listed = finding.system == CodeSystem.SNOMED and \
+            finding.code.upper() in _upper(policy.chest_ct_finding_snomed)
+        return Interpretation.POSITIVE if listed and flag != "N" else Interpretation.UNKNOWN
+    if flag == "N":
+        return Interpretation.NEGATIVE
+    if flag and flag in _upper(policy.chest_ct_abnormal_flags):
+        return Interpretation.POSITIVE
+    return Interpretation.UNKNOWN
+
+
+def _local_key(coding: Coding) -> list[str]:
+    return [f"{coding.system}:{coding.code}".upper(), coding.code.upper()]
+
+
+def resolve_loinc(coding: Coding | None, policy: EligibilityPolicy | None = None) -> str | None:
+    """The LOINC code a test coding stands for: itself, or its ``local_codes`` mapping."""
+    if coding is None:
+        return None
+    if coding.system == CodeSystem.LOINC:
+        return coding.code
+    mapping = {_canonical_local_key(k): v for k, v in (policy or EligibilityPolicy())
+               .local_codes.items()}
+    for key in _local_key(coding):
+        if key in mapping:
+            return mapping[key]
+    return None
+
+
+def _canonical_local_key(key: str) -> str:
+    system, sep, code = key.strip().rpartition(":")
+    return f"{normalise_system(system)}:{code}".upper() if sep else code.upper()
+
+
+def _category_of(loinc: str | None, policy: EligibilityPolicy) -> LabCategory:
+    if loinc is None:
+        return LabCategory.OTHER
+    for codes, category in (
+        (policy.naat_loinc, LabCategory.NAAT),
+        (policy.antigen_loinc, LabCategory.ANTIGEN),
+        (policy.serology_loinc, LabCategory.SEROLOGY),
+        (policy.ct_value_loinc, LabCategory.CT_VALUE),
+        (policy.chest_ct_loinc, LabCategory.CHEST_CT),
+        (policy.symptoms_question_loinc, LabCategory.SYMPTOMS_QUESTION),
+        (policy.symptom_onset_loinc, LabCategory.SYMPTOM_ONSET),
+    ):
+        if loinc.upper() in _upper(codes):
+            return category
+    return LabCategory.OTHER
+
+
+@dataclass(frozen=True)
+class _TestCode:
+    category: LabCategory
+    loinc: str | None
+    local: str | None  # the lab's own code, when the LOINC code came from local_codes
+
+
+def _test_code(result: LabResult, policy: EligibilityPolicy) -> _TestCode:
+    """Category and LOINC code, looking at the first and the alternate test codes."""
+    found: list[_TestCode] = []
+    for coding in (result.test, result.test_alternate):
+        loinc = resolve_loinc(coding, policy)
+        if coding is not None and loinc is not None:
+            local = None if coding.system == CodeSystem.LOINC else coding.code
+            found.append(_TestCode(_category_of(loinc, policy), loinc, local))
+    known = [t for t in found if t.category is not LabCategory.OTHER]
+    return (known or found or [_TestCode(LabCategory.OTHER, None, None)])[0]
+
+
+def classify_lab_result(result: LabResult, policy: EligibilityPolicy | None = None) -> LabCategory:
+    """What kind of SARS-CoV-2 observation a lab result is (``other`` when none)."""
+    return _test_code(result, policy or EligibilityPolicy()).category
+
+
+def interpret_lab_result(
+    result: LabResult, policy: EligibilityPolicy | None = None
+) -> Interpretation:
+    """What a lab result says. A Ct value or a date is never a result: always unknown."""
+    policy = policy or EligibilityPolicy()
+    category = classify_lab_result(result, policy)
+    if category is LabCategory.CHEST_CT:
+        return _chest_ct_reading(result, policy)
+    if category is LabCategory.SYMPTOMS_QUESTION:
+        return _yes_no(result, policy)
+    if category in (LabCategory.CT_VALUE, LabCategory.SYMPTOM_ONSET):
+        return Interpretation.UNKNOWN
+    return _result_reading(result, policy)
+
+
+_DATE_FORMS = (
+    re.compile(r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})"),  # HL7 DT / TS
+    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})"),  # ISO 8601
+    re.compile(r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})"),  # French
+)
+
+
+def parse_onset_date(text: str | None) -> date | None:
+    """A symptom onset date as labs and software write it; None when unreadable."""
+    value = (text or "").strip()
+    for form in _DATE_FORMS:
+        if match := form.match(value):
+            try:
+                return date(int(match["y"]), int(match["m"]), int(match["d"]))
+            except ValueError:
+                return None
+    return None
+
+
+def _day(moment: datetime | None) -> date | None:
+    """The calendar day in France; a time without zone is taken as French local time."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.date()
+    try:
+        return moment.astimezone(PARIS).date()
+    except (OverflowError, ValueError):
+        return moment.date()
+
+
+def _instant(moment: datetime | None) -> datetime:
+    """A comparable instant: zone-less times are French local time, unknown sorts first."""
+    if moment is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=PARIS)

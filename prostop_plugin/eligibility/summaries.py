@@ -1,0 +1,183 @@
+"""Describing evidence to the physician: one line per fact, and the EvidenceUsed summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from prostop_plugin.eligibility.case import Fact, Kind
+from prostop_plugin.eligibility.reading import Interpretation, _day
+from prostop_plugin.events import (
+    DiagnosisEvidence,
+    EvidenceUsed,
+    ImagingFinding,
+    LabResult,
+    LocalizedText,
+)
+from prostop_plugin.texts.formatting import format_date
+
+
+def _t(fr: str, en: str) -> LocalizedText:
+    return LocalizedText(fr=fr, en=en)
+
+
+def _dates(day: date) -> tuple[str, str]:
+    return format_date(day, "fr"), format_date(day, "en")
+
+
+# name (fr), feminine in French, name (en)
+_NAMES: dict[Kind, tuple[str, bool, str]] = {
+    Kind.NAAT: ("RT-PCR SARS-CoV-2", True, "SARS-CoV-2 RT-PCR"),
+    Kind.ANTIGEN: ("test antigénique SARS-CoV-2", False, "SARS-CoV-2 antigen test"),
+    Kind.SEROLOGY: ("sérologie SARS-CoV-2", True, "SARS-CoV-2 serology"),
+    Kind.CT_VALUE: ("valeur de Ct", True, "Ct value"),
+    Kind.CHEST_CT: ("scanner thoracique", False, "chest CT"),
+    Kind.OTHER: ("résultat", False, "result"),
+}
+_READINGS = {
+    Interpretation.POSITIVE: ("positif", "positive", "positive"),
+    Interpretation.NEGATIVE: ("négatif", "négative", "negative"),
+    Interpretation.INDETERMINATE: ("ininterprétable", "ininterprétable", "indeterminate"),
+}
+_CT_READINGS = {
+    Interpretation.POSITIVE: ("évocateur de COVID-19", "suggestive of COVID-19"),
+    Interpretation.NEGATIVE: ("sans signe évocateur", "with no suggestive sign"),
+    Interpretation.UNKNOWN: ("non concluant", "inconclusive"),
+    Interpretation.INDETERMINATE: ("non concluant", "inconclusive"),
+}
+_STATUSES = {
+    "C": ("corrigé", "corrigée", "corrected"), "P": ("préliminaire", "préliminaire", "preliminary"),
+    "D": ("supprimé", "supprimée", "deleted"), "X": ("non réalisé", "non réalisée", "not done"),
+}
+_DIAGNOSES = {
+    Kind.DIAGNOSIS_CONFIRMED: ("COVID-19, virus identifié", "COVID-19, virus identified"),
+    Kind.DIAGNOSIS_SUSPECTED: ("COVID-19, virus non identifié ou suspicion",
+                               "COVID-19, virus not identified or suspected"),
+    Kind.DIAGNOSIS_RULED_OUT: ("contact, ou COVID-19 écartée", "contact, or COVID-19 ruled out"),
+    Kind.OTHER: ("sans rapport avec la COVID-19", "unrelated to COVID-19"),
+}
+_DIAGNOSIS_STATUSES = {
+    "final": ("définitif", "final"), "working": ("provisoire", "working (provisional)"),
+    "admitting": ("d'admission", "admitting"), "ruled_out": ("écarté", "ruled out"),
+}
+
+
+def _raw_value(result: LabResult) -> str:
+    if result.value_text:
+        raw = result.value_text
+    elif result.value_coded is not None:
+        raw = result.value_coded.display or result.value_coded.code
+    elif result.value_numeric is not None:
+        raw = f"{result.value_numeric:g}"
+    else:
+        return ""
+    return raw if len(raw) <= 60 else raw[:59] + "…"
+
+
+def _describe_lab(fact: Fact, result: LabResult) -> LocalizedText:
+    name_fr, feminine, name_en = _NAMES.get(fact.kind, _NAMES[Kind.OTHER])
+    raw = _raw_value(result)
+    if fact.kind is Kind.CT_VALUE:
+        said_fr, said_en = raw.replace(".", ","), raw
+    elif fact.kind is Kind.CHEST_CT:
+        said_fr, said_en = _CT_READINGS[fact.reading]
+    elif fact.reading in _READINGS:
+        fr_m, fr_f, said_en = _READINGS[fact.reading]
+        said_fr = fr_f if feminine else fr_m
+    elif raw:
+        said_fr, said_en = f"au résultat « {raw} » non reconnu", f"with unrecognised result “{raw}”"
+    else:
+        said_fr, said_en = "sans résultat", "without a result"
+    if fact.status in _STATUSES:
+        fr_m, fr_f, en = _STATUSES[fact.status]
+        said_fr, said_en = f"{said_fr}, {fr_f if feminine else fr_m}", f"{said_en}, {en}"
+    code = code_en = f"{fact.local_code} → {fact.code}" if fact.local_code else (fact.code or "")
+    if fact.kind is Kind.CHEST_CT and result.value_coded is not None:
+        finding = result.value_coded.display or result.value_coded.code
+        code, code_en = f"{code} ; {finding}", f"{code}; {finding}"
+    e = "e" if feminine else ""
+    when_fr, when_en = f"non daté{e}", "undated"
+    if (sampled := _day(result.collected_at)) is not None:
+        fr, en = _dates(sampled)
+        when_fr, when_en = f"prélevé{e} le {fr}", f"sampled on {en}"
+        if fact.kind is Kind.CHEST_CT:
+            when_fr, when_en = f"réalisé le {fr}", f"performed on {en}"
+    elif (reported := _day(result.observed_at)) is not None:
+        fr, en = _dates(reported)
+        when_fr, when_en = f"rendu{e} le {fr}", f"reported on {en}"
+    if fact.kind is Kind.SYMPTOMS:
+        answer = {Interpretation.POSITIVE: ("oui", "yes"), Interpretation.NEGATIVE: ("non", "no")}
+        yes_no = answer.get(fact.reading, (f"« {raw} »", f"“{raw}”"))
+        return _t(f"signes cliniques : {yes_no[0]} ({code})",
+                  f"clinical signs: {yes_no[1]} ({code_en})")
+    if fact.kind is Kind.SYMPTOM_ONSET:
+        if fact.onset is None:
+            return _t(f"date de début des symptômes illisible (« {raw} », {code})",
+                      f"unreadable symptom onset date (“{raw}”, {code})")
+        fr, en = _dates(fact.onset)
+        return _t(f"début des symptômes le {fr} ({code})", f"symptom onset on {en} ({code})")
+    return _t(f"{name_fr} {said_fr} ({code}), {when_fr}",
+              f"{name_en} {said_en} ({code_en}), {when_en}")
+
+
+def _describe_imaging(fact: Fact, item: ImagingFinding) -> LocalizedText:
+    said_fr, said_en = _CT_READINGS[fact.reading]
+    name_fr, name_en = ("scanner thoracique", "chest CT") if fact.kind is Kind.CHEST_CT \
+        else ("imagerie autre qu'un scanner thoracique", "imaging other than a chest CT")
+    details = [d for d in (fact.code, item.finding.display or item.finding.code
+                           if item.finding else None) if d]
+    details_fr, details_en = list(details), list(details)
+    if item.text:
+        details_fr.append(f"« {item.text[:60]} »")
+        details_en.append(f"“{item.text[:60]}”")
+    if item.suggestive_of_covid is not None:
+        attested = item.finding is None and item.exam is None
+        details_fr.append("attesté" if attested else "signalé")
+        details_en.append("attested" if attested else "reported")
+    if details_fr:
+        name_fr, name_en = f"{name_fr} {said_fr} ({' ; '.join(details_fr)})", \
+            f"{name_en} {said_en} ({'; '.join(details_en)})"
+    else:
+        name_fr, name_en = f"{name_fr} {said_fr}", f"{name_en} {said_en}"
+    if fact.day is None:
+        return _t(name_fr, name_en)
+    fr, en = _dates(fact.day)
+    return _t(f"{name_fr}, réalisé le {fr}", f"{name_en}, performed on {en}")
+
+
+def describe(fact: Fact) -> LocalizedText:
+    """One line naming the evidence, what it says and its date, in French and English."""
+    item = fact.item
+    if isinstance(item, LabResult):
+        return _describe_lab(fact, item)
+    if isinstance(item, DiagnosisEvidence):
+        label_fr, label_en = _DIAGNOSES.get(fact.kind, _DIAGNOSES[Kind.OTHER])
+        status_fr, status_en = _DIAGNOSIS_STATUSES[item.status]
+        text = _t(f"diagnostic {item.code.code} ({label_fr}), {status_fr}",
+                  f"diagnosis {item.code.code} ({label_en}), {status_en}")
+        if fact.day is not None:
+            fr, en = _dates(fact.day)
+            text = _t(f"{text.fr}, enregistré le {fr}", f"{text.en}, recorded on {en}")
+        return text
+    if isinstance(item, ImagingFinding):
+        return _describe_imaging(fact, item)
+    if fact.reading is Interpretation.NEGATIVE:
+        return _t("pas de signes cliniques", "no clinical signs")
+    text = _t("signes cliniques présents", "clinical signs present")
+    if item.description:
+        text = _t(f"{text.fr} ({item.description})", f"{text.en} ({item.description})")
+    if fact.onset is not None:
+        fr, en = _dates(fact.onset)
+        text = _t(f"{text.fr}, début le {fr}", f"{text.en}, onset on {en}")
+    return text
+
+
+def _listing(facts: Sequence[Fact]) -> LocalizedText:
+    lines = [describe(f) for f in facts]
+    return _t(" ; ".join(x.fr for x in lines), "; ".join(x.en for x in lines))
+
+
+
+def _used(fact: Fact) -> EvidenceUsed:
+    return EvidenceUsed(kind=fact.kind.value, summary=describe(fact),
+                        source_ref=fact.item.source_ref, observed_on=fact.day)
