@@ -15,7 +15,8 @@ from types import TracebackType
 
 import pluggy
 
-from prostop_plugin.audit import AuditLog, AuditPlugin, record_observer_failure
+from prostop_plugin.audit import AuditLog
+from prostop_plugin.audit_plugin import AuditPlugin, record_observer_failure
 from prostop_plugin.config import Settings
 from prostop_plugin.events import utcnow
 from prostop_plugin.issuance import IssuanceEngine, IssuancePlugin
@@ -84,6 +85,7 @@ class Prostop:
     def close(self) -> None:
         self.engine.close()
         self._psc.close()
+        self._issuer.close()
         self.ledger.close()
 
     def __enter__(self) -> Prostop:

@@ -244,6 +244,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the allowed adapters' services (MLLP listener, inbox watcher…) and the worker."""
+    import threading
+
+    from prostop_plugin.serve import install_stop_signals, serve
+
+    stop = threading.Event()
+    install_stop_signals(stop)
+    with _open(args) as prostop:
+        serve(prostop, stop, tick=args.tick)
+    return 0
+
+
 # -- audit ---------------------------------------------------------------------------------------
 
 
@@ -347,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("resume", help="advance every unfinished issuance once")
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("serve", help="run the adapters' services and the retry/expiry worker")
+    p.add_argument("--tick", type=float, default=5.0, metavar="SECONDS",
+                   help="how often the worker retries due write-backs and expires codes")
+    p.set_defaults(func=cmd_serve)
 
     audit = sub.add_parser("audit", help="the signed, hash-chained audit log")
     asub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)

@@ -24,11 +24,12 @@ The core never calls ``pm.hook`` directly: it goes through
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
+    from prostop_plugin.app import Prostop
     from prostop_plugin.config import Settings
     from prostop_plugin.events import (
         AccessToken,
@@ -50,6 +51,21 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
+class BackgroundService(Protocol):
+    """A long-running adapter service (see :func:`prostop_background_services`)."""
+
+    #: shown in ``prostop serve``'s output, e.g. "MLLP 127.0.0.1:2575"
+    name: str
+
+    def start(self) -> None:
+        """Start serving in background threads; return once ready to accept work."""
+        ...
+
+    def stop(self) -> None:
+        """Stop accepting work, finish or hand back what is in flight, release resources."""
+        ...
+
+
 # -- start-up ------------------------------------------------------------------------------------
 
 
@@ -69,6 +85,20 @@ def prostop_register_adapters(register: Callable[[AdapterInfo], None]) -> None:
     """Describe the adapters this plugin provides (shown by ``prostop doctor`` and the demo).
 
     :param register: call it once per adapter with an :class:`~prostop_plugin.events.AdapterInfo`.
+    """
+
+
+@hookspec
+def prostop_background_services(runtime: Prostop) -> list[BackgroundService] | None:
+    """Long-running services this plugin provides, started by ``prostop serve``: an MLLP
+    listener, a watched inbox folder…
+
+    Each service receives events from its channel and hands them to the core through
+    ``runtime.hooks.diagnosis_recorded(event)``; acknowledging its sender only after that call
+    returned (the event is then durable).
+
+    :param runtime: the running core (settings, hooks facade, engine, ledger).
+    :returns: the services to start, or ``None``.
     """
 
 

@@ -28,8 +28,11 @@ Decisions (documented for the admin and the physician):
 * ``message_id`` is ``<lab file number>#<digest of this report>``: labs resend the same file
   number with partial then final results, and both must be read (only the resend of the very
   same report is a duplicate).
-* Result status: F, C, P, D, X as written, blank → F; anything else → P (not final) and a
-  warning: an unknown status never counts as a final result.
+* Result status: F, C, P, D, X as written (U → F, W → D, N → X, as the HL7 reader reads them),
+  blank → F; anything else → P and a warning: an unknown status never counts as final.
+* Values as the HL7 reader fills them: numeric results keep their text too (``<0,5`` stays text
+  only; nan/inf are not numbers); a coded value with a local code and an alternate code (e.g.
+  SNOMED) is the alternate.
 * A ``RES`` line with neither label nor code continues the previous result's text. ``TEX``,
   ``REC`` and unknown lines inside the LAB block are tolerated and skipped.
 * Times without an offset are French local time (Europe/Paris).
@@ -81,11 +84,6 @@ _TS = re.compile(
 )
 _FR_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-class _Value(TypedDict, total=False):
-    value_numeric: float
-    value_text: str | None
-
-
 #: result statuses (HL7 table 0085, as the HL7 reader maps them); blank is final
 _STATUSES: dict[str, ResultStatus] = {
     "F": "F", "C": "C", "P": "P", "D": "D", "X": "X", "U": "F", "W": "D", "N": "X", "": "F",
@@ -94,6 +92,13 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?")
 _TITLE = re.compile(r"^(?:DR\.?|DOCTEUR|PR\.?|PROFESSEUR)\s+", re.IGNORECASE)
 #: the key of a Corsican NIR is computed with 2A read as 19 and 2B as 18
 _CORSICA = {"2A": "19", "2B": "18"}
+
+
+class _Value(TypedDict, total=False):
+    """The value fields of a LabResult that a plain text value fills."""
+
+    value_numeric: float
+    value_text: str | None
 
 
 # --- helpers shared by the file readers (HPRIM, CDA) -----------------------------------------

@@ -54,7 +54,7 @@ from prostop_plugin.hooks import hookimpl
 from prostop_plugin.issuers import CodeIssuer
 from prostop_plugin.ledger import Ledger
 from prostop_plugin.plugins import HookFacade
-from prostop_plugin.psc import check_token
+from prostop_plugin.psc import check_token, new_binding_message
 from prostop_plugin.secrets import code_fingerprint
 from prostop_plugin.texts import Message, localized
 
@@ -71,10 +71,6 @@ _MAX_STEPS = 12
 
 def new_issuance_id() -> str:
     return secrets.token_hex(6)
-
-
-def new_binding_message() -> str:
-    return f"{secrets.randbelow(100):02d}"
 
 
 def _merge_evidence(events: Sequence[DiagnosisEvent]) -> list[Evidence]:

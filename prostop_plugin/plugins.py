@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
@@ -34,7 +34,11 @@ from prostop_plugin.events import (
     ResultCorrection,
     WriteBackReceipt,
 )
+from prostop_plugin.hooks import BackgroundService
 from prostop_plugin.issuers import CodeIssuer
+
+if TYPE_CHECKING:
+    from prostop_plugin.app import Prostop
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +137,12 @@ class HookFacade:
     def adapters(self) -> list[AdapterInfo]:
         found: list[AdapterInfo] = []
         self._hook.prostop_register_adapters(register=found.append)
+        return found
+
+    def background_services(self, runtime: Prostop) -> list[BackgroundService]:
+        found: list[BackgroundService] = []
+        for services in self._hook.prostop_background_services(runtime=runtime):
+            found.extend(services or [])
         return found
 
     def diagnosis_recorded(self, event: DiagnosisEvent) -> IssuanceRecord | None:

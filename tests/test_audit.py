@@ -21,14 +21,9 @@ import pytest
 from pydantic import SecretStr
 
 from prostop_plugin import hooks
-from prostop_plugin.audit import (
-    GENESIS_HASH,
-    AuditLog,
-    AuditPlugin,
-    _canonical,
-    _entry_hash,
-    record_observer_failure,
-)
+from prostop_plugin.audit import AuditLog
+from prostop_plugin.audit_chain import GENESIS_HASH, _canonical, _entry_hash
+from prostop_plugin.audit_plugin import AuditPlugin, record_observer_failure
 from prostop_plugin.errors import AuditError
 from prostop_plugin.events import (
     Coding,

@@ -148,3 +148,46 @@ def test_audit_verify_names_the_broken_entry(
     log.write_text("\n".join(lines) + "\n")
     code, _, err = run(capsys, "audit", "verify")
     assert code == 1 and "entry 1" in err
+
+
+def test_serve_runs_services_and_the_worker_then_stops_on_sigterm(
+    site: Path, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    plugin = tmp_path / "svc_plugin.py"
+    plugin.write_text(
+        "from prostop_plugin import hookimpl\n"
+        "class Svc:\n"
+        "    name = 'test service'\n"
+        "    def start(self): print('svc started', flush=True)\n"
+        "    def stop(self): print('svc stopped', flush=True)\n"
+        "@hookimpl\n"
+        "def prostop_background_services(runtime):\n"
+        "    return [Svc()]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "PROSTOP_PLUGINS": '["svc_plugin"]'}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prostop_plugin.cli", "serve", "--tick", "0.2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        assert proc.stdout is not None
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "serving" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    text = "".join(lines) + out
+    assert proc.returncode == 0, err
+    assert "svc started" in text and "started: test service" in text
+    assert "svc stopped" in text and "stopped: test service" in text

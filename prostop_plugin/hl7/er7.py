@@ -231,7 +231,7 @@ def _codec(delimiters: Delimiters, charset: str) -> _Codec:
     found = _CODECS.get(key)
     if found is None:
         found = _Codec(delimiters, charset)
-        if len(_CODECS) < 256:  # bounded: delimiters come from untrusted input
+        if len(_CODECS) < 256:  # bounded: keyed by untrusted input
             _CODECS[key] = found
     return found
 
@@ -421,19 +421,16 @@ def _is_segment_name(name: str) -> bool:
         and name[0].isalpha()
 
 
-_KNOWN_NAMES: set[str] = set()
-
-
 class Message:
     """A parsed ER7 message. Build one with :func:`parse` or :func:`parse_text`."""
 
-    __slots__ = ("_codec", "_index", "_segments", "_source", "charset", "declared_charset",
+    __slots__ = ("_codec", "_names", "_segments", "_source", "charset", "declared_charset",
                  "delimiters", "raw")
 
-    def __init__(self, raws: list[str], index: dict[str, list[int]], codec: _Codec,
+    def __init__(self, raws: list[str], names: list[str], codec: _Codec,
                  declared_charset: str | None, raw: bytes | None) -> None:
         self._codec = codec
-        self._index = index
+        self._names = names  # segment names in order: list.index finds them at C speed
         self._segments: list[Segment | None] = [None] * len(raws)
         self._source = raws
         self.delimiters = codec.delimiters
@@ -447,17 +444,26 @@ class Message:
             seg = self._segments[i] = Segment(self._source[i], self._codec, i)
         return seg
 
+    def _find(self, name: str, occurrence: int) -> int:
+        """Index of the ``occurrence``-th segment named ``name``, -1 when there is none."""
+        names = self._names
+        try:
+            index = names.index(name)
+            for _ in range(occurrence - 1):
+                index = names.index(name, index + 1)
+        except ValueError:
+            return -1
+        return index
+
     def segments(self, name: str | None = None) -> list[Segment]:
         """All segments, or those named ``name``, in message order."""
         if name is None:
             return [self._segment_at(i) for i in range(len(self._source))]
-        return [self._segment_at(i) for i in self._index.get(name, ())]
+        return [self._segment_at(i) for i, found in enumerate(self._names) if found == name]
 
     def segment(self, name: str, occurrence: int = 1) -> Segment | None:
-        found = self._index.get(name)
-        if not found or occurrence > len(found):
-            return None
-        return self._segment_at(found[occurrence - 1])
+        index = self._find(name, occurrence)
+        return None if index < 0 else self._segment_at(index)
 
     def __iter__(self) -> Iterator[Segment]:
         return iter(self.segments())
@@ -468,13 +474,12 @@ class Message:
     def __getitem__(self, path: str) -> str:
         """The unescaped value at ``path`` (``"PID-5.1"``), ``""`` when absent."""
         name, occ, fld, rep, comp, sub = _PATHS.get(path) or parse_path(path)
-        found = self._index.get(name)
-        if not found or occ > len(found):
+        index = self._find(name, occ)
+        if index < 0:
             if not name:
                 raise ValueError(f"{path!r}: a message path starts with a segment name")
             return ""
-        i = found[occ - 1]
-        seg = self._segments[i] or self._segment_at(i)
+        seg = self._segments[index] or self._segment_at(index)
         return seg.value(fld, rep, comp, sub)
 
     def get(self, path: str, default: str | None = None) -> str | None:
@@ -528,22 +533,19 @@ def _offset(index: int, raw: bytes | None, charset: str) -> int | None:
 
 
 _DELIMITERS: dict[bytes, Delimiters] = {}
+_LABELS: dict[bytes, tuple[str, str]] = {}  # MSH-18 as sent → (label, Python codec)
+_CACHE_SIZE = 256  # the caches are keyed by untrusted input: bounded
 
 
-def _read_header(data: bytes) -> tuple[Delimiters, bytes, int]:
-    """Delimiters from MSH-1/MSH-2 and the raw MSH-18 with its byte offset, read before
-    decoding (all supported charsets are ASCII-compatible)."""
+def _read_header(data: bytes) -> tuple[Delimiters, bytes]:
+    """Delimiters from MSH-1/MSH-2 and the raw MSH-18, read before decoding (all supported
+    charsets are ASCII-compatible)."""
     if not data.startswith(b"MSH"):
         raise HL7ParseError(
             "the message does not start with an MSH segment", position=0,
             fix="an HL7 v2 message begins with 'MSH|^~\\&|'",
         )
-    line_end = len(data)
-    for sep in (b"\r", b"\n"):
-        found = data.find(sep, 0, line_end)
-        if found != -1:
-            line_end = found
-    line = data[:line_end]
+    line = data[:_line_end(data)]
     if len(line) < 8:
         raise HL7ParseError("the MSH segment is truncated", position=len(line),
                             fix="MSH needs at least its delimiters: 'MSH|^~\\&'")
@@ -558,29 +560,46 @@ def _read_header(data: bytes) -> tuple[Delimiters, bytes, int]:
             what = str(exc) if isinstance(exc, ValueError) else "the delimiters are not ASCII"
             raise HL7ParseError(what, position=3,
                                 fix="MSH-1 and MSH-2 should read '|^~\\&'") from None
-        if len(_DELIMITERS) < 256:  # bounded: delimiters come from untrusted input
+        if len(_DELIMITERS) < _CACHE_SIZE:
             _DELIMITERS[header] = delimiters
     fields = line.split(fs, 18)
     if len(fields) <= 17:
-        return delimiters, b"", 0
-    offset = len(fs.join(fields[:17])) + 1
-    return delimiters, fields[17].split(delimiters.repetition.encode())[0], offset
+        return delimiters, b""
+    return delimiters, fields[17].split(delimiters.repetition.encode())[0].strip()
 
 
-def _decode(data: bytes, declared: bytes, declared_at: int, delimiters: Delimiters,
+def _line_end(data: bytes) -> int:
+    ends = [i for i in (data.find(b"\r"), data.find(b"\n")) if i != -1]
+    return min(ends, default=len(data))
+
+
+def _charset_label(declared: bytes, data: bytes, delimiters: Delimiters) -> tuple[str, str]:
+    """(MSH-18 text, Python codec) for MSH-18 as sent; :class:`HL7ParseError` when unknown."""
+    found = _LABELS.get(declared)
+    if found is not None:
+        return found
+    try:
+        # Unescaped: with v2.7's truncation character '/', "8859/1" arrives as "8859\P\1".
+        label = _codec(delimiters, "ascii").unescape(declared.decode("ascii"))
+        found = label, codec_for_charset(label)
+    except (UnicodeDecodeError, HL7ParseError):
+        line = data[:_line_end(data)]
+        msh18_start = sum(len(f) + 1 for f in line.split(line[3:4], 17)[:17])
+        raise HL7ParseError(
+            f"unknown character set {declared.decode('latin-1')!r} in MSH-18",
+            position=line.find(declared, msh18_start),
+            fix="use ASCII, 8859/1, 8859/15 or UNICODE UTF-8",
+        ) from None
+    if len(_LABELS) < _CACHE_SIZE and delimiters.escape.encode() not in declared:
+        _LABELS[declared] = found
+    return found
+
+
+def _decode(data: bytes, declared: bytes, delimiters: Delimiters,
             options: ParseOptions) -> tuple[str, str, str | None]:
     """Decode by MSH-18, else UTF-8, else the fallback. Returns text, codec, declared name."""
-    name = declared.strip()
-    if name:
-        try:
-            # Unescaped: with v2.7's truncation character '/', "8859/1" arrives as "8859\P\1".
-            label = _codec(delimiters, "ascii").unescape(name.decode("ascii"))
-            codec = codec_for_charset(label)
-        except (UnicodeDecodeError, HL7ParseError):
-            raise HL7ParseError(
-                f"unknown character set {name.decode('latin-1')!r} in MSH-18",
-                position=declared_at, fix="use ASCII, 8859/1, 8859/15 or UNICODE UTF-8",
-            ) from None
+    if declared:
+        label, codec = _charset_label(declared, data, delimiters)
         try:
             return data.decode(codec), codec, label
         except UnicodeDecodeError as exc:
@@ -613,8 +632,8 @@ def parse(data: bytes, options: ParseOptions = DEFAULT_OPTIONS) -> Message:
             f"the message is {len(data)} bytes, over the {options.max_bytes}-byte limit",
             position=options.max_bytes, fix="raise max_bytes if such messages are expected",
         )
-    delimiters, declared, declared_at = _read_header(data)
-    text, charset, label = _decode(data, declared, declared_at, delimiters, options)
+    delimiters, declared = _read_header(data)
+    text, charset, label = _decode(data, declared, delimiters, options)
     return _build(text, delimiters, charset, label, options, data)
 
 
@@ -626,56 +645,58 @@ def parse_text(text: str, options: ParseOptions = DEFAULT_OPTIONS) -> Message:
                             position=options.max_bytes)
     if not text:
         raise HL7ParseError("the message is empty", position=0)
-    delimiters, declared, _ = _read_header(data)
+    delimiters, declared = _read_header(data)
     charset, label = "utf-8", None
-    if declared.strip():
-        label = _codec(delimiters, "ascii").unescape(declared.strip().decode("ascii", "replace"))
-        charset = codec_for_charset(label)
+    if declared:
+        label, charset = _charset_label(declared, data, delimiters)
     return _build(text, delimiters, charset, label, options, None)
+
+
+_BAD_STARTS: dict[str, re.Pattern[str]] = {}
+
+
+def _bad_segment_start(fs: str) -> re.Pattern[str]:
+    """Finds a segment that is not ``NAME`` + field separator (or end), nor empty: one C-speed
+    search validates every segment of a well-formed message (the first is MSH, checked)."""
+    pattern = _BAD_STARTS.get(fs)
+    if pattern is None:
+        sep = re.escape(fs)
+        pattern = _BAD_STARTS[fs] = re.compile(
+            rf"\r(?![A-Z][A-Z0-9]{{2}}(?:{sep}|\r|$)|\r|$)")
+    return pattern
 
 
 def _build(text: str, delimiters: Delimiters, charset: str, label: str | None,
            options: ParseOptions, raw: bytes | None) -> Message:
     if "\n" in text:
         text = text.replace("\r\n", "\r").replace("\n", "\r")
-    raws = text.split("\r")
-    if raws[-1] == "":
-        raws.pop()
-    if "" in raws:
-        raws = [s for s in raws if s]
+    fs = delimiters.field
+    if _bad_segment_start(fs).search(text):
+        raws = [seg for seg in text.split("\r") if seg.strip()]  # whitespace lines dropped
+        for i, seg in enumerate(raws):
+            _check_segment(seg, fs, i, raw, charset)
+    else:
+        raws = text.split("\r")
+        if raws[-1] == "":
+            raws.pop()
+        if "" in raws:
+            raws = [seg for seg in raws if seg]
     if len(raws) > options.max_segments:
         raise HL7ParseError(
             f"the message has {len(raws)} segments, over the limit of {options.max_segments}",
             position=_offset(options.max_segments, raw, charset),
             fix="raise max_segments if such messages are expected",
         )
-    fs = delimiters.field
-    index: dict[str, list[int]] = {}
-    known = _KNOWN_NAMES
-    for i, seg in enumerate(raws):
-        name = seg[:3]
-        if name not in known or (len(seg) > 3 and seg[3] != fs):
-            if not seg.strip():  # a whitespace-only line: drop it and start again
-                kept = [s for s in raws if s.strip()]
-                return _build("\r".join(kept), delimiters, charset, label, options, raw)
-            _check_segment(seg, fs, i, raw, charset)
-            if len(known) < 512:
-                known.add(name)
-        found = index.get(name)
-        if found is None:
-            index[name] = [i]
-        else:
-            found.append(i)
+    names = [seg[:3] for seg in raws]
     for envelope in ("MSH", "BHS", "BTS", "FHS", "FTS"):
-        found = index.get(envelope)
-        if found and (envelope != "MSH" or len(found) > 1):
-            where = found[0] if envelope != "MSH" else found[1]
+        if envelope in names and (envelope != "MSH" or names.count("MSH") > 1):
+            where = names.index(envelope, 1)
             raise HL7ParseError(
                 f"segment {where + 1} is {envelope}: this holds several messages or a batch",
                 position=_offset(where, raw, charset),
                 fix="split it into messages first (prostop_plugin.hl7.reader.split_messages)",
             )
-    return Message(raws, index, _codec(delimiters, charset), label, raw)
+    return Message(raws, names, _codec(delimiters, charset), label, raw)
 
 
 def _check_segment(seg: str, fs: str, i: int, raw: bytes | None, charset: str) -> None:

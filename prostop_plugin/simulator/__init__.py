@@ -10,7 +10,8 @@ few fictional practitioners, injects faults on demand and can log every request 
         ...  # point [code_service] base_url at sim.base_url, [psc] issuer at sim.psc_issuer
 """
 
-from prostop_plugin.simulator.app import create_app
+from typing import TYPE_CHECKING, Any
+
 from prostop_plugin.simulator.options import (
     Approval,
     Fault,
@@ -20,7 +21,27 @@ from prostop_plugin.simulator.options import (
     parse_approval,
     parse_fault,
 )
-from prostop_plugin.simulator.server import RunningSimulator, ServerTLS, run_in_thread
+
+if TYPE_CHECKING:
+    from prostop_plugin.simulator.app import create_app
+    from prostop_plugin.simulator.server import RunningSimulator, ServerTLS, run_in_thread
+
+_LAZY = {
+    "create_app": "prostop_plugin.simulator.app",
+    "RunningSimulator": "prostop_plugin.simulator.server",
+    "ServerTLS": "prostop_plugin.simulator.server",
+    "run_in_thread": "prostop_plugin.simulator.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The web stack (FastAPI, uvicorn) loads on first use, not with the package."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Approval",

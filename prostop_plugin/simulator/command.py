@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
-import signal
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import uvicorn
-
 from prostop_plugin.config import PSC_REALM_PATH
-from prostop_plugin.simulator.app import create_app, simulator_state
 from prostop_plugin.simulator.options import (
     FAULT_DESCRIPTIONS,
     FAULT_SPEC_HELP,
@@ -24,7 +18,6 @@ from prostop_plugin.simulator.options import (
     parse_approval,
     parse_fault,
 )
-from prostop_plugin.simulator.server import uvicorn_config
 
 DESCRIPTION = """\
 A local stand-in for the ProStopCovid code service and Pro Santé Connect (the real code service
@@ -54,21 +47,6 @@ Point the plugin at it (these are also the defaults):
   PROSTOP_CODE_SERVICE__BASE_URL=http://127.0.0.1:8700
   PROSTOP_PSC__ISSUER=http://127.0.0.1:8700/auth/realms/esante-wallet
 """
-
-
-class ForegroundServer(uvicorn.Server):
-    """uvicorn re-raises SIGINT/SIGTERM once it has shut down, which would end the process by
-    the signal; we have shut down cleanly by then, so we just return."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        wanted = (signal.SIGINT, signal.SIGTERM)
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in wanted}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 def _is_loopback(host: str) -> bool:
@@ -185,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # the web stack loads only when serving: `prostop --help` and other commands stay quick
+    from prostop_plugin.simulator.app import create_app, simulator_state
+    from prostop_plugin.simulator.server import ForegroundServer, uvicorn_config
+
     options = options_from(args)
     app = create_app(options)
     state = simulator_state(app)

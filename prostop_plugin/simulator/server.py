@@ -4,9 +4,12 @@ foreground (``prostop simulator``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -76,6 +79,21 @@ def uvicorn_config(
         timeout_graceful_shutdown=1,
         **(tls.uvicorn_options() if tls is not None else {}),
     )
+
+
+class ForegroundServer(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM once it has shut down, which would end the process by
+    the signal; we have shut down cleanly by then, so we just return."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        wanted = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in wanted}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class RunningSimulator:

@@ -1,0 +1,63 @@
+"""``prostop serve``: run the adapters' background services and the engine's worker loop.
+
+The worker loop is what makes the guarantees hold over time without anyone watching: it
+retries write-backs when their backoff is due, expires codes past their validity, and takes
+over the work of a process that died mid-step.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+from prostop_plugin.app import Prostop
+from prostop_plugin.errors import ProstopError
+from prostop_plugin.hooks import BackgroundService
+
+log = logging.getLogger(__name__)
+
+
+def worker_tick(prostop: Prostop) -> None:
+    try:
+        prostop.engine.resume()
+    except ProstopError as exc:  # a bad record must not stop the loop for the others
+        log.error("worker: %s", exc.one_line())
+
+
+def serve(
+    prostop: Prostop, stop: threading.Event, *, tick: float = 5.0,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Start every service, then tick the worker until ``stop`` is set; stop services after."""
+    services = prostop.hooks.background_services(prostop)
+    started: list[BackgroundService] = []
+    try:
+        for service in services:
+            service.start()
+            started.append(service)
+            announce(f"started: {service.name}")
+        if not services:
+            announce("no adapter service configured (see 'adapters' in prostop.toml); "
+                     "running the worker loop only")
+        announce("prostop serving — Ctrl-C to stop")
+        worker_tick(prostop)
+        while not stop.wait(tick):
+            worker_tick(prostop)
+    finally:
+        for service in reversed(started):
+            try:
+                service.stop()
+            except Exception:
+                log.exception("stopping %s failed", service.name)
+            announce(f"stopped: {service.name}")
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
