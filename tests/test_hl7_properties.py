@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+import tracemalloc
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -168,15 +170,21 @@ def test_mutated_corpus_messages_give_typed_errors_only(data: bytes) -> None:
 
 
 def test_pathological_inputs_are_bounded() -> None:
-    # A maximal message of tiny segments, and one of escapes that could expand.
-    many = b"MSH|^~\\&|A\r" + b"NTE|1\r" * 100_000
+    """Time and memory stay linear in the input: many tiny segments, expanding escapes."""
+    many = b"MSH|^~\\&|A\r" + b"NTE|1|x^y\r" * 40_000
+    escapes = b"MSH|^~\\&|A\rNTE|1||" + b"\\.sp99\\" * 40_000 + b"\r"
     start = time.perf_counter()
-    assert len(parse(many, ParseOptions(max_segments=200_000))) == 100_001
-    try:
-        parse(many)  # default limit 50 000 segments
-    except HL7ParseError as exc:
-        assert "segments" in exc.what
-    escapes = b"MSH|^~\\&|A\rNTE|1||" + b"\\.sp99\\" * 100_000 + b"\r"
-    text = parse(escapes)["NTE-3"]
-    assert len(text) == 99 * 100_000  # linear in the input, never more
+    for data in (many, escapes):
+        tracemalloc.start()
+        try:
+            msg = parse(data)
+            leaves = sum(len(seg.tree(2)) + len(seg.tree(3)) for seg in msg)
+        finally:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        assert leaves > 0
+        assert peak < 100 * len(data)  # Python objects for every leaf: tens of bytes each
+    assert len(parse(escapes)["NTE-3"]) == 99 * 40_000  # \.sp99\ is capped at 99 lines
+    with pytest.raises(HL7ParseError, match="segments"):
+        parse(many, ParseOptions(max_segments=10_000))
     assert time.perf_counter() - start < 10
