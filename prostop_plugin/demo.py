@@ -114,11 +114,61 @@ def _show_dialog(say: Narrator, prostop: Prostop, record: IssuanceRecord) -> Non
     say.say(f"└ [{dialog.approve}]  [{dialog.decline}]")
 
 
+#: adapters the interactive demo starts when installed, with their demo settings
+DEMO_ADAPTERS: dict[str, dict[str, object]] = {
+    "demo_ehr": {"port": 8800},
+    "filedrop": {"inbox": "{data}/inbox", "outbox": "{data}/outbox"},
+    "hl7v2_mllp": {"listen": "127.0.0.1:2575"},
+}
+
+
 def run_demo(*, scripted: bool = True, port: int = 0, pause: bool = False) -> int:
+    if not scripted:
+        return run_interactive_demo(port=port)
+    return run_scripted_demo(port=port, pause=pause)
+
+
+def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data")) -> int:
+    """Simulator + the runtime with every installed demo adapter, until Ctrl-C."""
+    import threading
+    from importlib.metadata import entry_points
+
+    from prostop_plugin.serve import install_stop_signals, serve
     from prostop_plugin.simulator.options import SimulatorOptions
     from prostop_plugin.simulator.server import run_in_thread
 
-    say = Narrator(pause=pause and not scripted)
+    installed = {ep.name for ep in entry_points(group="prostop")}
+    adapters = [name for name in DEMO_ADAPTERS if name in installed]
+    if "demo_ehr" not in adapters:
+        print("The demo EHR (adapters/demo_ehr) is not installed: running the scripted demo.")
+        return run_scripted_demo(port=port, pause=True)
+    data = data_dir.resolve()
+    adapter_settings = {
+        name: {k: str(v).format(data=data) if isinstance(v, str) else v
+               for k, v in DEMO_ADAPTERS[name].items()}
+        for name in adapters
+    }
+    stop = threading.Event()
+    install_stop_signals(stop)
+    with run_in_thread(SimulatorOptions(ciba_interval=0.5), port=port or 8700) as simulator:
+        settings = Settings(
+            data_dir=data / "var", adapters=adapters, adapter=adapter_settings,
+            code_service={"base_url": simulator.base_url},
+            psc={"issuer": simulator.psc_issuer},
+        )
+        print(f"Simulateur ProStopCovid + Pro Santé Connect : {simulator.base_url}")
+        print(f"Données de démonstration : {data}")
+        with Prostop.open(settings) as prostop:
+            serve(prostop, stop, tick=2.0)
+    print("Démonstration arrêtée.")
+    return 0
+
+
+def run_scripted_demo(*, port: int = 0, pause: bool = False) -> int:
+    from prostop_plugin.simulator.options import SimulatorOptions
+    from prostop_plugin.simulator.server import run_in_thread
+
+    say = Narrator(pause=pause)
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="prostop-demo-") as tmp, run_in_thread(
         SimulatorOptions(ciba_interval=0.2), port=port

@@ -229,8 +229,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check configuration, keys, storage, clock and services")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("demo", help="run the whole flow against the local simulator")
-    p.add_argument("--scripted", action="store_true", help="headless, print a transcript")
-    p.add_argument("--port", type=int, default=0, help="simulator port (default: any free)")
+    p = sub.add_parser("demo", help="the demo EHR, the simulator and the adapters, until Ctrl-C")
+    p.add_argument("--scripted", action="store_true",
+                   help="headless: run the scenario in-process and print a checked transcript")
+    p.add_argument("--port", type=int, default=0,
+                   help="simulator port (default: 8700 interactive, any free one scripted)")
     p.set_defaults(func=cmd_demo)
 

@@ -191,3 +191,10 @@ def test_serve_runs_services_and_the_worker_then_stops_on_sigterm(
     assert proc.returncode == 0, err
     assert "svc started" in text and "started: test service" in text
     assert "svc stopped" in text and "stopped: test service" in text
+
+
+def test_scripted_demo_checks_every_step(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "demo", "--scripted")
+    assert code == 0, out + err
+    assert "Démonstration terminée" in out and "✗" not in out
+    assert out.count("✓") >= 10

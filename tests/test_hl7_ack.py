@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
@@ -19,20 +18,23 @@ from prostop_plugin.hl7.ack import (
     build_write_back,
     wants_ack,
 )
-from prostop_plugin.hl7.er7 import Message, parse
+from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mapping import HL7FieldError, UnsupportedMessageType, map_message
 from prostop_plugin.hl7.mllp import MLLPDecoder, encode_frame
 
-CORPUS = Path("/work/shared/corpus")
 NOW = datetime(2020, 11, 19, 9, 30, tzinfo=UTC)
 ORIGINAL_MODE = (
     b"MSH|^~\\&|KALISIL|LABO-DORDOGNE|LGC|CABINET-DURAND|20201118171000||ORU^R01|LD-1|T|2.3"
     b"||||||8859/1\rPID|||DOS-1^^^CAB^PI||MARTIN\r"
 )
-
-
-def corpus(name: str) -> Message:
-    return parse((CORPUS / name).read_bytes())
+ENHANCED_MODE = (  # MSH-15 AL, MSH-16 NE, as the corpus's lab results
+    b"MSH|^~\\&|SIL-BIO|LABO-GARONNE|LGC|CABINET-DURAND|20201119101500||ORU^R01^ORU_R01|"
+    b"LG20201119-0001|P|2.5|||AL|NE|FRA|UNICODE UTF-8\r"
+    b"PID|||280013306312376^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.10&ISO^INS~DOS-4411^^^"
+    b"CABINET-DURAND^PI||DUPONT^CAMILLE^^^^^L||19800115|F\r"
+    b"OBR|1||LAB-7710021|94531-1^SARS-CoV-2 RNA panel^LN|||20201118093000\r"
+    b"OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||10828004^positif^SCT|||A|||F|||20201119100500\r"
+)
 
 
 def test_original_mode_accept() -> None:
@@ -52,7 +54,7 @@ def test_original_mode_accept() -> None:
 
 
 def test_enhanced_mode_codes() -> None:
-    original = corpus("oru_rtpcr_positive.hl7")  # MSH-15 AL, MSH-16 NE
+    original = parse(ENHANCED_MODE)
     assert ack_mode(original) == "enhanced"
     assert [ack_code(original, o) for o in ("accept", "error", "reject")] == ["CA", "CE", "CR"]
     assert [ack_code(parse(ORIGINAL_MODE), o) for o in ("accept", "error", "reject")] == [
@@ -69,16 +71,14 @@ def test_enhanced_mode_codes() -> None:
      ("SU", (True, False)), ("", (True, True))],
 )
 def test_wants_ack_in_enhanced_mode(accept_type: str, expected: tuple[bool, bool]) -> None:
-    text = (CORPUS / "oru_rtpcr_positive.hl7").read_bytes().replace(b"|AL|NE|",
-                                                                   f"|{accept_type}|NE|".encode())
+    text = ENHANCED_MODE.replace(b"|AL|NE|", f"|{accept_type}|NE|".encode())
     original = parse(text)
     assert (wants_ack(original, "accept"), wants_ack(original, "error")) == expected
     assert wants_ack(parse(ORIGINAL_MODE), "accept")
 
 
 def test_error_ack_carries_err_with_location_and_escaped_reason() -> None:
-    data = (CORPUS / "oru_rtpcr_positive.hl7").read_bytes().replace(b"20201119100500",
-                                                                    b"19\\F\\11", 1)
+    data = ENHANCED_MODE.replace(b"20201119100500", b"19\\F\\11")
     original = parse(data)
     with pytest.raises(HL7FieldError) as caught:
         map_message(original, adapter="t")
@@ -141,7 +141,7 @@ DOCTOR = Practitioner(national_id="810003456789", family_name="DURAND", given_na
 
 
 def test_write_back_oru_with_tx_lines_and_pid_from_the_source() -> None:
-    source = corpus("oru_rtpcr_positive.hl7")
+    source = parse(ENHANCED_MODE)
     header = WriteBackHeader(receiving_application="LGC", receiving_facility="CABINET-DURAND")
     data = build_write_back(PATIENT, LINES, header, source=source, practitioner=DOCTOR,
                             control_id="WB-1", now=NOW)
