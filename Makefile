@@ -12,7 +12,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml $(ADAPTERS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' $(foreach a,$(ADAPTERS),-e '$(dir $(a))')
+	$(BIN)/python -m pip install --quiet -e '.[dev]' \
+		$(foreach a,$(ADAPTERS),-e '$(patsubst %/pyproject.toml,%,$(a))[test]')
 	touch $(STAMP)
 
 lint: setup
