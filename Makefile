@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 ADAPTERS := $(wildcard adapters/*/pyproject.toml)
+LINTED   := prostop_plugin tests bench $(wildcard adapters/*/)
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup test lint typecheck pytest demo bench clean
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml $(ADAPTERS)
 	touch $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check prostop_plugin adapters tests bench
+	$(BIN)/ruff check $(LINTED)
 
 typecheck: setup
 	$(BIN)/mypy prostop_plugin

@@ -402,7 +402,14 @@ class Segment:
 
     def tree(self, field: int) -> list[list[list[str]]]:
         """The field as repetitions → components → unescaped subcomponents."""
-        return [rep.tree() for rep in self.repetitions(field)]
+        raw = self.raw_field(field)
+        if not raw:
+            return []
+        if field <= 2 and self.name == "MSH":
+            return [[[raw]]]
+        d, unescape = self._codec.delimiters, self._codec.unescape
+        return [[[unescape(sub) for sub in comp.split(d.subcomponent)]
+                 for comp in rep.split(d.component)] for rep in raw.split(d.repetition)]
 
     def __len__(self) -> int:
         """The number of the last field present."""
