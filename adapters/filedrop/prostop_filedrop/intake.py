@@ -1,0 +1,122 @@
+"""Read one claimed file and hand its COVID-relevant events to the core.
+
+This module moves no file: it says what became of the file (:class:`Outcome`) and the service
+moves it accordingly. Logs name files and counts, never a patient.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from prostop_filedrop.folders import ClaimedFile
+from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
+from prostop_plugin.app import Prostop
+from prostop_plugin.eligibility import is_covid_relevant
+from prostop_plugin.errors import InputError, ProstopError
+from prostop_plugin.events import DiagnosisEvent, LabResult, ResultCorrection
+from prostop_plugin.readers import read_bytes
+
+log = logging.getLogger(__name__)
+
+#: what the readers put in ``source.host`` when a file names no sender
+PLACEHOLDER_HOSTS = frozenset({"unknown", "unknown lab"})
+
+
+class Outcome(enum.Enum):
+    RECORDED = "recorded"  # events durable in the ledger → done/
+    IRRELEVANT = "irrelevant"  # readable, no COVID evidence, nothing stored → done/
+    UNUSABLE = "unusable"  # cannot be read → quarantine/ with the problem
+    RETRY = "retry"  # the core failed before storing: stays in processing/, tried again
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    outcome: Outcome
+    recorded: int = 0
+    problem: ProstopError | None = None  # UNUSABLE: for the .error.txt
+    failure: str | None = None  # RETRY: for the log
+
+
+def read_events(claimed: ClaimedFile, max_bytes: int) -> list[DiagnosisEvent]:
+    """The file's events. :class:`InputError` (what, where, fix) when it cannot be used."""
+    name = claimed.original_name
+    try:
+        with claimed.path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)  # bounded even if the file is still growing
+    except OSError as exc:
+        raise InputError(f"the file cannot be read: {exc.strerror}", where=name,
+                         fix="check the file's permissions for the service account") from None
+    if len(data) > max_bytes:
+        raise InputError(
+            f"the file is larger than {max_bytes} bytes (setting adapter.filedrop."
+            "max_file_bytes)", where=name,
+            fix="check that it is really a lab report; split a batch into smaller files",
+        )
+    return read_bytes(data, name, adapter=ADAPTER_NAME)
+
+
+def with_host(event: DiagnosisEvent, host: str) -> DiagnosisEvent:
+    """Name the sender when the file did not (it is part of the deduplication key)."""
+    if event.source.host not in PLACEHOLDER_HOSTS:
+        return event
+    source = event.source.model_copy(update={"host": host})
+    return event.model_copy(update={"source": source})
+
+
+def corrections(event: DiagnosisEvent) -> list[ResultCorrection]:
+    """Results the file marks corrected (C) or deleted (D), as the HL7 listener reports them."""
+    return [
+        ResultCorrection(source=event.source, patient=event.patient, result=item)
+        for item in event.evidence
+        if isinstance(item, LabResult) and item.status in ("C", "D")
+    ]
+
+
+def is_stored(runtime: Prostop, event: DiagnosisEvent) -> bool:
+    """Whether the ledger holds the event (after the core raised, durability is unknown)."""
+    try:
+        with runtime.ledger.transaction() as conn:
+            return runtime.ledger.issuance_for_event(conn, event) is not None
+    except Exception:
+        log.exception("cannot check the ledger for an event")
+        return False
+
+
+def take_in(claimed: ClaimedFile, runtime: Prostop, config: FiledropSettings) -> IntakeResult:
+    """Read the file and record its COVID-relevant events durably (deduplicated)."""
+    name = claimed.original_name
+    try:
+        events = read_events(claimed, config.max_file_bytes)
+    except InputError as exc:
+        return IntakeResult(Outcome.UNUSABLE, problem=exc)
+    except Exception as exc:  # a reader bug: keep the file aside, the traceback in the log only
+        log.exception("%s: unexpected error while reading", name)
+        return IntakeResult(Outcome.UNUSABLE, problem=InputError(
+            f"the file could not be read because of an internal error ({type(exc).__name__})",
+            where=name,
+            fix="report it to the plugin's maintainers with the service log; the file is kept",
+        ))
+    policy = runtime.settings.eligibility
+    relevant = [e for e in events if is_covid_relevant(e.evidence, policy)]
+    if not relevant:
+        return IntakeResult(Outcome.IRRELEVANT)
+    host = config.host or runtime.settings.host_name
+    recorded = [with_host(event, host) for event in relevant]
+    for event in recorded:
+        try:
+            runtime.hooks.diagnosis_recorded(event)
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+            if not is_stored(runtime, event):
+                return IntakeResult(Outcome.RETRY, failure=failure)
+            # stored, then the flow failed further on: the record shows it, the file is done
+            log.error("%s: event stored, but the flow stopped after it: %s", name, failure)
+    for event in recorded:
+        for correction in corrections(event):
+            try:
+                runtime.hooks.result_corrected(correction)
+            except Exception:
+                log.exception("%s: flagging a corrected result failed", name)
+    return IntakeResult(Outcome.RECORDED, recorded=len(recorded))

@@ -1,0 +1,1 @@
+"""Tests of the file-drop adapter (adapters/filedrop)."""
