@@ -178,11 +178,21 @@ class Ledger:
             raise LedgerError(f"cannot start a transaction: {exc}", where=str(self.path)) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
             conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise LedgerError(
+                f"the ledger could not be written: {exc}", where=str(self.path),
+                fix="check free disk space and the file's permissions; nothing was half-written",
+            ) from exc
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
     def close(self) -> None:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

@@ -47,10 +47,12 @@ def prostop(tmp_path: Path, clock: Clock, host: HostPlugin) -> Iterator[Prostop]
 def test_complete_ordered_trace_of_a_successful_issuance(
     prostop: Prostop, host: HostPlugin, clock: Clock
 ) -> None:
+    assert [a.name for a in prostop.hooks.adapters()] == ["test"]
     record = prostop.hooks.diagnosis_recorded(rtpcr_event(when=clock()))
     assert record is not None and record.state == S.WRITTEN_BACK
     assert host.trace == [
         "configure",
+        "register_adapters",
         "changed:received",
         "changed:awaiting_confirmation",
         "confirm:confirmed",

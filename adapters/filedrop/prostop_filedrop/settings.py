@@ -137,7 +137,8 @@ def parse_filedrop_settings(values: dict[str, Any]) -> FiledropSettings:
             known = ", ".join(FiledropSettings.model_fields)
             raise ConfigError(
                 f"unknown setting '{key}'", where=f"[{SECTION}]",
-                fix=f"remove it or correct the spelling; known settings: {known}",
+                fix=f"remove it from [{SECTION}] in prostop.toml or correct its spelling; known "
+                f"settings: {known}",
             ) from None
         bad = first.get("input")
         shown = "a table" if isinstance(bad, dict) else repr(bad)
