@@ -6,8 +6,8 @@ Built from the plugin's own objects (``engine.confirmation_request``, ``texts.co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import InvalidTransition
@@ -34,7 +34,7 @@ def group_code(code: str) -> str:
 
 def current(runtime: Prostop, record: IssuanceRecord) -> IssuanceRecord:
     """The record as of now: a code past its validity is marked expired on sight."""
-    if record.state in (*WITH_CODE, S.WRITTEN_BACK) and record.valid_until is not None \
+    if record.state in WITH_CODE and record.valid_until is not None \
             and record.valid_until <= runtime.engine.clock():
         try:
             return runtime.engine.advance(record.id)
@@ -123,9 +123,8 @@ class Dialog:
     source: str
     onset_default: date | None
     today: date
+    binding: str | None = None
     refusal: str | None = None
-    still_valid: str | None = None
-    hidden_fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def today_iso(self) -> str:
@@ -161,6 +160,7 @@ def dialog_for(runtime: Prostop, record: IssuanceRecord, locale: Locale,
         issuance_id=record.id, eligible=record.state == S.AWAITING_CONFIRMATION,
         text=get_texts(locale).confirmation(request), source=source_label(record),
         onset_default=onset, today=runtime.engine.today(), refusal=refusal,
+        binding=record.binding_message if record.state == S.AWAITING_CONFIRMATION else None,
     )
 
 
@@ -172,9 +172,5 @@ def still_valid_notice(record: IssuanceRecord, locale: Locale) -> str | None:
     return None
 
 
-def birth_date_text(day: date, locale: Locale) -> str:
+def day_text(day: date, locale: Locale) -> str:
     return format_date(day, locale)
-
-
-def moment_text(moment: datetime, locale: Locale) -> str:
-    return format_datetime(moment, locale)

@@ -149,16 +149,23 @@ class FolderSet:
         self.clock = clock
 
     def prepare(self) -> None:
-        """Check the inbox exists and create the state folders on the same file system.
+        """Check the inbox and outbox exist (a mistyped path must not leave the service idle or
+        write codes where no EHR looks); create the state folders, on the inbox's disk.
 
-        :raises ConfigError: the inbox is missing, or a state folder is on another disk.
+        :raises ConfigError: the inbox or outbox is missing, or a state folder is on another
+            disk.
         """
-        inbox = self.folders.inbox
+        inbox, outbox = self.folders.inbox, self.folders.outbox
         if not inbox.is_dir():
             raise ConfigError(
                 "the inbox folder does not exist", where=f"adapter.filedrop.inbox = {inbox}",
                 fix="create it (and point the lab's or the messaging client's export at it), "
                 "or correct the setting",
+            )
+        if not outbox.is_dir():
+            raise ConfigError(
+                "the outbox folder does not exist", where=f"adapter.filedrop.outbox = {outbox}",
+                fix="create it (the folder the EHR imports from), or correct the setting",
             )
         device = inbox.stat().st_dev
         for role in ("processing", "done", "quarantine"):
@@ -224,15 +231,16 @@ class FolderSet:
         """The note an admin reads: what is wrong, where, how to fix; never a traceback."""
         arrived = claimed.claimed_at()
         facts = [("File", claimed.original_name), ("Kept as", claimed.name),
-                 ("Arrived", f"{arrived:%Y-%m-%d %H:%M:%S}" if arrived else None),
+                 ("Picked up", f"{arrived:%Y-%m-%d %H:%M:%S}" if arrived else None),
                  ("Problem", problem.what), ("Where", problem.where), ("How to fix", problem.fix)]
         lines = [
             "prostop-filedrop could not use this file; it is kept unchanged beside this note.",
             "",
             *(f"{label + ':':<12} {value}" for label, value in facts if value),
             "",
-            "To submit it again: fix the file (or have the sender export it again), drop it",
-            f"into the inbox ({self.folders.inbox}) under any name, then delete the file and",
-            "this note from the quarantine folder.",
+            "To submit it again:",
+            "  1. fix the file, or have the sender export it again;",
+            f"  2. drop it into the inbox, under any name: {self.folders.inbox}",
+            "  3. delete the file and this note from the quarantine folder.",
         ]
         return "\n".join(lines) + "\n"

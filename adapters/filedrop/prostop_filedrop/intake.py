@@ -57,12 +57,18 @@ def read_events(claimed: ClaimedFile, max_bytes: int) -> list[DiagnosisEvent]:
     return read_bytes(data, name, adapter=ADAPTER_NAME)
 
 
-def with_host(event: DiagnosisEvent, host: str) -> DiagnosisEvent:
-    """Name the sender when the file did not (it is part of the deduplication key)."""
-    if event.source.host not in PLACEHOLDER_HOSTS:
+def as_received(event: DiagnosisEvent, host: str) -> DiagnosisEvent:
+    """The event as this adapter received it: ``source.adapter`` is ``filedrop`` (a JSON event
+    file names its own, and the write-back must come back here), and the sender is named when
+    the file did not name one. Both are part of the deduplication key, so they never vary."""
+    update: dict[str, str] = {}
+    if event.source.adapter != ADAPTER_NAME:
+        update["adapter"] = ADAPTER_NAME
+    if event.source.host in PLACEHOLDER_HOSTS:
+        update["host"] = host
+    if not update:
         return event
-    source = event.source.model_copy(update={"host": host})
-    return event.model_copy(update={"source": source})
+    return event.model_copy(update={"source": event.source.model_copy(update=update)})
 
 
 def corrections(event: DiagnosisEvent) -> list[ResultCorrection]:
@@ -103,7 +109,7 @@ def take_in(claimed: ClaimedFile, runtime: Prostop, config: FiledropSettings) ->
     if not relevant:
         return IntakeResult(Outcome.IRRELEVANT)
     host = config.host or runtime.settings.host_name
-    recorded = [with_host(event, host) for event in relevant]
+    recorded = [as_received(event, host) for event in relevant]
     for event in recorded:
         try:
             runtime.hooks.diagnosis_recorded(event)

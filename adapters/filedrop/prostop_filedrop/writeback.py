@@ -39,7 +39,7 @@ def document_id(record_id: str) -> str:
 
 def _note_lines(record: IssuanceRecord) -> list[str]:
     texts = get_texts(record.locale)
-    return [texts.summary_line(record), "", texts.record_note(record)]
+    return [texts.summary_line(record), texts.record_note(record)]
 
 
 def _confirmer(record: IssuanceRecord) -> Practitioner | None:

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from prostop_filedrop.plugin import FiledropPlugin
 from prostop_filedrop.service import InboxService
 from prostop_filedrop.settings import FiledropSettings, load_filedrop_settings
+
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from tests.adapters.filedrop.helpers import filedrop_section

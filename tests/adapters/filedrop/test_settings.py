@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from prostop_filedrop.plugin import FiledropPlugin
 from prostop_filedrop.settings import FiledropSettings, parse_filedrop_settings
+
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings, load_settings
 from prostop_plugin.errors import ConfigError
@@ -93,5 +93,5 @@ def test_bad_settings_are_config_errors_naming_key_value_and_form(
 
 def test_a_bad_section_stops_the_runtime_at_start(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var", adapter={"filedrop": {"inbox": "/srv/in"}})
-    with pytest.raises(ConfigError, match="'adapter.filedrop.outbox' is required"):
+    with pytest.raises(ConfigError, match=r"'adapter\.filedrop\.outbox' is required"):
         Prostop.open(settings, plugins=[FiledropPlugin()])
