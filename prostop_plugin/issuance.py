@@ -266,9 +266,7 @@ class IssuanceEngine:
         return False
 
     def episode_evidence(self, record: IssuanceRecord) -> list[Evidence]:
-        with self.ledger.transaction() as conn:
-            ids = self.ledger.episode_issuance_ids(conn, record.episode)
-        return _merge_evidence(self.ledger.episode_events(ids))
+        return _merge_evidence(self.ledger.episode_events(record.episode))
 
     def evaluate(self, record: IssuanceRecord) -> EligibilityDecision:
         return eligibility.evaluate(self.episode_evidence(record), self.policy, self.today())

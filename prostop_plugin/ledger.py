@@ -54,6 +54,7 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX issuances_patient ON issuances(patient_key, created_at);
     CREATE INDEX issuances_state ON issuances(state);
+    CREATE INDEX issuances_episode ON issuances(episode);
     CREATE TABLE events (
         id          INTEGER PRIMARY KEY AUTOINCREMENT,
         dedupe_key  TEXT NOT NULL UNIQUE,
@@ -299,13 +300,11 @@ class Ledger:
         ).fetchall()
         return [self._open_row(r, with_code=False) for r in rows]
 
-    def episode_events(self, issuance_ids: list[str]) -> list[DiagnosisEvent]:
-        if not issuance_ids:
-            return []
-        marks = ",".join("?" * len(issuance_ids))
+    def episode_events(self, episode: str) -> list[DiagnosisEvent]:
+        """Every event of an episode, in arrival order (a plain read: no write lock)."""
         rows = self._connection().execute(
-            f"SELECT id, payload FROM events WHERE issuance_id IN ({marks}) ORDER BY id",
-            issuance_ids,
+            "SELECT e.id, e.payload FROM events e JOIN issuances i ON i.id = e.issuance_id "
+            "WHERE i.episode = ? ORDER BY e.id", (episode,),
         ).fetchall()
         return [
             DiagnosisEvent.model_validate_json(
@@ -389,12 +388,6 @@ class Ledger:
             row["id"], row["episode"], date.fromisoformat(row["episode_start"]),
             IssuanceState(row["state"]),
         )
-
-    def episode_issuance_ids(self, conn: sqlite3.Connection, episode: str) -> list[str]:
-        rows = conn.execute(
-            "SELECT id FROM issuances WHERE episode = ? ORDER BY created_at", (episode,)
-        ).fetchall()
-        return [str(r["id"]) for r in rows]
 
     def insert_issuance(
         self, conn: sqlite3.Connection, record: IssuanceRecord, *, patient_key: str,

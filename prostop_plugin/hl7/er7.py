@@ -47,28 +47,11 @@ from prostop_plugin.hl7.er7_syntax import (
     unescape,
 )
 
-__all__ = [
-    "CHARSET_NAMES",
-    "DEFAULT_DELIMITERS",
-    "DEFAULT_MAX_MESSAGE_BYTES",
-    "DEFAULT_MAX_SEGMENTS",
-    "DEFAULT_OPTIONS",
-    "HL7_CHARSETS",
-    "Composite",
-    "Delimiters",
-    "Message",
-    "MessageBuilder",
-    "ParseOptions",
-    "Path",
-    "Segment",
-    "SegmentBuilder",
-    "Tree",
-    "codec_for_charset",
-    "escape",
-    "parse",
-    "parse_path",
-    "parse_text",
-    "unescape",
+__all__ = [  # the public names of er7, er7_syntax and er7_build
+    "CHARSET_NAMES", "DEFAULT_DELIMITERS", "DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_MAX_SEGMENTS",
+    "DEFAULT_OPTIONS", "HL7_CHARSETS", "Composite", "Delimiters", "Message", "MessageBuilder",
+    "ParseOptions", "Path", "Segment", "SegmentBuilder", "Tree", "codec_for_charset", "escape",
+    "parse", "parse_path", "parse_text", "unescape",
 ]
 
 # --- parsed structures ------------------------------------------------------------------------
