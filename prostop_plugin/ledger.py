@@ -367,6 +367,14 @@ class Ledger:
         )
         conn.execute("UPDATE events SET payload = ? WHERE id = ?", (payload, row_id))
 
+    def has_event(self, event: DiagnosisEvent) -> bool:
+        """Whether this event (by its dedupe key) is already stored: a plain read."""
+        dedupe = self.keyring.digest(event.source.dedupe_key(), purpose="dedupe")
+        row = self._connection().execute(
+            "SELECT 1 FROM events WHERE dedupe_key = ?", (dedupe,)
+        ).fetchone()
+        return row is not None
+
     def issuance_for_event(self, conn: sqlite3.Connection, event: DiagnosisEvent) -> str | None:
         dedupe = self.keyring.digest(event.source.dedupe_key(), purpose="dedupe")
         row = conn.execute(

@@ -22,9 +22,10 @@ from prostop_plugin.texts import get_texts
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Temp file in the same folder, fsync, rename: readers see all of it or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    # a hidden name with a neutral suffix: an importer watching *.xml never sees a half file
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
     try:
-        os.fchmod(fd, mode)
+        os.chmod(temp, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

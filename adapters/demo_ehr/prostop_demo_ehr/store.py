@@ -84,6 +84,7 @@ DEMO_PATIENTS = (
     Patient("DOS-6230", "LEFÈVRE", "Hélène", date(1992, 6, 30), "F", "292067511234540"),
     Patient("DOS-7345", "N'GUYEN", "Zoé", date(2001, 9, 13), "F", "201091305504286"),
     Patient("DOS-8090", "ÉMERY", "François-Xavier", date(1955, 12, 3), "M", "155123306300197"),
+    Patient("DOS-9012", "ROUSSEAU", "Jeanne", date(1985, 4, 21), "F", "285046912345672"),
 )
 
 

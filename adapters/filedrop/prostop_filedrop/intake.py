@@ -1,7 +1,7 @@
 """Read one claimed file and hand its COVID-relevant events to the core.
 
 This module moves no file: it says what became of the file (:class:`Outcome`) and the service
-moves it accordingly. Logs name files and counts, never a patient.
+moves it accordingly. Logs name files and counts, never what the files say.
 """
 
 from __future__ import annotations
@@ -83,8 +83,7 @@ def corrections(event: DiagnosisEvent) -> list[ResultCorrection]:
 def is_stored(runtime: Prostop, event: DiagnosisEvent) -> bool:
     """Whether the ledger holds the event (after the core raised, durability is unknown)."""
     try:
-        with runtime.ledger.transaction() as conn:
-            return runtime.ledger.issuance_for_event(conn, event) is not None
+        return runtime.ledger.has_event(event)
     except Exception:
         log.exception("cannot check the ledger for an event")
         return False

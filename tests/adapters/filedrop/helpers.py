@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from prostop_filedrop.folders import ERROR_SUFFIX, ClaimedFile
+from prostop_filedrop.plugin import FiledropPlugin
+from prostop_plugin.app import Prostop
+from prostop_plugin.config import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 CORPUS = REPO.parent / "shared" / "corpus"
+AS_OF = date(2020, 11, 20)  # the corpus is dated November 2020
 #: one HPRIM médecin, one CDA CR-BIO (same patient: one issuance) and one HL7 v2 (another one)
 CORPUS_FILES = ("hprim_rtpcr_positif.hpr", "cda_crbio_positive.xml", "oru_localcode_latin1.hl7")
 
@@ -65,3 +70,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(0.02)
+
+
+class FakeMonotonic:
+    """A monotonic clock the test moves by hand (settle times, retry delays)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def open_runtime(tmp_path: Path, section: dict[str, Any], *plugins: object) -> Prostop:
+    settings = Settings(data_dir=tmp_path / "var", as_of=AS_OF, adapter={"filedrop": section})
+    return Prostop.open(settings, plugins=[FiledropPlugin(), *plugins])

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from prostop_filedrop.plugin import FiledropPlugin
 from prostop_filedrop.settings import FiledropSettings, parse_filedrop_settings
-
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings, load_settings
 from prostop_plugin.errors import ConfigError

@@ -1,0 +1,144 @@
+"""The demo EHR's integration with prostop-plugin: the hooks a vendor implements.
+
+Registered by the entry point ``demo_ehr = "prostop_demo_ehr.plugin"`` (this module, with the
+hooks of one :class:`DemoEhrPlugin` bound at module level); tests register their own instance.
+
+How each hook is answered, and why:
+
+* ``prostop_background_services`` — the web EHR itself (uvicorn in a thread, loopback).
+* ``prostop_confirm_issuance`` — returns ``None``. A web host cannot hold a server thread until
+  a physician clicks: the request waits in the ledger (state ``awaiting_confirmation``) and the
+  EHR shows the dialog from ``engine.confirmation_request`` — at once on the consultation
+  screen that recorded it, or as a banner and on the pending page when it came from a channel
+  without a screen. The hook is where the EHR hears of those: it keeps their ids for the banner.
+  The physician's answer goes to ``engine.decide``.
+* ``prostop_practitioner_token`` — the token of the physician's own PSC login
+  (:class:`~prostop_plugin.psc.HostTokenStore`); when it has expired (PSC tokens live ~2 min)
+  ``None`` lets the plugin's CIBA fallback ask again, showing the dialog's two digits.
+* ``prostop_write_back`` — the note into the patient record and the line into the
+  consultation summary, in the EHR's own database; idempotent by issuance id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from prostop_plugin import hookimpl
+from prostop_plugin.config import Settings
+from prostop_plugin.events import (
+    AccessToken,
+    AdapterInfo,
+    ConfirmationDecision,
+    ConfirmationRequest,
+    IssuanceRecord,
+    Practitioner,
+    WriteBackReceipt,
+)
+from prostop_plugin.psc import HostTokenStore
+from prostop_plugin.texts import get_texts
+
+from prostop_demo_ehr.settings import ADAPTER_NAME, EhrSettings, load_ehr_settings
+from prostop_demo_ehr.store import EhrStore
+
+if TYPE_CHECKING:
+    from prostop_plugin.app import Prostop
+    from prostop_plugin.hooks import BackgroundService
+
+
+class UnknownPatient(LookupError):
+    """A write-back for a patient this EHR does not have (left in the outbox, shown)."""
+
+
+class DemoEhrPlugin:
+    """The hooks, and what they share: settings, the EHR database, the PSC tokens."""
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.ehr_settings: EhrSettings = EhrSettings()
+        self.tokens = HostTokenStore()
+        self._store: EhrStore | None = None
+        self._lock = threading.Lock()
+        self._new_requests: list[str] = []
+
+    def store(self) -> EhrStore:
+        """The EHR database, opened on first use (``prostop_configure`` must have run)."""
+        with self._lock:
+            if self._store is None:
+                if self.settings is None:
+                    raise RuntimeError("the demo EHR plugin was not configured")
+                self._store = EhrStore(self.ehr_settings.database_path(self.settings))
+            return self._store
+
+    def take_new_requests(self) -> list[str]:
+        """Ids of confirmation requests announced since the last call (for the banner)."""
+        with self._lock:
+            taken, self._new_requests = self._new_requests, []
+        return taken
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    @hookimpl
+    def prostop_configure(self, settings: Settings) -> None:
+        self.ehr_settings = load_ehr_settings(settings)  # a bad port fails at start-up
+        self.settings = settings
+
+    @hookimpl
+    def prostop_register_adapters(self, register: Callable[[AdapterInfo], None]) -> None:
+        register(AdapterInfo(
+            name=ADAPTER_NAME, title="Logiciel de cabinet de démonstration (web)",
+            description="Reference host: patient record, consultation, confirmation dialog, "
+            "handout, pending confirmations; imports HL7 v2, HPRIM and CDA files.",
+            has_confirmation_ui=True, formats=["ui", "hl7v2", "hprim", "cda"],
+        ))
+
+    @hookimpl
+    def prostop_background_services(self, runtime: Prostop) -> list[BackgroundService]:
+        from prostop_demo_ehr.service import EhrWebService
+
+        return [EhrWebService(runtime, self)]
+
+    @hookimpl
+    def prostop_confirm_issuance(self, request: ConfirmationRequest) -> ConfirmationDecision | None:
+        with self._lock:
+            self._new_requests.append(request.issuance_id)
+        return None
+
+    @hookimpl
+    def prostop_practitioner_token(
+        self, practitioner: Practitioner, binding_message: str
+    ) -> AccessToken | None:
+        return self.tokens.prostop_practitioner_token(practitioner, binding_message)
+
+    @hookimpl
+    def prostop_write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:
+        if record.event.source.adapter != ADAPTER_NAME:
+            return None
+        store = self.store()
+        patient = store.patient(record.patient.host_patient_id)
+        if patient is None:
+            raise UnknownPatient(f"no patient {record.patient.host_patient_id} in the demo EHR")
+        texts = get_texts(record.locale)
+        consultation = store.write_back(
+            record.id, patient.id, texts.record_note(record), texts.summary_line(record)
+        )
+        where = f"dossier {patient.id}" + (f", consultation {consultation}" if consultation else "")
+        return WriteBackReceipt(adapter=ADAPTER_NAME, target=where,
+                                detail="note au dossier patient et ligne de synthèse")
+
+
+#: the instance the entry point registers (this module), its hooks bound at module level
+default_plugin = DemoEhrPlugin()
+prostop_configure = default_plugin.prostop_configure
+prostop_register_adapters = default_plugin.prostop_register_adapters
+prostop_background_services = default_plugin.prostop_background_services
+prostop_confirm_issuance = default_plugin.prostop_confirm_issuance
+prostop_practitioner_token = default_plugin.prostop_practitioner_token
+prostop_write_back = default_plugin.prostop_write_back

@@ -1,0 +1,104 @@
+"""The demo EHR as a ``prostop serve`` / ``prostop demo`` background service."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+
+from prostop_plugin.app import Prostop
+
+from prostop_demo_ehr.host import DemoEhr
+from prostop_demo_ehr.plugin import DemoEhrPlugin
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+WALKTHROUGH = """\
+Logiciel de cabinet de démonstration : {url}
+  1. Connectez-vous comme Dr Claire DURAND : validez le nombre affiché sur l'« application
+     e-CPS » (panneau du simulateur, sur la même page).
+  2. Ouvrez le dossier de Camille DUPONT, puis « Consultation du jour » : importez le résultat
+     RT-PCR positif (fichier HL7 oru_rtpcr_positive.hl7 du corpus partagé) ou enregistrez un
+     diagnostic U07.1.
+  3. Dans la fenêtre de confirmation, lisez les motifs, cochez l'attestation « QR code SI-DEP
+     indisponible » et confirmez : le code s'affiche, reporté au dossier et dans la synthèse.
+  4. Imprimez la fiche patient (A5, ou PDF) avec le code, sa validité et la date à saisir.
+  5. Ouvrez « Téléphone du patient », saisissez le code : accepté ; une seconde fois : refusé,
+     car déjà utilisé. Essayez aussi Luc MARTIN (cas probable : U07.2, signes cliniques et
+     scanner évocateur) et Hélène LEFÈVRE (U07.2 sans scanner : non éligible).
+"""
+
+
+class EhrWebService:
+    """uvicorn in a thread, on loopback; bounded start and stop."""
+
+    def __init__(self, runtime: Prostop, plugin: DemoEhrPlugin) -> None:
+        self.runtime = runtime
+        self.plugin = plugin
+        self.ehr: DemoEhr | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        settings = plugin.ehr_settings
+        self.name = f"demo EHR http://{settings.host}:{settings.port or '(free port)'}"
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.servers:
+            raise RuntimeError("the demo EHR is not running")
+        return int(self._server.servers[0].sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.plugin.ehr_settings.host}:{self.port}"
+
+    def start(self, *, announce: bool = True) -> None:
+        from prostop_demo_ehr.web import create_app
+
+        self.ehr = DemoEhr(self.runtime, self.plugin)
+        settings = self.plugin.ehr_settings
+        config = uvicorn.Config(
+            create_app(self.ehr), host=settings.host, port=settings.port, lifespan="off",
+            log_level="warning", access_log=False, timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(config)
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                server.run()
+            except BaseException as exc:  # SystemExit when the port is taken
+                failure.append(exc)
+
+        thread = threading.Thread(target=serve, name="demo-ehr-http", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not server.started:
+            if failure or not thread.is_alive():
+                self.ehr.close()
+                raise RuntimeError(
+                    f"the demo EHR could not listen on {settings.host}:{settings.port} "
+                    "(port taken? set [adapter.demo_ehr] port)")
+            if time.monotonic() > deadline:
+                server.should_exit = True
+                self.ehr.close()
+                raise RuntimeError("the demo EHR did not start in time")
+            time.sleep(0.01)
+        self._server, self._thread = server, thread
+        self.name = f"demo EHR {self.url}"
+        if announce:
+            print(WALKTHROUGH.format(url=self.url), flush=True)
+
+    def stop(self) -> None:
+        """Stop serving (bounded), then the background work; safe to call twice."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(STOP_TIMEOUT)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(STOP_TIMEOUT)
+        self._server = self._thread = None
+        if self.ehr is not None:
+            self.ehr.close()
+            self.ehr = None

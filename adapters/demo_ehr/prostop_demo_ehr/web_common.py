@@ -1,0 +1,81 @@
+"""What every page shares: templates, language, the logged-in physician, safe redirects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from prostop_plugin.events import Locale, Practitioner
+
+from prostop_demo_ehr.catalog import ui_text
+from prostop_demo_ehr.host import DemoEhr
+
+PACKAGE_DIR = Path(__file__).parent
+SESSION_COOKIE = "ehr_session"
+LANG_COOKIE = "ehr_lang"
+LOGIN_NONCE_COOKIE = "ehr_login"
+
+templates = Environment(
+    loader=FileSystemLoader(PACKAGE_DIR / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class LoginRequired(Exception):
+    """Raised by :func:`practitioner_of`; answered with a redirect to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def ehr_of(request: Request) -> DemoEhr:
+    ehr: DemoEhr = request.app.state.ehr
+    return ehr
+
+
+def locale_of(request: Request) -> Locale:
+    return "en" if request.cookies.get(LANG_COOKIE) == "en" else "fr"
+
+
+def practitioner_of(request: Request) -> Practitioner:
+    """The physician logged in with PSC on this browser, or a redirect to the login page."""
+    found = ehr_of(request).login.practitioner(request.cookies.get(SESSION_COOKIE))
+    if found is None:
+        raise LoginRequired(str(request.url.path))
+    return found
+
+
+def safe_next(target: str | None, default: str = "/patients") -> str:
+    """Only local paths: never redirect to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def render(request: Request, template: str, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    ehr = ehr_of(request)
+    locale = locale_of(request)
+    practitioner = ehr.login.practitioner(request.cookies.get(SESSION_COOKIE))
+    base: dict[str, Any] = {
+        "locale": locale,
+        "t": lambda key, **values: ui_text(locale, key, **values),
+        "practitioner": practitioner,
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "path": request.url.path,
+        "simulator_controls": ehr.simulator_controls,
+        "pending_count": len(ehr.runtime.engine.pending()) if practitioner else 0,
+        "announced": ehr.announced() if practitioner else [],
+    }
+    html = templates.get_template(template).render(**(base | context))
+    return HTMLResponse(html, status_code=status_code)

@@ -1,0 +1,187 @@
+"""The confirmation flow on screen: the physician's decision, retry, re-issue, the handout,
+the pending-confirmations page, and the two simulated phones."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from prostop_plugin.errors import ConfirmationRefused, InvalidTransition
+from prostop_plugin.events import ConfirmationDecision, IssuanceRecord, IssuanceState
+from prostop_plugin.texts import get_texts
+
+from prostop_demo_ehr.catalog import ui_text
+from prostop_demo_ehr.handout_pdf import handout_pdf
+from prostop_demo_ehr.simulator_panels import answer_ecps, normalise_code, verify_code
+from prostop_demo_ehr.views import WITH_CODE, code_card, current, dialog_for, source_label
+from prostop_demo_ehr.web_common import (
+    ehr_of,
+    locale_of,
+    practitioner_of,
+    redirect,
+    render,
+    safe_next,
+)
+
+router = APIRouter()
+_AUTH_REQ_ID = re.compile(r"^[A-Za-z0-9_\-.]{1,200}$")
+
+
+def _path_only(url: str) -> str:
+    return safe_next(url).split("?", 1)[0]
+
+
+@router.post("/issuances/{issuance_id}/decide")
+def decide(
+    request: Request, issuance_id: str, action: str = Form(...),
+    qr_unavailable: str | None = Form(None), rtpcr_positive: str | None = Form(None),
+    onset: str = Form(""), reason: str = Form(""), back: str = Form("/pending"),
+) -> Response:
+    """Approve or decline. The engine checks the attestations: a refusal is shown in the
+    dialog; an approval then runs (PSC token, code, write-back) off the request thread."""
+    practitioner = practitioner_of(request)
+    ehr, locale = ehr_of(request), locale_of(request)
+    page = _path_only(back)
+    approved = action == "approve"
+    try:
+        symptom_onset = date.fromisoformat(onset) if onset and approved else None
+    except ValueError:
+        symptom_onset = None
+    decision = ConfirmationDecision(
+        approved=approved, practitioner=practitioner,
+        qr_unavailable_attested=qr_unavailable is not None,
+        rtpcr_positive_attested=rtpcr_positive is not None,
+        symptom_onset=symptom_onset, decline_reason=reason.strip() or None,
+    )
+    try:
+        ehr.runtime.engine.decide(issuance_id, decision, advance=False)
+    except ConfirmationRefused as refused:
+        ehr.remember_refusal(issuance_id, refused.fr if locale == "fr" else refused.what)
+        return redirect(f"{page}?dialog={issuance_id}")
+    except InvalidTransition:
+        return redirect(page)  # decided meanwhile, elsewhere: the page shows the outcome
+    if approved:
+        ehr.advance_later(issuance_id)
+    return redirect(page)
+
+
+@router.post("/issuances/{issuance_id}/retry")
+def retry(request: Request, issuance_id: str, back: str = Form("/patients")) -> Response:
+    practitioner_of(request)
+    ehr = ehr_of(request)
+    record = ehr.runtime.ledger.get(issuance_id)
+    if record.state in (IssuanceState.ISSUE_FAILED, IssuanceState.WRITE_BACK_FAILED):
+        ehr.retry_later(issuance_id)
+    return redirect(_path_only(back))
+
+
+@router.post("/issuances/{issuance_id}/reissue")
+def reissue(request: Request, issuance_id: str, back: str = Form("/patients")) -> Response:
+    """An expired, unused code: a new issuance for the same episode, confirmed again."""
+    practitioner_of(request)
+    ehr = ehr_of(request)
+    page = _path_only(back)
+    try:
+        new = ehr.runtime.engine.reissue(issuance_id)
+    except InvalidTransition:
+        return redirect(page)
+    ehr.store.link_issuance(new.id, new.patient.host_patient_id,
+                            ehr.store.consultation_of(issuance_id, new.patient.host_patient_id))
+    return redirect(f"{page}?dialog={new.id}")
+
+
+@router.get("/issuances/{issuance_id}/state.json")
+def state(request: Request, issuance_id: str) -> JSONResponse:
+    practitioner_of(request)
+    ehr = ehr_of(request)
+    record = current(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
+    return JSONResponse({"state": record.state.value})
+
+
+# -- the patient's handout ---------------------------------------------------------------------
+
+
+def _with_code(request: Request, issuance_id: str) -> IssuanceRecord | None:
+    ehr = ehr_of(request)
+    record = current(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
+    if record.state not in WITH_CODE:
+        return None
+    return ehr.runtime.ledger.get(issuance_id, with_code=True)
+
+
+@router.get("/issuances/{issuance_id}/handout", response_class=HTMLResponse)
+def handout(request: Request, issuance_id: str, lang: str = "fr",
+            paper: str = "a5") -> Response:
+    """The printable sheet for the patient: French unless asked otherwise, A5 or A4."""
+    practitioner_of(request)
+    record = _with_code(request, issuance_id)
+    if record is None:
+        return render(request, "error.html", status_code=409,
+                      message=ui_text(locale_of(request), "code.expired"))
+    sheet_locale = "en" if lang == "en" else "fr"
+    return render(request, "handout.html", record=record, paper="a4" if paper == "a4" else "a5",
+                  sheet=get_texts(sheet_locale).handout(record), sheet_locale=sheet_locale)
+
+
+@router.get("/issuances/{issuance_id}/handout.pdf")
+def handout_as_pdf(request: Request, issuance_id: str, lang: str = "fr",
+                   paper: str = "a5") -> Response:
+    practitioner_of(request)
+    record = _with_code(request, issuance_id)
+    if record is None:
+        return render(request, "error.html", status_code=409,
+                      message=ui_text(locale_of(request), "code.expired"))
+    sheet = get_texts("en" if lang == "en" else "fr").handout(record)
+    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5")
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="code-stopcovid-{issuance_id}.pdf"'})
+
+
+# -- requests from channels without a screen -----------------------------------------------------
+
+
+@router.get("/pending", response_class=HTMLResponse)
+def pending(request: Request, dialog: str | None = None) -> Response:
+    practitioner_of(request)
+    ehr, locale = ehr_of(request), locale_of(request)
+    texts = get_texts(locale)
+    rows = []
+    for item in ehr.runtime.engine.pending():
+        record = ehr.runtime.ledger.get(item.issuance_id)
+        rows.append((item, texts.decision_label(item.decision.decision), source_label(record),
+                     code_card(ehr.runtime, record, locale).created_on))
+    shown = None
+    if dialog:
+        shown = dialog_for(ehr.runtime, ehr.runtime.ledger.get(dialog), locale,
+                           refusal=ehr.take_refusal(dialog))
+    return render(request, "pending.html", rows=rows, dialog=shown, back="/pending")
+
+
+# -- the phones ----------------------------------------------------------------------------------
+
+
+@router.get("/phone", response_class=HTMLResponse)
+def phone(request: Request) -> Response:
+    return render(request, "phone.html", result=None, typed="")
+
+
+@router.post("/phone", response_class=HTMLResponse)
+def phone_submit(request: Request, code: str = Form("")) -> Response:
+    ehr = ehr_of(request)
+    result = verify_code(ehr.settings, code)
+    status = 200 if result.outcome == "accepted" else 422
+    return render(request, "phone.html", status_code=status, result=result,
+                  typed=normalise_code(code))
+
+
+@router.post("/ecps/{auth_req_id}/{answer}")
+def ecps_answer(request: Request, auth_req_id: str, answer: str,
+                back: str = Form("/patients")) -> Response:
+    """The simulated e-CPS app's buttons (only with the simulator)."""
+    ehr = ehr_of(request)
+    if ehr.simulator_controls and _AUTH_REQ_ID.match(auth_req_id):
+        answer_ecps(ehr.settings, auth_req_id, approve=answer == "approve")
+    return redirect(safe_next(back))

@@ -1,0 +1,71 @@
+"""The plugin: what ``prostop`` loads for ``adapters = ["hl7v2_mllp"]`` (entry point group
+``prostop``, name ``hl7v2_mllp``, this module).
+
+It provides the MLLP listener (:func:`prostop_background_services`, run by ``prostop serve``)
+and the write-back (:func:`prostop_write_back`) for records whose event came through it. It has
+no confirmation UI: requests wait in the pending queue (``prostop pending``) unless another
+adapter shows them.
+
+The module is the plugin, so its configuration is per process: :func:`prostop_configure`
+validates ``[adapter.hl7v2_mllp]`` when a runtime starts, and the write-back uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prostop_hl7v2_mllp.server import MLLPService
+from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings, load_mllp_settings
+from prostop_hl7v2_mllp.writeback import send_write_back
+from prostop_plugin import hookimpl
+from prostop_plugin.app import Prostop
+from prostop_plugin.config import Settings
+from prostop_plugin.errors import ConfigError
+from prostop_plugin.events import AdapterInfo, IssuanceRecord, WriteBackReceipt
+from prostop_plugin.hooks import BackgroundService
+
+INFO = AdapterInfo(
+    name=ADAPTER_NAME,
+    title="HL7 v2 / MLLP (moteur d'interface, laboratoire, établissement)",
+    description="Reçoit les résultats (ORU^R01) et diagnostics (ADT) HL7 v2 sur MLLP, les "
+    "acquitte une fois enregistrés, et renvoie le code au logiciel en ORU^R01 ou MDM^T02. "
+    "Receives HL7 v2 results and diagnoses over MLLP, acknowledges them once stored, and "
+    "sends the code back as ORU^R01 or MDM^T02.",
+    has_confirmation_ui=False,
+    formats=["hl7v2"],
+)
+
+
+class _Configured:
+    """The validated section of the runtime that configured this process last."""
+
+    settings: MLLPSettings | None = None
+
+
+def configured() -> MLLPSettings:
+    if _Configured.settings is None:
+        raise ConfigError("the HL7 v2 / MLLP adapter was not configured",
+                          fix=f"it is configured at start-up from [adapter.{ADAPTER_NAME}]")
+    return _Configured.settings
+
+
+@hookimpl
+def prostop_configure(settings: Settings) -> None:
+    _Configured.settings = load_mllp_settings(settings)
+
+
+@hookimpl
+def prostop_register_adapters(register: Callable[[AdapterInfo], None]) -> None:
+    register(INFO)
+
+
+@hookimpl
+def prostop_background_services(runtime: Prostop) -> list[BackgroundService]:
+    return [MLLPService(runtime, load_mllp_settings(runtime.settings))]
+
+
+@hookimpl
+def prostop_write_back(record: IssuanceRecord) -> WriteBackReceipt | None:
+    if record.event.source.adapter != ADAPTER_NAME or record.code is None:
+        return None
+    return send_write_back(record, configured())

@@ -1,0 +1,85 @@
+"""Write-back: the issued code sent to the EHR as an HL7 v2 message over MLLP.
+
+An ORU^R01 (or MDM^T02) whose TX (or FT) OBX, LOINC 48767-8, carries the consultation summary
+line and the record note, addressed to the patient by PID (host id, INS). Its MSH-10 derives
+from the issuance id and its dates from the issuance, so every attempt sends the same message:
+a receiver that got it once but whose ACK was lost recognises the retry by MSH-10.
+
+The ACK is the one whose MSA-2 echoes that MSH-10. AA/CA gives a receipt; AE/AR/CE/CR, no ACK
+in time or no connection raises, and the core's durable outbox retries with bounded backoff and
+shows the physician the write-back as pending (then failed). This module keeps no queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings
+from prostop_plugin.events import IssuanceRecord, Practitioner, WriteBackReceipt
+from prostop_plugin.hl7.ack import WriteBackHeader, build_write_back
+from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
+from prostop_plugin.texts import get_texts
+
+CONTROL_ID_PREFIX = "PROSTOP-"
+MAX_CONTROL_ID = 20  # MSH-10's length in v2.5
+
+
+def control_id_for(record_id: str) -> str:
+    """The write-back's MSH-10: the same for every attempt for one issuance."""
+    candidate = CONTROL_ID_PREFIX + record_id
+    if len(candidate) <= MAX_CONTROL_ID:
+        return candidate
+    return "PS" + hashlib.sha256(record_id.encode()).hexdigest()[: MAX_CONTROL_ID - 2].upper()
+
+
+def note_lines(record: IssuanceRecord) -> list[str]:
+    """The summary line, a blank line, then the record note's lines."""
+    texts = get_texts(record.locale)
+    return [texts.summary_line(record), "", *texts.record_note(record).splitlines()]
+
+
+def _confirmer(record: IssuanceRecord) -> Practitioner | None:
+    if record.confirmation is not None:
+        return record.confirmation.practitioner
+    return record.event.practitioner
+
+
+def write_back_message(record: IssuanceRecord, config: MLLPSettings) -> tuple[bytes, str]:
+    """The message's bytes and its MSH-10."""
+    control_id = control_id_for(record.id)
+    header = WriteBackHeader(
+        sending_application=config.sending_application,
+        sending_facility=config.sending_facility,
+        receiving_application=config.receiving_application,
+        receiving_facility=config.receiving_facility,
+        charset=config.write_back_charset,
+    )
+    data = build_write_back(
+        record.event.patient, note_lines(record), header,
+        message_type=config.write_back_message_type, value_type=config.write_back_value_type,
+        practitioner=_confirmer(record), control_id=control_id,
+        now=record.issued_at or record.created_at,
+    )
+    return data, control_id
+
+
+def send_write_back(record: IssuanceRecord, config: MLLPSettings) -> WriteBackReceipt:
+    """Send the write-back and wait for its ACK; raise unless it is AA/CA."""
+    data, control_id = write_back_message(record, config)
+    host, port = config.peer_address
+    with MLLPClient(host, port, connect_timeout=config.connect_timeout,
+                    ssl_context=config.peer_ssl_context()) as client:
+        reply = client.exchange(data, control_id, config.ack_timeout)
+        address = client.address
+    if not reply.accepted:
+        raise MLLPSendError(
+            f"the EHR answered {reply.code or 'an empty MSA-1'}"
+            + (f": {reply.text}" if reply.text else ""),
+            where=f"MLLP peer {address}, MSH-10 {control_id}",
+            fix="see why in the EHR's interface log; the message is sent again with the same "
+            "MSH-10",
+        )
+    return WriteBackReceipt(
+        adapter=ADAPTER_NAME, target=f"MLLP {address}",
+        detail=f"{config.write_back_message_type} MSH-10 {control_id}, ACK {reply.code}",
+    )

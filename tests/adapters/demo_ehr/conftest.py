@@ -1,0 +1,88 @@
+"""The demo EHR for real: the simulator in a thread, a Prostop runtime on a temporary data
+folder with the demo EHR's plugin, and the web service on a free loopback port.
+
+Browser tests share one EHR (starting it and the browser costs more than the tests), and each
+test uses its own patient and its own browser context (cookies: a fresh login).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from prostop_demo_ehr.plugin import DemoEhrPlugin
+from prostop_demo_ehr.service import EhrWebService
+from prostop_plugin.app import Prostop
+from prostop_plugin.config import Settings
+from prostop_plugin.simulator import RunningSimulator, run_in_thread
+from tests.fixtures.simulator import code_service_settings, psc_settings, simulator_options
+
+#: the shared corpus's dates: its files are eligible "as of" this day
+CORPUS_AS_OF = date(2020, 11, 20)
+CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+class ShiftableClock:
+    """The real time, plus an offset a test can move (to see a code expire)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@dataclass
+class RunningEhr:
+    simulator: RunningSimulator
+    runtime: Prostop
+    plugin: DemoEhrPlugin
+    service: EhrWebService
+    clock: ShiftableClock
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+
+def corpus_file(name: str) -> Path:
+    path = CORPUS / name
+    if not path.exists():  # the corpus ships beside the repository (shared/)
+        pytest.skip(f"shared corpus file {path} is not available")
+    return path
+
+
+def ehr_settings(data_dir: Path, simulator: RunningSimulator, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "as_of": CORPUS_AS_OF,
+        "host_name": "CABINET-DURAND",
+        "code_service": code_service_settings(simulator),
+        "psc": psc_settings(simulator, ciba_timeout=10.0),
+        "adapter": {"demo_ehr": {"port": 0}},
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def running_ehr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEhr]:
+    folder = tmp_path_factory.mktemp("demo-ehr")
+    with run_in_thread(simulator_options(folder)) as simulator:
+        clock = ShiftableClock()
+        plugin = DemoEhrPlugin()
+        runtime = Prostop.open(ehr_settings(folder / "var", simulator), plugins=[plugin],
+                               clock=clock)
+        service = runtime.hooks.background_services(runtime)[0]
+        assert isinstance(service, EhrWebService)
+        service.start(announce=False)
+        try:
+            yield RunningEhr(simulator, runtime, plugin, service, clock)
+        finally:
+            service.stop()
+            runtime.close()
+            plugin.close()
