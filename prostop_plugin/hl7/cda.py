@@ -52,7 +52,8 @@ from prostop_plugin.events import (
     content_hash,
     normalise_system,
 )
-from prostop_plugin.hprim import lab_test_coding, parse_nir, parse_number, parse_ts
+from prostop_plugin.identity import parse_nir
+from prostop_plugin.values import lab_test_coding, parse_number, parse_ts
 
 log = logging.getLogger(__name__)
 

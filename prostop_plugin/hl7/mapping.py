@@ -16,6 +16,11 @@ Choices made here, because a message leaves them open:
 - OBX-11 outside F/C/P/D/X: ``U`` (changed to final) → F, ``W`` (wrong, withdrawn) → D,
   ``N`` → X, empty → F (the field is required; empty means the sender did not qualify it),
   anything else (R, S, I…) → P, i.e. not final.
+- PID-3: an identifier under an INS OID (1.2.250.1.213.1.4.8 NIR, .9 NIA, .10 test NIR) is the
+  INS only when its key checks out, as in the CDA and HPRIM readers
+  (:func:`prostop_plugin.identity.parse_nir`); a wrong or missing key is a warning, and the
+  identifier is used neither as the INS nor as the host id. An identifier typed ``INS`` without
+  an INS OID is taken as written (not a qualified INS, no ``ins_oid``).
 - DG1-6 empty or outside A/W/F → ``working`` (never upgraded to final), with a warning.
 - An OBX without OBX-3, or a DG1 without a code, carries nothing to transcribe: skipped with a
   warning. A malformed date/time is an error naming the field, because dates decide eligibility;
@@ -24,6 +29,7 @@ Choices made here, because a message leaves them open:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterator
@@ -49,14 +55,14 @@ from prostop_plugin.events import (
     content_hash,
 )
 from prostop_plugin.hl7.er7 import Composite, Message, Segment
+from prostop_plugin.identity import INS_OIDS, checked_ins
+
+log = logging.getLogger(__name__)
 
 PARIS = ZoneInfo("Europe/Paris")
 FORMAT = "hl7v2"
 
 SUPPORTED_MESSAGE_TYPES = frozenset({"ORU^R01", "ADT^A01", "ADT^A04", "ADT^A08", "ADT^A31"})
-
-#: PID-3.4.2 assigning-authority OIDs of the INS: INS-NIR, INS-NIA, test INS.
-INS_OIDS = frozenset({"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10"})
 
 _RESULT_STATUS: dict[str, ResultStatus] = {
     "F": "F", "C": "C", "P": "P", "D": "D", "X": "X", "U": "F", "W": "D", "N": "X", "": "F",
@@ -157,20 +163,31 @@ class _Mapper:
 
     def patient(self, pid: Segment) -> PatientRef:
         ins = ins_oid = host_id = first_id = None
+        rejected = False
         for rep in pid.repetitions(3):
             ident = rep[1].strip()
             if not ident:
                 continue
-            first_id = first_id or ident
             oid = rep.get(4, 2).strip()
             kind = rep[5].strip().upper()
+            if ins is None and oid in INS_OIDS:
+                checked = checked_ins(ident)
+                if checked is None:  # wrong or missing key: neither the INS nor the host id
+                    self.reject_ins(pid, ident)
+                    rejected = True
+                    continue
+                ident = checked
+            first_id = first_id or ident
             if ins is None and (oid in INS_OIDS or kind == "INS"):
                 ins, ins_oid = ident, oid or None
             elif host_id is None and kind == "PI":
                 host_id = ident
         host_id = host_id or first_id or pid.value(2).strip() or pid.value(4).strip()
         if not host_id:
-            self.field_error(pid, 3, "no patient identifier in PID-3",
+            what = "no patient identifier in PID-3"
+            if rejected:
+                what = "no usable patient identifier in PID-3 (the INS has a wrong or missing key)"
+            self.field_error(pid, 3, what,
                              fix="the sender must fill PID-3 (at least the local PI id)")
         names = pid.repetitions(5)
         legal = next((n for n in names if n[7].strip().upper() == "L"), None)
@@ -192,6 +209,12 @@ class _Mapper:
             birth_date=birth_date,
             sex=(sex if sex in ("F", "M") else "U") if sex else None,
         )
+
+    def reject_ins(self, pid: Segment, ident: str) -> None:
+        """Flag an INS whose key is wrong or missing: logged, and a warning of the message."""
+        warning = f"{self.ref(pid)}-3: INS {ident} has a wrong or missing key; not used as the INS"
+        log.warning("HL7 MSH-10 %r, %s", self.msg.control_id.strip(), warning)
+        self.warnings.append(warning)
 
     @staticmethod
     def practitioner(rep: Composite) -> Practitioner | None:
