@@ -143,6 +143,8 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data")) -
         print("The demo EHR (adapters/demo_ehr) is not installed: running the scripted demo.")
         return run_scripted_demo(port=port, pause=True)
     data = data_dir.resolve()
+    for folder in ("inbox", "outbox"):  # the file-drop adapter's folders must exist
+        (data / folder).mkdir(parents=True, exist_ok=True)
     adapter_settings = {
         name: {k: str(v).format(data=data) if isinstance(v, str) else v
                for k, v in DEMO_ADAPTERS[name].items()}

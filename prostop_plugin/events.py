@@ -333,8 +333,9 @@ class ConfirmationRequest(Model):
     practitioner: Practitioner | None
     decision: EligibilityDecision
     previous_issuances: list[PreviousIssuance] = Field(default_factory=list)
-    binding_message: str = Field(
-        pattern=r"^\d{2}$", description="two digits the e-CPS app will show for approval"
+    binding_message: str | None = Field(
+        default=None, pattern=r"^\d{2}$",
+        description="two digits the e-CPS app will show for approval (None: not eligible)",
     )
     locale: Locale = "fr"
 

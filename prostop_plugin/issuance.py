@@ -44,6 +44,7 @@ from prostop_plugin.events import (
     IssuanceState,
     LabResult,
     LocalizedText,
+    PatientRef,
     Practitioner,
     PreviousIssuance,
     ResultCorrection,
@@ -87,16 +88,21 @@ def _merge_evidence(events: Sequence[DiagnosisEvent]) -> list[Evidence]:
 
 
 def _failure_text(exc: BaseException) -> LocalizedText:
+    """The physician reads plain French; the English side keeps the technical detail."""
     if isinstance(exc, TokenError):
         return LocalizedText(
-            fr=f"Authentification Pro Santé Connect impossible : {exc.what}",
+            fr="L'authentification Pro Santé Connect n'a pas abouti (demande refusée, expirée "
+            "ou non validée sur l'application e-CPS, ou carte CPS absente) : aucun code n'a "
+            "été demandé. Vous pouvez réessayer.",
             en=f"Pro Santé Connect authentication failed: {exc.what}",
         )
     if isinstance(exc, IssuerError):
-        retry_fr = " Vous pouvez réessayer." if exc.retryable else ""
+        retry_fr = " Réessayez dans quelques minutes." if exc.retryable else (
+            " Prévenez votre informaticien si cela se reproduit."
+        )
         retry_en = " You may retry." if exc.retryable else ""
         return LocalizedText(
-            fr=f"Le service ProStopCovid n'a pas délivré de code : {exc.what}.{retry_fr}",
+            fr="Le service ProStopCovid n'a pas délivré de code." + retry_fr,
             en=f"The ProStopCovid service issued no code: {exc.what}.{retry_en}",
         )
     return LocalizedText(
@@ -282,7 +288,7 @@ class IssuanceEngine:
         self._save(record, expect=S.RECEIVED)
 
     def confirmation_request(self, record: IssuanceRecord) -> ConfirmationRequest:
-        assert record.decision is not None and record.binding_message is not None
+        assert record.decision is not None
         return ConfirmationRequest(
             issuance_id=record.id,
             patient=record.event.patient,
@@ -292,6 +298,10 @@ class IssuanceEngine:
             binding_message=record.binding_message,
             locale=record.event.locale,
         )
+
+    def patient_issuances(self, patient: PatientRef, host: str) -> list[IssuanceRecord]:
+        """Every issuance of a patient, oldest first (without codes): for a host's record."""
+        return self.ledger.patient_history(self.ledger.patient_key_for(patient, host))
 
     def previous_issuances(self, record: IssuanceRecord) -> list[PreviousIssuance]:
         history = self.ledger.patient_history(self.ledger.patient_key(record.event))

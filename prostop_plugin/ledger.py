@@ -29,7 +29,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from prostop_plugin.errors import InvalidTransition, IssuanceNotFound, LedgerError
-from prostop_plugin.events import DiagnosisEvent, IssuanceRecord, IssuanceState
+from prostop_plugin.events import DiagnosisEvent, IssuanceRecord, IssuanceState, PatientRef
 from prostop_plugin.secrets import KeyRing
 
 _MIGRATIONS: list[str] = [
@@ -223,12 +223,12 @@ class Ledger:
 
     def patient_key(self, event: DiagnosisEvent) -> str:
         """Pseudonymous patient key: the INS when known (same person across senders)."""
-        patient = event.patient
+        return self.patient_key_for(event.patient, event.source.host)
+
+    def patient_key_for(self, patient: PatientRef, host: str) -> str:
         if patient.ins:
             return self.keyring.digest(f"ins:{patient.ins}", purpose="patient")
-        return self.keyring.digest(
-            f"host:{event.source.host}|{patient.host_patient_id}", purpose="patient"
-        )
+        return self.keyring.digest(f"host:{host}|{patient.host_patient_id}", purpose="patient")
 
     def episode_key(self, patient_key: str, start: date) -> str:
         return self.keyring.digest(f"{patient_key}|{start.isoformat()}", purpose="episode")[:20]

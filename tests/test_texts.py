@@ -207,7 +207,7 @@ def test_confirmation_for_a_confirmed_case_in_french() -> None:
     assert text.binding_message == "Votre application e-CPS affichera le nombre 42 : validez-le."
     assert (text.approve, text.decline) == ("Confirmer et obtenir le code",
                                             "Ne pas remettre de code")
-    assert text.decline_reason_prompt == "Motif du refus (facultatif) :"
+    assert text.decline_reason_prompt == "Motif du refus (obligatoire) :"  # the engine requires one
 
 
 def test_confirmation_in_english_with_rtpcr_attestation_and_a_valid_previous_code() -> None:

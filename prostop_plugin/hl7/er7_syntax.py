@@ -3,7 +3,7 @@
 by its own header.
 
 :mod:`prostop_plugin.hl7.er7` parses and reads messages with it, :mod:`prostop_plugin.hl7.er7_build`
-writes them; both names are re-exported by :mod:`prostop_plugin.hl7.er7`.
+writes them; their public names are all importable from :mod:`prostop_plugin.hl7.er7`.
 """
 
 from __future__ import annotations
@@ -267,7 +267,6 @@ def parse_path(path: str) -> Path:
     if len(PARSED_PATHS) < 4096:
         PARSED_PATHS[path] = parsed
     return parsed
-
 
 
 def is_segment_name(name: str) -> bool:

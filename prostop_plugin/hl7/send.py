@@ -199,7 +199,7 @@ class MLLPClient:
         return MLLPSendError(
             f"no ACK within {timeout:g} s" + (f" for MSH-10 {control_id}" if control_id else ""),
             where=f"MLLP peer {self.address}",
-            fix="check the peer's logs; the message will be sent again with the same MSH-10",
+            fix="check that the peer answers each message with an ACK (its log tells why not)",
         )
 
     def close(self) -> None:
@@ -246,10 +246,13 @@ def _fail(message: str, code: int) -> int:
 
 
 def _control_id(data: bytes) -> str | None:
+    """MSH-10, read from the MSH line alone when the rest does not parse (the message is sent
+    as it is: the peer's AE is what the admin wants to see)."""
+    first_line = data.replace(b"\n", b"\r").split(b"\r", 1)[0]
     try:
-        return parse(data).control_id.strip() or None
+        return parse(first_line).control_id.strip() or None
     except HL7ParseError:
-        return None  # sent as it is: the peer's AE is what the admin wants to see
+        return None
 
 
 def run(args: argparse.Namespace) -> int:

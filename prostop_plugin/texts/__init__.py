@@ -82,7 +82,7 @@ class ConfirmationText:
     patient_date: str
     qr_attestation: str | None  # mandatory checkbox for a confirmed case
     rtpcr_attestation: str | None  # when no positive RT-PCR is on file
-    binding_message: str
+    binding_message: str | None  # None when no code can be asked for (not eligible)
     approve: str
     decline: str
     decline_reason_prompt: str
@@ -229,7 +229,8 @@ class Texts:
             if decision.requires_qr_attestation or decision.decision == "confirmed" else None,
             rtpcr_attestation=self.text("confirm.rtpcr_attestation")
             if decision.requires_rtpcr_attestation else None,
-            binding_message=self.text("confirm.binding", binding=request.binding_message),
+            binding_message=self.text("confirm.binding", binding=request.binding_message)
+            if request.binding_message else None,
             approve=self.text("confirm.approve"),
             decline=self.text("confirm.decline"),
             decline_reason_prompt=self.text("confirm.decline_prompt"),

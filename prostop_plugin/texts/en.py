@@ -41,7 +41,7 @@ CATALOG: dict[str, str] = {
     "confirm.binding": "Your e-CPS app will show the number {binding}: approve it.",
     "confirm.approve": "Confirm and get the code",
     "confirm.decline": "Do not give a code",
-    "confirm.decline_prompt": "Reason for declining (optional):",
+    "confirm.decline_prompt": "Reason for declining (required):",
     # previous codes for this patient
     "previous.with_code": "A code was already given to this patient on {issued_on} (ending in "
     "{last2}), {status}",

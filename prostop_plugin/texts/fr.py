@@ -41,7 +41,7 @@ CATALOG: dict[str, str] = {
     "confirm.binding": "Votre application e-CPS affichera le nombre {binding} : validez-le.",
     "confirm.approve": "Confirmer et obtenir le code",
     "confirm.decline": "Ne pas remettre de code",
-    "confirm.decline_prompt": "Motif du refus (facultatif) :",
+    "confirm.decline_prompt": "Motif du refus (obligatoire) :",
     # previous codes for this patient
     "previous.with_code": "Un code a déjà été remis à ce patient le {issued_on} (se terminant "
     "par {last2}), {status}",

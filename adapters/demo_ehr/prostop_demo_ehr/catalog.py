@@ -65,7 +65,8 @@ UI: dict[Locale, dict[str, str]] = {
         "login.practitioner": "Praticien",
         "login.submit": "Se connecter avec l'e-CPS",
         "login.waiting": "Validez la demande sur votre application e-CPS",
-        "login.binding": "Votre application e-CPS affiche ce nombre : vérifiez qu'il est identique.",
+        "login.binding": "Votre application e-CPS affiche ce nombre : vérifiez qu'il est "
+        "identique.",
         "login.failed": "Connexion impossible",
         "login.retry": "Recommencer",
         "login.done": "Connecté",
@@ -133,9 +134,9 @@ UI: dict[Locale, dict[str, str]] = {
         "code.reissue": "Remettre un nouveau code",
         "code.retry": "Réessayer",
         "code.progress": "Demande du code en cours…",
-        "code.progress_binding": "Si votre application e-CPS le demande, validez le nombre {binding}.",
+        "code.progress_binding": "Si votre application e-CPS le demande, validez le nombre "
+        "{binding}.",
         "code.written": "Reporté au dossier et dans la synthèse de consultation.",
-        "code.still_valid": "Ce patient a déjà un code valable : redonnez-le.",
         "dialog.close": "Fermer",
         "samples.lead": "Pas de fichier sous la main ? Résultats d'exemple du laboratoire de "
         "démonstration, au nom de ce patient et datés d'hier :",
@@ -256,7 +257,6 @@ UI: dict[Locale, dict[str, str]] = {
         "code.progress": "Requesting the code…",
         "code.progress_binding": "If your e-CPS app asks, approve the number {binding}.",
         "code.written": "Copied into the record and the consultation summary.",
-        "code.still_valid": "This patient already has a valid code: give it again.",
         "dialog.close": "Close",
         "samples.lead": "No file at hand? Sample results from the demo lab, in this patient's "
         "name and dated yesterday:",

@@ -31,7 +31,8 @@ def latin1(text: str) -> str:
 
 
 def handout_pdf(sheet: Handout, *, paper: str = "A5") -> bytes:
-    pdf = FPDF(orientation="portrait", unit="mm", format=paper)
+    size = (148.0, 210.0) if paper == "A5" else (210.0, 297.0)  # ISO 216, in mm
+    pdf = FPDF(orientation="portrait", unit="mm", format=size)
     pdf.set_margins(14, 14, 14)
     pdf.set_auto_page_break(auto=True, margin=14)
     pdf.add_font("ProstopCode", "", str(CODE_FONT))

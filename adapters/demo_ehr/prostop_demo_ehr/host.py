@@ -9,9 +9,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+from prostop_demo_ehr.plugin import DemoEhrPlugin
+from prostop_demo_ehr.psc_login import PscLogin
+from prostop_demo_ehr.settings import ADAPTER_NAME
+from prostop_demo_ehr.store import EhrStore, Patient
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ProstopError
-from prostop_plugin.texts.formatting import in_paris
 from prostop_plugin.events import (
     DiagnosisEvent,
     EventSource,
@@ -19,11 +22,7 @@ from prostop_plugin.events import (
     IssuanceState,
     SymptomEvidence,
 )
-
-from prostop_demo_ehr.plugin import DemoEhrPlugin
-from prostop_demo_ehr.psc_login import PscLogin
-from prostop_demo_ehr.settings import ADAPTER_NAME
-from prostop_demo_ehr.store import EhrStore, Patient
+from prostop_plugin.texts.formatting import in_paris
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +59,14 @@ class DemoEhr:
         if record is None:
             raise RuntimeError("no plugin answered prostop_diagnosis_recorded")
         self.store.link_issuance(record.id, event.patient.host_patient_id, consultation_id)
-        self._collect_announcements()
-        with self._lock:  # this screen shows its own dialog: no banner for it
-            self._announced = [i for i in self._announced if i != record.id]
+        self.shown_on_screen(record.id)
         return record
+
+    def shown_on_screen(self, issuance_id: str) -> None:
+        """The screen that caused this request shows its dialog itself: no banner for it."""
+        self._collect_announcements()
+        with self._lock:
+            self._announced = [i for i in self._announced if i != issuance_id]
 
     def _collect_announcements(self) -> None:
         new = self.plugin.take_new_requests()

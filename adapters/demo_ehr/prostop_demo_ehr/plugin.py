@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from prostop_demo_ehr.settings import ADAPTER_NAME, EhrSettings, load_ehr_settings
+from prostop_demo_ehr.store import EhrStore
 from prostop_plugin import hookimpl
 from prostop_plugin.config import Settings
 from prostop_plugin.events import (
@@ -38,9 +40,6 @@ from prostop_plugin.events import (
 )
 from prostop_plugin.psc import HostTokenStore
 from prostop_plugin.texts import get_texts
-
-from prostop_demo_ehr.settings import ADAPTER_NAME, EhrSettings, load_ehr_settings
-from prostop_demo_ehr.store import EhrStore
 
 if TYPE_CHECKING:
     from prostop_plugin.app import Prostop

@@ -77,7 +77,8 @@ class PscLogin:
         session_id = secrets.token_urlsafe(24)
         with self._lock:
             self._sessions[session_id] = attempt.practitioner
-        attempt.session_id, attempt.status = session_id, "done"
+        attempt.session_id = session_id
+        attempt.status = "done"
 
     def attempt(self, attempt_id: str) -> LoginAttempt | None:
         with self._lock:

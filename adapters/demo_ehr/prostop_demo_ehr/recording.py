@@ -13,6 +13,9 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
+from prostop_demo_ehr.catalog import CIM10_BY_CODE, ui_text
+from prostop_demo_ehr.settings import ADAPTER_NAME
+from prostop_demo_ehr.store import Patient
 from prostop_plugin.events import (
     Coding,
     DiagnosisEvent,
@@ -28,10 +31,6 @@ from prostop_plugin.events import (
 )
 from prostop_plugin.readers import read_bytes
 from prostop_plugin.texts.formatting import PARIS, format_date
-
-from prostop_demo_ehr.catalog import CIM10_BY_CODE, ui_text
-from prostop_demo_ehr.settings import ADAPTER_NAME
-from prostop_demo_ehr.store import Patient
 
 CT_EXAM = Coding(code="24627-2", system="LN", display="Scanner thoracique")
 GROUND_GLASS = Coding(code="1217294009", system="SCT", display="opacités en verre dépoli")

@@ -7,21 +7,19 @@ import time
 
 import uvicorn
 
-from prostop_plugin.app import Prostop
-
 from prostop_demo_ehr.host import DemoEhr
 from prostop_demo_ehr.plugin import DemoEhrPlugin
+from prostop_plugin.app import Prostop
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 WALKTHROUGH = """\
 Logiciel de cabinet de démonstration : {url}
-  1. Connectez-vous comme Dr Claire DURAND : validez le nombre affiché sur l'« application
-     e-CPS » (panneau du simulateur, sur la même page).
-  2. Ouvrez le dossier de Camille DUPONT, puis « Consultation du jour » : importez le résultat
-     RT-PCR positif (fichier HL7 oru_rtpcr_positive.hl7 du corpus partagé) ou enregistrez un
-     diagnostic U07.1.
+  1. Connectez-vous comme Dr Claire DURAND (Pro Santé Connect, e-CPS) : le nombre à deux
+     chiffres s'affiche ; le simulateur valide seul, ou par le panneau « Application e-CPS ».
+  2. Ouvrez la « Consultation du jour » de Camille DUPONT et importez l'exemple « RT-PCR
+     SARS-CoV-2 positive (HL7 v2) » (ou un fichier HL7, HPRIM, CDA de votre laboratoire).
   3. Dans la fenêtre de confirmation, lisez les motifs, cochez l'attestation « QR code SI-DEP
      indisponible » et confirmez : le code s'affiche, reporté au dossier et dans la synthèse.
   4. Imprimez la fiche patient (A5, ou PDF) avec le code, sa validité et la date à saisir.

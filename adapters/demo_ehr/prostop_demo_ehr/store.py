@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -88,6 +89,10 @@ DEMO_PATIENTS = (
 )
 
 
+def _sort_key(name: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if c.isalnum()).upper()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -123,10 +128,11 @@ class EhrStore:
                        date.fromisoformat(row["birth_date"]), row["sex"], row["ins"])
 
     def patients(self) -> list[Patient]:
+        """Alphabetical as a French reader expects: ÉMERY among the E, not after Z."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM patients ORDER BY family_name, given_name").fetchall()
-        return [self._patient(r) for r in rows]
+            rows = self._conn.execute("SELECT * FROM patients").fetchall()
+        return sorted((self._patient(r) for r in rows),
+                      key=lambda p: (_sort_key(p.family_name), _sort_key(p.given_name)))
 
     def patient(self, patient_id: str) -> Patient | None:
         with self._lock:

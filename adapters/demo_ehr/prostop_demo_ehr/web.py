@@ -7,14 +7,11 @@ is in :mod:`prostop_demo_ehr.web_flow`.
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-
-from prostop_plugin.errors import InputError, IssuanceNotFound
-from prostop_plugin.events import DiagnosisStatus, IssuanceRecord, IssuanceState
-from prostop_plugin.readers import MAX_FILE_BYTES
 
 from prostop_demo_ehr import samples
 from prostop_demo_ehr.catalog import CIM10_BY_CODE, CIM10_CODES, ui_text
@@ -49,6 +46,9 @@ from prostop_demo_ehr.web_common import (
     render,
     safe_next,
 )
+from prostop_plugin.errors import InputError, IssuanceNotFound
+from prostop_plugin.events import DiagnosisStatus, IssuanceRecord, IssuanceState
+from prostop_plugin.readers import MAX_FILE_BYTES
 
 router = APIRouter()
 COOKIE_OPTIONS = {"httponly": True, "samesite": "strict"}
@@ -120,14 +120,15 @@ def login_wait(request: Request, next: str = "/patients") -> Response:
     attempt = ehr.login.attempt(request.cookies.get(LOGIN_NONCE_COOKIE, ""))
     if attempt is None:
         return redirect("/login")
-    if attempt.status == "done" and attempt.session_id:
+    status, session_id = attempt.status, attempt.session_id  # one reading: it runs meanwhile
+    if status == "done" and session_id:
         response = redirect(safe_next(next))
-        response.set_cookie(SESSION_COOKIE, attempt.session_id, **COOKIE_OPTIONS)  # type: ignore[arg-type]
+        response.set_cookie(SESSION_COOKIE, session_id, **COOKIE_OPTIONS)  # type: ignore[arg-type]
         response.delete_cookie(LOGIN_NONCE_COOKIE)
         return response
     ecps = pending_ecps_requests(ehr.settings, attempt.practitioner.national_id) \
-        if ehr.simulator_controls and attempt.status == "waiting" else []
-    return render(request, "login_wait.html", attempt=attempt, ecps=ecps,
+        if ehr.simulator_controls and status == "waiting" else []
+    return render(request, "login_wait.html", attempt=attempt, status=status, ecps=ecps,
                   next=safe_next(next))
 
 
@@ -161,10 +162,14 @@ def patient_list(request: Request) -> Response:
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient_record(request: Request, patient_id: str) -> Response:
+def patient_record(request: Request, patient_id: str, dialog: str | None = None) -> Response:
     practitioner_of(request)
     ehr, locale = ehr_of(request), locale_of(request)
     patient = patient_or_404(ehr, patient_id)
+    shown = None
+    if dialog:
+        shown = dialog_for(ehr.runtime, ehr.runtime.ledger.get(dialog), locale,
+                           refusal=ehr.take_refusal(dialog))
     consultations = [
         (c, day_text(c.day, locale), ehr.store.summary(c.id))
         for c in ehr.store.consultations(patient.id)
@@ -174,6 +179,7 @@ def patient_record(request: Request, patient_id: str) -> Response:
         born=day_text(patient.birth_date, locale),
         cards=[code_card(ehr.runtime, r, locale) for r in ehr.issuances_of(patient)],
         notes=ehr.store.record_notes(patient.id), consultations=consultations,
+        dialog=shown, back=f"/patients/{patient.id}",
     )
 
 
@@ -294,7 +300,8 @@ def _import(request: Request, patient: Patient, data: bytes, name: str) -> Respo
 
 
 @router.post("/patients/{patient_id}/import")
-def import_file(request: Request, patient_id: str, file: UploadFile = File(...)) -> Response:
+def import_file(request: Request, patient_id: str,
+                file: Annotated[UploadFile, File()]) -> Response:
     practitioner_of(request)
     patient = patient_or_404(ehr_of(request), patient_id)
     data = file.file.read(MAX_FILE_BYTES + 1)

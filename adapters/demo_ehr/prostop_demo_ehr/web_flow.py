@@ -9,10 +9,6 @@ from datetime import date
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from prostop_plugin.errors import ConfirmationRefused, InvalidTransition
-from prostop_plugin.events import ConfirmationDecision, IssuanceRecord, IssuanceState
-from prostop_plugin.texts import get_texts
-
 from prostop_demo_ehr.catalog import ui_text
 from prostop_demo_ehr.handout_pdf import handout_pdf
 from prostop_demo_ehr.simulator_panels import answer_ecps, normalise_code, verify_code
@@ -25,6 +21,9 @@ from prostop_demo_ehr.web_common import (
     render,
     safe_next,
 )
+from prostop_plugin.errors import ConfirmationRefused, InvalidTransition
+from prostop_plugin.events import ConfirmationDecision, IssuanceRecord, IssuanceState
+from prostop_plugin.texts import get_texts
 
 router = APIRouter()
 _AUTH_REQ_ID = re.compile(r"^[A-Za-z0-9_\-.]{1,200}$")
@@ -90,6 +89,7 @@ def reissue(request: Request, issuance_id: str, back: str = Form("/patients")) -
         return redirect(page)
     ehr.store.link_issuance(new.id, new.patient.host_patient_id,
                             ehr.store.consultation_of(issuance_id, new.patient.host_patient_id))
+    ehr.shown_on_screen(new.id)
     return redirect(f"{page}?dialog={new.id}")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,16 +16,20 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--lang=fr-FR",
 ]
 DURAND = "810003456789"
 BERNARD = "810009876543"
 CODE = re.compile(r"^[A-Z0-9]{6}$")
+SCRATCH = Path(tempfile.gettempdir()) / "prostop-screenshots"
 
 
 def shot(page: Page, name: str, *, full_page: bool = False) -> None:
-    """Save a screenshot for docs/screenshots (the README and docs/demo.md show them)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+    """Take a screenshot; refresh docs/screenshots (shown by the README and docs/demo.md) only
+    with PROSTOP_UPDATE_SCREENSHOTS=1, so a test run leaves the working tree clean."""
+    folder = SCREENSHOTS if os.environ.get("PROSTOP_UPDATE_SCREENSHOTS") else SCRATCH
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
 
 def login(page: Page, ehr: RunningEhr, national_id: str = DURAND) -> None:
@@ -82,7 +88,7 @@ def issued_code(page: Page) -> tuple[str, str]:
     expect(display).to_be_visible(timeout=15_000)
     code = display.get_attribute("data-code") or ""
     assert CODE.match(code), code
-    card = page.locator(".code-card", has=display).first
+    card = page.locator(".code-card:has(.code-display[data-code])").first
     return card.get_attribute("data-issuance") or "", code
 
 

@@ -8,6 +8,7 @@ test uses its own patient and its own browser context (cookies: a fresh login).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -60,7 +61,6 @@ def corpus_file(name: str) -> Path:
 def ehr_settings(data_dir: Path, simulator: RunningSimulator, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "data_dir": data_dir,
-        "as_of": CORPUS_AS_OF,
         "host_name": "CABINET-DURAND",
         "code_service": code_service_settings(simulator),
         "psc": psc_settings(simulator, ciba_timeout=10.0),
@@ -69,14 +69,15 @@ def ehr_settings(data_dir: Path, simulator: RunningSimulator, **overrides: objec
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def running_ehr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEhr]:
-    folder = tmp_path_factory.mktemp("demo-ehr")
-    with run_in_thread(simulator_options(folder)) as simulator:
-        clock = ShiftableClock()
-        plugin = DemoEhrPlugin()
-        runtime = Prostop.open(ehr_settings(folder / "var", simulator), plugins=[plugin],
-                               clock=clock)
+@contextmanager
+def started_ehr(folder: Path, simulator: RunningSimulator,
+                **overrides: object) -> Iterator[RunningEhr]:
+    """A runtime with the demo EHR's plugin, and its web service on a free port."""
+    clock = ShiftableClock()
+    plugin = DemoEhrPlugin()
+    runtime = Prostop.open(ehr_settings(folder, simulator, **overrides), plugins=[plugin],
+                           clock=clock)
+    try:
         service = runtime.hooks.background_services(runtime)[0]
         assert isinstance(service, EhrWebService)
         service.start(announce=False)
@@ -84,5 +85,29 @@ def running_ehr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEhr
             yield RunningEhr(simulator, runtime, plugin, service, clock)
         finally:
             service.stop()
-            runtime.close()
-            plugin.close()
+    finally:
+        runtime.close()
+        plugin.close()
+
+
+@pytest.fixture(scope="session")
+def ehr_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
+    with run_in_thread(simulator_options(tmp_path_factory.mktemp("simulator"))) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="session")
+def running_ehr(tmp_path_factory: pytest.TempPathFactory,
+                ehr_simulator: RunningSimulator) -> Iterator[RunningEhr]:
+    """Today's EHR: events are recorded with today's dates."""
+    with started_ehr(tmp_path_factory.mktemp("demo-ehr"), ehr_simulator) as ehr:
+        yield ehr
+
+
+@pytest.fixture(scope="session")
+def corpus_ehr(tmp_path_factory: pytest.TempPathFactory,
+               ehr_simulator: RunningSimulator) -> Iterator[RunningEhr]:
+    """An EHR replaying the shared corpus: eligibility as of the corpus's day."""
+    with started_ehr(tmp_path_factory.mktemp("demo-ehr-corpus"), ehr_simulator,
+                     as_of=CORPUS_AS_OF) as ehr:
+        yield ehr

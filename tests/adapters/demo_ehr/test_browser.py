@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
-from prostop_plugin.events import (
-    Coding,
-    DiagnosisEvent,
-    EventSource,
-    IssuanceState,
-    LabResult,
-)
+from prostop_demo_ehr.samples import sample_file
+from prostop_plugin.events import IssuanceState
+from prostop_plugin.readers import read_bytes
 from prostop_plugin.simulator.options import Approval
+from prostop_plugin.texts.formatting import PARIS, format_date
 from tests.adapters.demo_ehr.browser import (
     BERNARD,
     CHROMIUM,
@@ -51,7 +47,10 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+            env={"LANG": "fr_FR.UTF-8", "LANGUAGE": "fr", "TZ": "Europe/Paris"},
+        )
         yield launched
         launched.close()
 
@@ -66,22 +65,70 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+def today() -> datetime:
+    return datetime.now(PARIS)
+
+
+def day(offset: int) -> tuple[str, str]:
+    """(ISO for a date input, French display) of today + offset days."""
+    moment = (today() + timedelta(days=offset)).date()
+    return moment.isoformat(), format_date(moment, "fr")
+
+
+def upload_sample(page: Page, ehr: RunningEhr, patient_id: str, kind: str) -> None:
+    """A lab file made for this patient with today's dates, uploaded like any other file."""
+    patient = ehr.plugin.store().patient(patient_id)
+    assert patient is not None
+    data = sample_file(kind, patient, datetime.now(PARIS), "CABINET-DURAND")
+    payload: FilePayload = {"name": f"{kind}.hl7", "mimeType": "application/hl7-v2",
+                            "buffer": data}
+    page.set_input_files("#file", files=[payload])
+    page.locator("form[action$='/import'] button[type=submit]:not([formaction])").click()
+
+
+def test_login_waits_for_the_ecps_approval_with_the_same_two_digits(
+    page: Page, running_ehr: RunningEhr
+) -> None:
+    approvals = running_ehr.simulator.state.options.approvals
+    approvals[BERNARD] = Approval(mode="never")
+    try:
+        page.goto(f"{running_ehr.url}/login")
+        assert unlabelled_fields(page) == []
+        page.select_option("#practitioner", BERNARD)
+        page.get_by_role("button", name="Se connecter avec l'e-CPS").click()
+        digits = page.locator(".binding-big")
+        expect(digits).to_have_text(re.compile(r"^\d\d$"))
+        panel = page.locator(".ecps")
+        expect(panel.locator(".binding-digits")).to_have_text(digits.inner_text())
+        shot(page, "01-login-ecps")
+        panel.get_by_role("button", name="Valider sur l'e-CPS").click()
+        page.wait_for_url(lambda url: url.endswith("/patients"))
+        expect(page.locator(".who")).to_have_text("Dr Paul BERNARD")
+    finally:
+        approvals.pop(BERNARD, None)
+
+
 def test_confirmed_case_from_an_imported_result_to_the_patients_phone(
     page: Page, running_ehr: RunningEhr
 ) -> None:
     login(page, running_ehr)
     assert unlabelled_fields(page) == []
+    expect(page.locator("table")).to_contain_text("LEFÈVRE Hélène")
+    expect(page.locator("table")).to_contain_text("N'GUYEN Zoé")
     shot(page, "02-patients")
     open_consultation(page, running_ehr, "DOS-4411")
     assert unlabelled_fields(page) == []
-    import_file(page, corpus_file("oru_rtpcr_positive.hl7"))
+    upload_sample(page, running_ehr, "DOS-4411", "rtpcr_positive")
+    _, yesterday = day(-1)
 
     dialog = the_dialog(page)
     assert focus_is_in_dialog(page)
-    expect(dialog).to_contain_text("Cas confirmé de COVID-19")
-    expect(dialog).to_contain_text("LABO-GARONNE")
-    expect(dialog).to_contain_text("date du test, le 18/11/2020")
+    expect(dialog).to_contain_text("Cas confirmé de COVID-19 — DUPONT Camille (15/01/1980)")
+    expect(dialog).to_contain_text("LABO-DEMO")
+    expect(dialog).to_contain_text(f"date du test, le {yesterday}")
     expect(dialog.get_by_label(re.compile("QR code SI-DEP"))).not_to_be_checked()
+    binding = dialog.locator(".binding-digits").inner_text()
+    expect(dialog).to_contain_text(f"affichera le nombre {binding}")
     assert unlabelled_fields(page) == []
     shot(page, "03-dialog-confirmed")
 
@@ -95,7 +142,7 @@ def test_confirmed_case_from_an_imported_result_to_the_patients_phone(
     issuance_id, code = issued_code(page)
     expect(page.get_by_test_id("consultation-summary")).to_contain_text(
         f"Déclaration StopCovid : code {code}")
-    expect(page.locator(".countdown-value").first).to_have_text(re.compile(r"\d+ min \d+ s"))
+    expect(page.locator(".countdown-value").first).to_have_text(re.compile(r"5\d min \d\d s"))
     shot(page, "05-code-issued", full_page=True)
 
     colours = page.evaluate("""() => { const s = getComputedStyle(
@@ -105,13 +152,14 @@ def test_confirmed_case_from_an_imported_result_to_the_patients_phone(
 
     page.goto(f"{running_ehr.url}/patients/DOS-4411")
     expect(page.get_by_test_id("record-note").first).to_contain_text(f"Code : {code}")
+    expect(page.locator(".summary-stopcovid").first).to_contain_text(code)
     shot(page, "06-record", full_page=True)
 
     page.goto(f"{running_ehr.url}/issuances/{issuance_id}/handout")
     sheet = page.locator(".sheet")
     expect(sheet).to_contain_text("Votre code de déclaration StopCovid")
     expect(sheet).to_contain_text(f"Saisissez le code à 6 caractères : {code}")
-    expect(sheet).to_contain_text("Date du test : 18/11/2020")
+    expect(sheet).to_contain_text(f"Date du test : {yesterday}")
     expect(sheet.locator(".code-display")).to_have_attribute("data-code", code)
     shot(page, "07-handout", full_page=True)
     pdf = page.request.get(f"{running_ehr.url}/issuances/{issuance_id}/handout.pdf")
@@ -131,4 +179,157 @@ def test_confirmed_case_from_an_imported_result_to_the_patients_phone(
 
     record = running_ehr.runtime.ledger.get(issuance_id)
     assert record.state == IssuanceState.WRITTEN_BACK
-    assert record.event.source.adapter == "demo_ehr"
+    assert record.receipts[-1].target.startswith("dossier DOS-4411")
+
+
+def test_corpus_result_of_november_2020_and_a_file_for_another_patient(
+    page: Page, corpus_ehr: RunningEhr
+) -> None:
+    login(page, corpus_ehr)
+    open_consultation(page, corpus_ehr, "DOS-4411")
+    import_file(page, corpus_file("oru_rtpcr_negative.hl7"))  # Luc MARTIN's result
+    expect(page.get_by_test_id("page-error")).to_contain_text(
+        "Ce fichier concerne MARTIN LUC (02/03/1967), pas DUPONT Camille")
+    import_file(page, corpus_file("oru_rtpcr_positive.hl7"))
+    dialog = the_dialog(page)
+    expect(dialog).to_contain_text("Cas confirmé")
+    expect(dialog).to_contain_text("LABO-GARONNE")
+    expect(dialog).to_contain_text("date du test, le 18/11/2020")
+    approve(dialog, qr=True)
+    _, code = issued_code(page)
+    expect(page.get_by_test_id("consultation-summary")).to_contain_text(code)
+
+
+def test_probable_case_clinical_signs_and_chest_ct(page: Page, running_ehr: RunningEhr) -> None:
+    login(page, running_ehr)
+    open_consultation(page, running_ehr, "DOS-5120")
+    onset_iso, onset_fr = day(-3)
+    ct_iso, _ = day(-1)
+    record_diagnosis(page, "U07.2", status="working", onset=onset_iso, signs="fièvre, toux",
+                     ct_date=ct_iso)
+    dialog = the_dialog(page)
+    expect(dialog).to_contain_text("Cas probable de COVID-19 — MARTIN Luc")
+    expect(dialog).to_contain_text(f"date de début des symptômes, le {onset_fr}")
+    expect(dialog.get_by_label(re.compile("QR code SI-DEP"))).to_have_count(0)
+    shot(page, "10-dialog-probable")
+    approve(dialog)
+    issuance_id, code = issued_code(page)
+    summary = page.get_by_test_id("consultation-summary")
+    expect(summary).to_contain_text("U07.2")
+    expect(summary).to_contain_text("Scanner thoracique : signes évocateurs de COVID-19")
+    expect(summary).to_contain_text(f"code {code} remis le")
+    page.goto(f"{running_ehr.url}/issuances/{issuance_id}/handout")
+    expect(page.locator(".sheet")).to_contain_text(f"Date de début des symptômes : {onset_fr}")
+
+
+def test_not_eligible_case_is_explained_without_an_approve_button(
+    page: Page, running_ehr: RunningEhr
+) -> None:
+    login(page, running_ehr)
+    open_consultation(page, running_ehr, "DOS-6230")
+    onset_iso, _ = day(-2)
+    record_diagnosis(page, "U07.2", status="working", onset=onset_iso)
+    dialog = the_dialog(page)
+    assert focus_is_in_dialog(page)
+    expect(dialog).to_contain_text("Pas de code StopCovid pour ce patient")
+    expect(dialog).to_contain_text("LEFÈVRE Hélène")
+    expect(dialog.locator(".reasons li").first).to_be_visible()
+    expect(dialog.get_by_role("button", name="Confirmer et obtenir le code")).to_have_count(0)
+    shot(page, "11-not-eligible")
+    dialog.get_by_role("button", name="Fermer").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".code-card").first).to_contain_text("non éligible")
+
+
+def test_decline_needs_a_reason_and_leaves_no_code(page: Page, running_ehr: RunningEhr) -> None:
+    login(page, running_ehr)
+    open_consultation(page, running_ehr, "DOS-7345")
+    record_diagnosis(page, "U07.1")
+    dialog = the_dialog(page)
+    expect(dialog.get_by_label(re.compile("RT-PCR SARS-CoV-2 positive a été réalisée"))
+           ).to_be_visible()
+    dialog.get_by_role("button", name="Ne pas remettre de code").click()
+    dialog = the_dialog(page)
+    expect(dialog.get_by_test_id("refusal")).to_contain_text("Indiquez la raison du refus")
+    dialog.get_by_label("Motif du refus").fill("La patiente a son QR code SI-DEP.")
+    dialog.get_by_role("button", name="Ne pas remettre de code").click()
+    card = page.locator(".code-card").first
+    expect(card.get_by_test_id("state-label")).to_have_text("refusé")
+    expect(card.locator(".code-display")).to_have_count(0)
+    shot(page, "12-declined")
+
+
+def test_both_attestations_then_expiry_and_reissue(page: Page, running_ehr: RunningEhr) -> None:
+    login(page, running_ehr)
+    open_consultation(page, running_ehr, "DOS-8090")
+    record_diagnosis(page, "U07.14")
+    approve(the_dialog(page), qr=True)  # no RT-PCR on file: its attestation is missing
+    dialog = the_dialog(page)
+    expect(dialog.get_by_test_id("refusal")).to_contain_text("Aucune RT-PCR positive au dossier")
+    approve(dialog, qr=True, rtpcr=True)
+    first_id, first_code = issued_code(page)
+
+    running_ehr.clock.offset = timedelta(minutes=61)  # the code was never used
+    try:
+        page.goto(f"{running_ehr.url}/patients/DOS-8090")
+        card = page.locator(f"#issuance-{first_id}")
+        expect(card.get_by_test_id("state-label")).to_have_text("code expiré")
+        expect(card.locator(".code-display")).to_have_count(0)
+        shot(page, "13-expired-reissue")
+    finally:
+        running_ehr.clock.offset = timedelta()
+    card.get_by_role("button", name="Remettre un nouveau code").click()
+    dialog = the_dialog(page)
+    expect(dialog.locator(".previous")).to_contain_text(f"se terminant par {first_code[-2:]}")
+    approve(dialog, qr=True, rtpcr=True)
+    second_id, second_code = issued_code(page)
+    assert second_id != first_id
+    expect(page.get_by_test_id("record-note").first).to_contain_text(
+        "le précédent a expiré sans avoir été utilisé")
+    assert running_ehr.runtime.ledger.get(second_id).replaces == first_id
+    assert second_code  # a new code, its own validity
+
+
+def test_pending_request_from_a_channel_without_screen_then_retry_after_failure(
+    page: Page, running_ehr: RunningEhr
+) -> None:
+    patient = running_ehr.plugin.store().patient("DOS-9012")
+    assert patient is not None
+    data = sample_file("rtpcr_positive", patient, datetime.now(PARIS), "LABO-DEMO")
+    event = read_bytes(data, "inbox/rtpcr.hl7", "demo_ehr")[0]  # the lab inbox, overnight
+    record = running_ehr.runtime.hooks.diagnosis_recorded(
+        event.model_copy(update={"patient": patient.ref()}))
+    assert record is not None and record.state == IssuanceState.AWAITING_CONFIRMATION
+
+    login(page, running_ehr)
+    expect(page.locator(".banner")).to_contain_text("ROUSSEAU Jeanne")
+    page.get_by_role("link", name=re.compile("Confirmations en attente")).click()
+    expect(page.locator("table")).to_contain_text("ROUSSEAU Jeanne")
+    assert unlabelled_fields(page) == []
+    shot(page, "14-pending")
+    page.get_by_role("link", name="Examiner").first.click()
+    dialog = the_dialog(page)
+    expect(dialog).to_contain_text("ROUSSEAU Jeanne")
+
+    running_ehr.simulator.queue_faults("503:3")  # every attempt of the code request fails
+    approve(dialog, qr=True)
+    page.goto(f"{running_ehr.url}/patients/DOS-9012")
+    card = page.locator(f"#issuance-{record.id}")
+    expect(card.get_by_test_id("state-label")).to_have_text("échec de l'obtention du code",
+                                                            timeout=15_000)
+    expect(card.locator(".alert-error")).to_contain_text("ProStopCovid")
+    shot(page, "15-issue-failed-retry")
+    card.get_by_role("button", name="Réessayer").click()
+    issuance_id, _ = issued_code(page)
+    assert issuance_id == record.id
+
+
+def test_english_on_request(page: Page, running_ehr: RunningEhr) -> None:
+    login(page, running_ehr)
+    page.get_by_role("link", name="EN", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Patients")
+    expect(page.locator("thead")).to_contain_text("Date of birth")
+    page.goto(f"{running_ehr.url}/patients/DOS-4411")
+    expect(page.get_by_role("link", name="Today's consultation")).to_be_visible()
+    page.get_by_role("link", name="FR", exact=True).click()
+    expect(page.get_by_role("link", name="Consultation du jour")).to_be_visible()
