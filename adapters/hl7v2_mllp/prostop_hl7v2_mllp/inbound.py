@@ -70,8 +70,9 @@ class InboundHandler:
             log.warning("MLLP: MSH-10 %r refused (%s): %s", message.control_id, error.outcome,
                         exc.one_line())
             return self.acknowledge(message, error)
-        for warning in mapped.warnings:
-            log.info("MLLP: MSH-10 %r: %s", message.control_id, warning)
+        if mapped.warnings:  # their text may quote patient data: counted, not logged
+            log.info("MLLP: MSH-10 %r read with %d warning(s)", message.control_id,
+                     len(mapped.warnings))
         events = [e for e in mapped.events if is_covid_relevant(e.evidence, self.policy)]
         corrections = [c for c in mapped.corrections
                        if is_covid_relevant([c.result], self.policy)]

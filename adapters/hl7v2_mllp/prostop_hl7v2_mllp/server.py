@@ -65,10 +65,8 @@ class MLLPServer:
 
     async def start(self) -> None:
         host, port = self.config.listen_address
-        self._server = await asyncio.start_server(
-            self._on_connection, host, port, ssl=self.ssl_context, limit=_READ_SIZE,
-            ssl_handshake_timeout=self.config.idle_timeout if self.ssl_context else None,
-        )
+        # TLS is started per connection (see _handshake) so that a failed handshake is logged
+        self._server = await asyncio.start_server(self._on_connection, host, port)
 
     @property
     def port(self) -> int:
@@ -112,12 +110,28 @@ class MLLPServer:
         self._connections.add(conn)
         log.debug("MLLP: connection from %s", peer)
         try:
+            if self.ssl_context is not None and not await self._handshake(peer, writer):
+                return
             await self._serve(conn, reader, writer)
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             log.info("MLLP: connection from %s lost: %s", peer, exc)
+        except asyncio.CancelledError:
+            # stopping: end normally (asyncio 3.11 logs a connection task that ends cancelled)
+            log.debug("MLLP: connection from %s closed: stopping", peer)
         finally:
             self._connections.discard(conn)
             await _close(writer)
+
+    async def _handshake(self, peer: str, writer: asyncio.StreamWriter) -> bool:
+        assert self.ssl_context is not None
+        try:
+            await writer.start_tls(self.ssl_context,
+                                   ssl_handshake_timeout=self.config.idle_timeout)
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as exc:
+            log.warning("MLLP: TLS handshake with %s failed: %s", peer,
+                        getattr(exc, "reason", None) or exc or type(exc).__name__)
+            return False
+        return True
 
     async def _serve(
         self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -204,6 +218,11 @@ class MLLPService:
         if self._server is None:
             raise RuntimeError("the MLLP service is not started")
         return self._server.port
+
+    @property
+    def connection_count(self) -> int:
+        """Connections open now."""
+        return self._server.connection_count if self._server is not None else 0
 
     def start(self) -> None:
         """Listen; returns once connections are accepted. :class:`ConfigError` when the address

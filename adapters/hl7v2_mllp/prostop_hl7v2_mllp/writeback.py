@@ -17,6 +17,7 @@ import hashlib
 from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings
 from prostop_plugin.events import IssuanceRecord, Practitioner, WriteBackReceipt
 from prostop_plugin.hl7.ack import WriteBackHeader, build_write_back
+from prostop_plugin.hl7.er7 import codec_for_charset
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
 from prostop_plugin.texts import get_texts
 
@@ -32,10 +33,34 @@ def control_id_for(record_id: str) -> str:
     return "PS" + hashlib.sha256(record_id.encode()).hexdigest()[: MAX_CONTROL_ID - 2].upper()
 
 
-def note_lines(record: IssuanceRecord) -> list[str]:
+#: typographic characters of the texts, spelled for an EHR reading a legacy character set
+_TYPOGRAPHIC = {"—": "-", "–": "-", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...",
+                "\u00a0": " ", "\u202f": " ", "œ": "oe", "Œ": "OE", "€": "EUR"}
+
+
+def fit_charset(line: str, codec: str) -> str:
+    """``line`` with the typographic characters ``codec`` cannot hold spelled plainly. Anything
+    else it cannot hold stays, and the message then fails visibly (use UTF-8)."""
+    try:
+        line.encode(codec)
+        return line
+    except UnicodeEncodeError:
+        return "".join(_TYPOGRAPHIC.get(c, c) if not _fits(c, codec) else c for c in line)
+
+
+def _fits(char: str, codec: str) -> bool:
+    try:
+        char.encode(codec)
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def note_lines(record: IssuanceRecord, codec: str = "utf-8") -> list[str]:
     """The summary line, a blank line, then the record note's lines."""
     texts = get_texts(record.locale)
-    return [texts.summary_line(record), "", *texts.record_note(record).splitlines()]
+    lines = [texts.summary_line(record), "", *texts.record_note(record).splitlines()]
+    return [fit_charset(line, codec) for line in lines]
 
 
 def _confirmer(record: IssuanceRecord) -> Practitioner | None:
@@ -54,8 +79,9 @@ def write_back_message(record: IssuanceRecord, config: MLLPSettings) -> tuple[by
         receiving_facility=config.receiving_facility,
         charset=config.write_back_charset,
     )
+    codec = codec_for_charset(config.write_back_charset)
     data = build_write_back(
-        record.event.patient, note_lines(record), header,
+        record.event.patient, note_lines(record, codec), header,
         message_type=config.write_back_message_type, value_type=config.write_back_value_type,
         practitioner=_confirmer(record), control_id=control_id,
         now=record.issued_at or record.created_at,
