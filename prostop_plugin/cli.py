@@ -382,9 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Subcommands that live beside their feature (setup, simulator, demo)."""
     from prostop_plugin import setup_commands
+    from prostop_plugin.hl7.send import register as register_hl7
     from prostop_plugin.simulator.command import register as register_simulator
 
-    return [setup_commands.register, register_simulator]
+    return [setup_commands.register, register_simulator, register_hl7]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

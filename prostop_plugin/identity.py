@@ -51,3 +51,9 @@ def checked_ins(raw: str | None) -> str | None:
     """The INS matricule in ``raw``, normalised, when its key checks out; else None."""
     nir = parse_nir(raw)
     return nir.value if nir is not None and nir.key_ok else None
+
+
+def masked(identifier: str) -> str:
+    """An identifier as logs may show it: never whole (logs are not a place for an INS)."""
+    value = identifier.strip()
+    return f"{value[0]}…{value[-2:]}" if len(value) >= 6 else "…"

@@ -121,7 +121,8 @@ def test_replacing_report_with_st_pq_and_translation(caplog: pytest.LogCaptureFi
         [event] = _read((CASES / "cda_crbio_pq_st_replaces.xml").read_bytes(), "rplc.xml")
     # the INS key is wrong: flagged, not used; the other id identifies the patient
     assert event.patient.ins is None and event.patient.host_patient_id == "LG-PAT-17"
-    assert "rplc.xml, line 14: INS 280013306312377 has a wrong or missing key" in caplog.text
+    assert "rplc.xml, line 14: INS 2…77 has a wrong or missing key" in caplog.text
+    assert "280013306312377" not in caplog.text  # no patient identifier in logs
     assert event.source.host == "LABO-GARONNE"
     assert event.practitioner is not None and event.practitioner.profession_code == "21"
 

@@ -13,7 +13,7 @@ from prostop_plugin.hl7.cda import read_cda
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mapping import HL7FieldError, MappedMessage, map_message
 from prostop_plugin.hprim import read_hprim
-from prostop_plugin.identity import INS_OIDS, RPPS, checked_ins, parse_nir
+from prostop_plugin.identity import INS_OIDS, RPPS, checked_ins, masked, parse_nir
 
 NIR_OID, NIA_OID, TEST_OID = "1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10"
 VALID = "280013306312376"  # the shared corpus's INS
@@ -81,7 +81,7 @@ def test_hl7_ins_with_a_wrong_or_missing_key_is_dropped_with_a_warning(
     [event] = m.events
     assert (event.patient.ins, event.patient.ins_oid) == (None, None)
     assert event.patient.host_patient_id == "DOS-1"
-    warning = f"PID[1]-3: INS {value} has a wrong or missing key; not used as the INS"
+    warning = f"PID[1]-3: INS {masked(value)} has a wrong or missing key; not used as the INS"
     assert m.warnings == [warning]
     assert f"HL7 MSH-10 'MID-1', {warning}" in caplog.text
 

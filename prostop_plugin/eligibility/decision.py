@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from prostop_plugin.eligibility.case import Case, Fact, Kind, _build_case, _relevant, read_fact
-from prostop_plugin.eligibility.policy import EligibilityPolicy
+from prostop_plugin.eligibility.policy import EligibilityPolicy, default_policy
 from prostop_plugin.eligibility.reading import PARIS, Interpretation
 from prostop_plugin.eligibility.rules import RULES, Outcome, _because, _dated_later
 from prostop_plugin.eligibility.summaries import _dates, _t, _used
@@ -52,7 +52,7 @@ def evaluate(
     Pure: no I/O, and no exception on any well-typed evidence. ``as_of`` defaults to today in
     France.
     """
-    policy = policy or EligibilityPolicy()
+    policy = policy or default_policy()
     as_of = as_of or datetime.now(PARIS).date()
     case = _build_case(evidence, policy, as_of)
     matches = ((rule, outcome) for rule in RULES if (outcome := rule.match(case)) is not None)
@@ -83,5 +83,5 @@ def is_covid_relevant(
 ) -> bool:
     """Whether any piece could bear on a decision: a SARS-CoV-2 test, a COVID-19 diagnosis,
     clinical signs or a suggestive chest CT. Adapters acknowledge other messages unstored."""
-    policy = policy or EligibilityPolicy()
+    policy = policy or default_policy()
     return any(_relevant(read_fact(item, policy)) for item in evidence)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -117,3 +119,12 @@ class EligibilityPolicy(BaseModel):
         default={},
         description="a lab's local test code ('CODE' or 'SYSTEM:CODE') mapped to a LOINC code",
     )
+
+
+@functools.cache
+def default_policy() -> EligibilityPolicy:
+    """The doctrine's defaults, built once (building a policy copies every list default).
+
+    Treat it as read-only: a changed policy is a new object (``model_copy(update=…)``).
+    """
+    return EligibilityPolicy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from prostop_plugin.eligibility.policy import EligibilityPolicy
+from prostop_plugin.eligibility.policy import EligibilityPolicy, default_policy
 from prostop_plugin.events import CodeSystem, Coding, LabResult, normalise_system
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -45,6 +46,7 @@ _NEGATIONS = frozenset({
 })
 
 
+@functools.lru_cache(maxsize=4096)  # the policy's terms are normalised once, not per result
 def _words(text: str) -> tuple[str, ...]:
     """Upper-case words without accents: "Non détecté" -> ("NON", "DETECTE")."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -63,7 +65,7 @@ def _mentions(words: tuple[str, ...], terms: Iterable[str]) -> bool:
 
 def interpret_text(text: str | None, policy: EligibilityPolicy | None = None) -> Interpretation:
     """Read a result written in words ("POSITIF", "Non détecté", "ININTERPRETABLE")."""
-    policy = policy or EligibilityPolicy()
+    policy = policy or default_policy()
     words = _words(text or "")
     if not words:
         return Interpretation.UNKNOWN
@@ -149,7 +151,7 @@ def resolve_loinc(coding: Coding | None, policy: EligibilityPolicy | None = None
         return None
     if coding.system == CodeSystem.LOINC:
         return coding.code
-    mapping = {_canonical_local_key(k): v for k, v in (policy or EligibilityPolicy())
+    mapping = {_canonical_local_key(k): v for k, v in (policy or default_policy())
                .local_codes.items()}
     for key in _local_key(coding):
         if key in mapping:
@@ -200,14 +202,14 @@ def _test_code(result: LabResult, policy: EligibilityPolicy) -> _TestCode:
 
 def classify_lab_result(result: LabResult, policy: EligibilityPolicy | None = None) -> LabCategory:
     """What kind of SARS-CoV-2 observation a lab result is (``other`` when none)."""
-    return _test_code(result, policy or EligibilityPolicy()).category
+    return _test_code(result, policy or default_policy()).category
 
 
 def interpret_lab_result(
     result: LabResult, policy: EligibilityPolicy | None = None
 ) -> Interpretation:
     """What a lab result says. A Ct value or a date is never a result: always unknown."""
-    policy = policy or EligibilityPolicy()
+    policy = policy or default_policy()
     category = classify_lab_result(result, policy)
     if category is LabCategory.CHEST_CT:
         return _chest_ct_reading(result, policy)

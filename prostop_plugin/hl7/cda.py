@@ -52,7 +52,7 @@ from prostop_plugin.events import (
     content_hash,
     normalise_system,
 )
-from prostop_plugin.identity import parse_nir
+from prostop_plugin.identity import masked, parse_nir
 from prostop_plugin.values import lab_test_coding, parse_number, parse_ts
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ def _patient(root: etree._Element, name: str) -> PatientRef:
                 ins, ins_oid = nir.value, oid
             else:
                 log.warning("%s, line %s: INS %s has a wrong or missing key; not used",
-                            name, id_element.sourceline, value)
+                            name, id_element.sourceline, masked(value))
         elif value or oid:
             others.append(value or oid)
     host_id = next(iter(others), None) or ins

@@ -55,7 +55,7 @@ from prostop_plugin.events import (
     content_hash,
 )
 from prostop_plugin.hl7.er7 import Composite, Message, Segment
-from prostop_plugin.identity import INS_OIDS, checked_ins
+from prostop_plugin.identity import INS_OIDS, checked_ins, masked
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,10 @@ class _Mapper:
 
     def reject_ins(self, pid: Segment, ident: str) -> None:
         """Flag an INS whose key is wrong or missing: logged, and a warning of the message."""
-        warning = f"{self.ref(pid)}-3: INS {ident} has a wrong or missing key; not used as the INS"
+        warning = (
+            f"{self.ref(pid)}-3: INS {masked(ident)} has a wrong or missing key; "
+            "not used as the INS"
+        )
         log.warning("HL7 MSH-10 %r, %s", self.msg.control_id.strip(), warning)
         self.warnings.append(warning)
 

@@ -9,7 +9,7 @@ import re
 from prostop_plugin.errors import InputError
 from prostop_plugin.events import DiagnosisEvent, EventSource, PatientRef, Practitioner
 from prostop_plugin.hprim.report import HprimReport
-from prostop_plugin.identity import RPPS, parse_nir
+from prostop_plugin.identity import RPPS, masked, parse_nir
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def report_to_event(
     if nir is not None and not nir.key_ok:
         log.warning(
             "%s, line %s: NIR %s has %s; not used as the INS (matching falls back to name, "
-            "birth date and file number)", name, report.nir_line, nir.value,
+            "birth date and file number)", name, report.nir_line, masked(nir.value),
             "no key" if nir.key_ok is None else "a wrong key",
         )
     ins = nir.value if nir is not None and nir.key_ok else None
