@@ -51,6 +51,7 @@ from prostop_plugin.audit_chain import (
     _seal_problem,
 )
 from prostop_plugin.errors import AuditError
+from prostop_plugin.fileio import fsync_directory
 from prostop_plugin.secrets import KeyRing
 
 __all__ = [
@@ -225,7 +226,7 @@ class AuditLog:
         finally:
             os.close(fd)
         if start == 0:
-            _fsync_directory(self.path.parent)  # a new file's name must survive a crash too
+            fsync_directory(self.path.parent)  # a new file's name must survive a crash too
 
     def _write_head(self, seq: int, entry_hash: str) -> None:
         head = {
@@ -242,7 +243,7 @@ class AuditLog:
             finally:
                 os.close(fd)
             os.replace(temp, self.head_path)
-            _fsync_directory(self.head_path.parent)
+            fsync_directory(self.head_path.parent)
         except OSError as exc:
             raise AuditError(
                 f"cannot write the audit head file ({exc.strerror})", where=str(self.head_path),
@@ -417,9 +418,3 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -25,7 +26,7 @@ SIMULATOR_URL = "http://127.0.0.1:8700"
 PSC_REALM_PATH = "/auth/realms/esante-wallet"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -39,7 +40,7 @@ def check_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an absolute http(s) URL such as https://host/path")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(
             "plain http is only allowed to a loopback address (the local simulator); "
             "use https for any other host"
@@ -170,6 +171,47 @@ def _describe(error: ValidationError, origin: str) -> ConfigError:
         where=origin,
         fix=f"correct '{key}' in the file, or the environment variable {env_name}",
     )
+
+
+SectionModel = TypeVar("SectionModel", bound=BaseModel)
+
+
+def parse_adapter_section(
+    model: type[SectionModel], adapter: str, values: Mapping[str, Any]
+) -> SectionModel:
+    """Validate an ``[adapter.NAME]`` table into ``model``.
+
+    :raises ConfigError: naming the key, the bad value and the expected form.
+    """
+    section = f"adapter.{adapter}"
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        key = f"{section}.{loc}" if loc else section
+        if first["type"] == "missing":
+            raise ConfigError(
+                f"setting '{key}' is required", where=f"[{section}]",
+                fix=f"add '{loc}' to the [{section}] section of prostop.toml "
+                "(see the adapter's README)",
+            ) from None
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(
+                f"unknown setting '{key}'", where=f"[{section}]",
+                fix=f"remove it from [{section}] in prostop.toml or correct its spelling; "
+                f"known settings: "
+                f"{', '.join(model.model_fields)}",
+            ) from None
+        bad = first.get("input")
+        shown = "a table" if isinstance(bad, dict) else repr(bad)
+        message = str(first["msg"]).removeprefix("Value error, ")
+        subject = f"setting '{key}' = {shown}" if loc else f"section [{section}]"
+        raise ConfigError(
+            f"{subject} is invalid: {message}", where=f"[{section}]",
+            fix=f"correct it in the [{section}] section of prostop.toml "
+            "(see the adapter's README)",
+        ) from None
 
 
 def find_config_file(explicit: Path | None = None) -> Path | None:

@@ -10,35 +10,12 @@ write-back after a crash replaces it instead of adding a second one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from prostop_plugin.events import IssuanceRecord, WriteBackReceipt
+from prostop_plugin.fileio import write_atomically
 from prostop_plugin.hooks import hookimpl
 from prostop_plugin.texts import get_texts
-
-
-def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Temp file in the same folder, fsync, rename: readers see all of it or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a hidden name with a neutral suffix: an importer watching *.xml never sees a half file
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        os.chmod(temp, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class FolderWriteBack:

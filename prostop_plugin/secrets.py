@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
 from prostop_plugin.errors import DecryptionError, KeyFileError
+from prostop_plugin.fileio import fsync_directory
 
 ENCRYPTION_KEY_FILE = "encryption.key"
 DIGEST_KEY_FILE = "digest.key"
@@ -312,15 +313,9 @@ def _publish_file(path: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- reading key files ---------------------------------------------------------------------

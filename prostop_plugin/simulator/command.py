@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 import textwrap
 from pathlib import Path
 
-from prostop_plugin.config import PSC_REALM_PATH
+from prostop_plugin.config import PSC_REALM_PATH, is_loopback
 from prostop_plugin.simulator.options import (
     FAULT_DESCRIPTIONS,
     FAULT_SPEC_HELP,
@@ -47,15 +46,6 @@ Point the plugin at it (these are also the defaults):
   PROSTOP_CODE_SERVICE__BASE_URL=http://127.0.0.1:8700
   PROSTOP_PSC__ISSUER=http://127.0.0.1:8700/auth/realms/esante-wallet
 """
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _fault(text: str) -> Fault:
@@ -156,7 +146,7 @@ def options_from(args: argparse.Namespace) -> SimulatorOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM (uvicorn handles both and shuts down cleanly)."""
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         print(
             f"prostop simulator: refusing to listen on {args.host}: its admin endpoints have no "
             "authentication, so it serves loopback only (127.0.0.1, ::1, localhost)",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from prostop_filedrop.settings import Folders
 from prostop_plugin.errors import ConfigError, ProstopError
-from prostop_plugin.outbox_folder import write_atomically
+from prostop_plugin.fileio import write_atomically
 
 #: names still being written by their sender, or not lab files at all
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", ".download")

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from prostop_plugin.config import Settings
-from prostop_plugin.errors import ConfigError
+from prostop_plugin.config import Settings, parse_adapter_section
 from prostop_plugin.readers import MAX_FILE_BYTES
 
 ADAPTER_NAME = "filedrop"
@@ -122,32 +121,7 @@ def parse_filedrop_settings(values: dict[str, Any]) -> FiledropSettings:
 
     :raises ConfigError: naming the key, the bad value and the expected form.
     """
-    try:
-        return FiledropSettings.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        key = f"{SECTION}.{loc}" if loc else SECTION
-        if first["type"] == "missing":
-            raise ConfigError(
-                f"setting '{key}' is required", where=f"[{SECTION}]",
-                fix=f"add {loc} = \"/absolute/path\" to the [{SECTION}] section of prostop.toml",
-            ) from None
-        if first["type"] == "extra_forbidden":
-            known = ", ".join(FiledropSettings.model_fields)
-            raise ConfigError(
-                f"unknown setting '{key}'", where=f"[{SECTION}]",
-                fix=f"remove it from [{SECTION}] in prostop.toml or correct its spelling; known "
-                f"settings: {known}",
-            ) from None
-        bad = first.get("input")
-        shown = "a table" if isinstance(bad, dict) else repr(bad)
-        message = str(first["msg"]).removeprefix("Value error, ")
-        subject = f"setting '{key}' = {shown}" if loc else f"section [{SECTION}]"
-        raise ConfigError(
-            f"{subject} is invalid: {message}", where=f"[{SECTION}]",
-            fix=f"correct '{loc or 'the folders'}' in the [{SECTION}] section of prostop.toml",
-        ) from None
+    return parse_adapter_section(FiledropSettings, ADAPTER_NAME, values)
 
 
 def load_filedrop_settings(settings: Settings) -> FiledropSettings:

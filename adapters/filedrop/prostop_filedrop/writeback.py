@@ -17,7 +17,7 @@ from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
 from prostop_plugin.documents import build_cda_note, build_hprim_report
 from prostop_plugin.errors import ConfigError
 from prostop_plugin.events import IssuanceRecord, Practitioner, WriteBackReceipt, utcnow
-from prostop_plugin.outbox_folder import write_atomically
+from prostop_plugin.fileio import write_atomically
 from prostop_plugin.texts import get_texts
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -10,9 +10,9 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from prostop_plugin.config import Settings
+from prostop_plugin.config import Settings, parse_adapter_section
 from prostop_plugin.errors import ConfigError, HL7ParseError
 from prostop_plugin.hl7.er7 import ParseOptions, codec_for_charset
 from prostop_plugin.hl7.mllp import DEFAULT_MAX_FRAME_BYTES
@@ -146,27 +146,7 @@ def parse_mllp_settings(values: dict[str, Any]) -> MLLPSettings:
 
     :raises ConfigError: naming the key, the bad value and the expected form.
     """
-    try:
-        return MLLPSettings.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        key = f"{SECTION}.{loc}" if loc else SECTION
-        if first["type"] == "extra_forbidden":
-            raise ConfigError(
-                f"unknown setting '{key}'", where=f"[{SECTION}]",
-                fix=f"remove it or correct its spelling; known settings: "
-                f"{', '.join(MLLPSettings.model_fields)}",
-            ) from None
-        bad = first.get("input")
-        shown = "a table" if isinstance(bad, dict) else repr(bad)
-        message = str(first["msg"]).removeprefix("Value error, ")
-        subject = f"setting '{key}' = {shown}" if loc else f"section [{SECTION}]"
-        raise ConfigError(
-            f"{subject} is invalid: {message}", where=f"[{SECTION}]",
-            fix=f"correct it in the [{SECTION}] section of prostop.toml (see the adapter's "
-            "README)",
-        ) from None
+    return parse_adapter_section(MLLPSettings, ADAPTER_NAME, values)
 
 
 def load_mllp_settings(settings: Settings) -> MLLPSettings:
