@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 ADAPTERS := $(wildcard adapters/*/pyproject.toml)
 LINTED   := prostop_plugin tests bench $(wildcard adapters/*/)
+TYPED    := prostop_plugin $(wildcard adapters/*/prostop_*)
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup test lint typecheck pytest demo bench clean
@@ -21,7 +22,7 @@ lint: setup
 	$(BIN)/ruff check $(LINTED)
 
 typecheck: setup
-	$(BIN)/mypy prostop_plugin
+	$(BIN)/mypy $(TYPED)
 
 pytest: setup
 	$(BIN)/pytest -q
