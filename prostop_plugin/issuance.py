@@ -599,9 +599,10 @@ class IssuanceEngine:
         now = self.clock()
         for expired_id in self.ledger.expired_candidates(now):
             self._expire_if_due(self.ledger.get(expired_id))
+        # not awaiting_confirmation: those wait for a physician (the pending queue), and
+        # asking a host's dialog again at every tick would pester the physician
         ids = self.ledger.ids_in_states(
-            S.RECEIVED, S.AWAITING_CONFIRMATION, S.APPROVED, S.ISSUING, S.ISSUED,
-            S.WRITE_BACK_FAILED,
+            S.RECEIVED, S.APPROVED, S.ISSUING, S.ISSUED, S.WRITE_BACK_FAILED,
         )
         return [self.advance(i) for i in ids]
 

@@ -359,3 +359,16 @@ def test_a_correction_of_another_result_flags_nothing(
     prostop.hooks.result_corrected(ResultCorrection(
         source=event.source, patient=event.patient, result=other))
     assert prostop.ledger.get(record.id).flag is None
+
+
+def test_the_worker_does_not_ask_the_physician_again_and_again(
+    prostop: Prostop, host: HostPlugin, clock: Clock
+) -> None:
+    host.decision = None  # the physician chose "decide later"
+    record = prostop.hooks.diagnosis_recorded(rtpcr_event(when=clock()))
+    assert record is not None and record.state == S.AWAITING_CONFIRMATION
+    asked = host.trace.count("confirm:confirmed")
+    for _ in range(3):
+        prostop.engine.resume()
+    assert host.trace.count("confirm:confirmed") == asked == 1
+    assert [r.issuance_id for r in prostop.engine.pending()] == [record.id]
