@@ -104,7 +104,7 @@ class Harness:
             f"{'ratio':>7} {'target':>7}  peer",
         ]
         for r in self.results:
-            target = f"≥{r.target:g}×" if r.target is not None else "-"
+            target = f"≥{r.target:.2g}×" if r.target is not None else "-"
             mark = "" if r.met is None else (" ok" if r.met else " MISSED")
             lines.append(
                 f"{r.case:<44} {r.ours.p50_us:>11.1f} {r.peer.p50_us:>11.1f} "
