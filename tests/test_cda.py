@@ -21,8 +21,8 @@ from prostop_plugin.hl7 import cda
 from prostop_plugin.hl7.cda import MAX_CDA_BYTES, parse_cda, read_cda
 from prostop_plugin.hprim import PARIS
 from prostop_plugin.readers import read_bytes, sniff_format
+from tests.corpus_location import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CASES = Path(__file__).parent / "file_cases"
 CDA_CORPUS = CORPUS / "cda_crbio_positive.xml"
 PLUS_ONE = timezone(timedelta(hours=1))

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from prostop_plugin.cli import main
+from tests.corpus_location import CORPUS as SHARED
+from tests.corpus_location import SHARED_CORPUS, SNAPSHOT
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "corpus"
 OURS = Path(__file__).parent / "events"
 
 
@@ -51,7 +52,15 @@ def check_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]
 
 
 def test_the_shared_corpus_is_there() -> None:
-    assert SHARED.exists(), f"expected the shared corpus at {SHARED}"
+    assert (SHARED / "expected.json").is_file(), f"expected the shared corpus at {SHARED}"
+
+
+@pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason="no ../shared beside this checkout")
+def test_the_snapshot_is_the_shared_corpus() -> None:
+    """tests/shared_corpus serves bare clones; it must be byte-identical to ../shared/corpus."""
+    shared = {p.name: p.read_bytes() for p in SHARED_CORPUS.iterdir() if p.is_file()}
+    snapshot = {p.name: p.read_bytes() for p in SNAPSHOT.iterdir() if p.is_file()}
+    assert snapshot == shared, "refresh it: cp ../shared/corpus/* tests/shared_corpus/"
 
 
 @pytest.mark.parametrize(("as_of", "files", "expected", "name"), ALL)

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from prostop_plugin.hl7.er7 import Message, MessageBuilder, parse
 from prostop_plugin.hl7.reader import split_messages
+from tests.corpus_location import CORPUS as CORPUS_DIR
 
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CORPUS = sorted(CORPUS_DIR.glob("*.hl7"))  # empty when ../shared is not laid out
 CASES = sorted((Path(__file__).parent / "hl7_cases").glob("*.hl7"))
 

@@ -18,8 +18,8 @@ from prostop_plugin.hl7.mapping import (
     map_message,
     parse_hl7_datetime,
 )
+from tests.corpus_location import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")
 CASES = Path(__file__).parent / "hl7_cases"
 

@@ -24,8 +24,8 @@ from prostop_plugin.hl7.er7 import (
 )
 from prostop_plugin.hl7.mapping import map_message
 from prostop_plugin.hl7.reader import read_hl7
+from tests.corpus_location import CORPUS as CORPUS_DIR
 
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CORPUS = sorted(CORPUS_DIR.glob("*.hl7"))  # empty when ../shared is not laid out
 CASES = sorted((Path(__file__).parent / "hl7_cases").glob("*.hl7"))
 SAMPLES = [p.read_bytes() for p in CORPUS + CASES]

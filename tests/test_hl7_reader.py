@@ -10,8 +10,8 @@ from prostop_plugin.errors import HL7ParseError
 from prostop_plugin.hl7.mllp import encode_frame
 from prostop_plugin.hl7.reader import read_hl7, read_hl7_messages, split_messages
 from prostop_plugin.readers import read_bytes
+from tests.corpus_location import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")
 CASES = Path(__file__).parent / "hl7_cases"
 

@@ -21,8 +21,8 @@ from prostop_plugin.hprim import (
     read_hprim,
 )
 from prostop_plugin.readers import read_bytes, sniff_format
+from tests.corpus_location import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 CASES = Path(__file__).parent / "file_cases"
 HPRIM_CORPUS = CORPUS / "hprim_rtpcr_positif.hpr"
 

@@ -35,6 +35,7 @@ from prostop_plugin.issuers.prostopcovid import (
 from prostop_plugin.plugins import HookFacade, new_plugin_manager
 from prostop_plugin.psc import CibaTokenSource
 from prostop_plugin.simulator import RunningSimulator, ServerTLS, run_in_thread
+from tests.corpus_location import CORPUS
 from tests.fixtures.simulator import (
     code_service_settings,
     minted_token,
@@ -516,7 +517,6 @@ def test_ca_bundle_errors(tmp_path: Path) -> None:
 
 # -- privacy: a full issuance for every corpus case ------------------------------------------
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 def _date_forms(yyyymmdd: str) -> set[str]:

@@ -22,8 +22,8 @@ from prostop_plugin.events import (
 from prostop_plugin.readers import read_file
 from prostop_plugin.simulator.options import SimulatorOptions
 from prostop_plugin.simulator.server import RunningSimulator, run_in_thread
+from tests.corpus_location import CORPUS as SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 DURAND = Practitioner(national_id="10003456789", profession_code="10")
 
 

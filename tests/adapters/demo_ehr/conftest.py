@@ -20,11 +20,11 @@ from prostop_demo_ehr.service import EhrWebService
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from prostop_plugin.simulator import RunningSimulator, run_in_thread
+from tests.corpus_location import CORPUS
 from tests.fixtures.simulator import code_service_settings, psc_settings, simulator_options
 
 #: the shared corpus's dates: its files are eligible "as of" this day
 CORPUS_AS_OF = date(2020, 11, 20)
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 

@@ -12,9 +12,9 @@ from prostop_filedrop.folders import ERROR_SUFFIX, ClaimedFile
 from prostop_filedrop.plugin import FiledropPlugin
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
+from tests.corpus_location import CORPUS
 
 REPO = Path(__file__).resolve().parents[3]
-CORPUS = REPO.parent / "shared" / "corpus"
 AS_OF = date(2020, 11, 20)  # the corpus is dated November 2020
 #: one HPRIM médecin, one CDA CR-BIO (same patient: one issuance) and one HL7 v2 (another one)
 CORPUS_FILES = ("hprim_rtpcr_positif.hpr", "cda_crbio_positive.xml", "oru_localcode_latin1.hl7")

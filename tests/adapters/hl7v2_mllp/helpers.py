@@ -13,9 +13,9 @@ from pathlib import Path
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mllp import MLLPDecoder, encode_frame
 from prostop_plugin.hl7.send import AckReply, read_ack
+from tests.corpus_location import CORPUS
 
 REPO = Path(__file__).resolve().parents[3]
-CORPUS = REPO.parent / "shared" / "corpus"
 CORPUS_ORUS = sorted(CORPUS.glob("oru_*.hl7"))
 POSITIVE_ORU = CORPUS / "oru_rtpcr_positive.hl7"
 
