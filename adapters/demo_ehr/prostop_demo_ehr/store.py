@@ -242,7 +242,8 @@ class EhrStore:
     def record_notes(self, patient_id: str) -> list[Note]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT * FROM record_notes WHERE patient_id = ? ORDER BY written_at DESC",
+                # newest first by creation: a rewritten note (retry, expiry) keeps its place
+                "SELECT * FROM record_notes WHERE patient_id = ? ORDER BY rowid DESC",
                 (patient_id,)).fetchall()
         return [Note(r["issuance_id"], r["text"], datetime.fromisoformat(r["written_at"]))
                 for r in rows]
