@@ -13,18 +13,18 @@ Each step reads the record from the ledger, does one thing, and commits the new 
 the next step starts. So :meth:`IssuanceEngine.advance` can be called again at any time (after
 a crash, from another process) and resumes where the flow stopped; compare-and-set on the state
 and leases on the slow steps make sure two processes never both issue a code for one record.
+
+The engine is one class built in layers, each module importing only those before it:
+:mod:`~prostop_plugin.issuance_base` (settings, saving a step, the reads),
+:mod:`~prostop_plugin.issuance_writeback` (write-back and expiry),
+:mod:`~prostop_plugin.issuance_actions` (retry, re-issue, corrections, the queues) and this
+module (events in, the state machine, the confirmation and the code itself).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from prostop_plugin import eligibility
-from prostop_plugin.config import Settings
 from prostop_plugin.errors import (
     ConfirmationRefused,
     InvalidTransition,
@@ -34,57 +34,29 @@ from prostop_plugin.errors import (
 )
 from prostop_plugin.events import (
     AccessToken,
-    CodeRequest,
     ConfirmationDecision,
-    ConfirmationRequest,
     DiagnosisEvent,
     EligibilityDecision,
-    Evidence,
     IssuanceRecord,
-    IssuanceState,
-    LabResult,
     LocalizedText,
-    PatientRef,
     Practitioner,
-    PreviousIssuance,
     ResultCorrection,
-    WriteBackReceipt,
-    utcnow,
 )
 from prostop_plugin.hooks import hookimpl
-from prostop_plugin.issuers import CodeIssuer
-from prostop_plugin.ledger import Ledger
-from prostop_plugin.plugins import HookFacade
+from prostop_plugin.issuance_actions import IssuanceActions
+from prostop_plugin.issuance_base import PARIS, S, new_issuance_id
 from prostop_plugin.psc import check_token, new_binding_message
 from prostop_plugin.secrets import code_fingerprint
 from prostop_plugin.texts import Message, localized
 
-log = logging.getLogger(__name__)
+__all__ = ["PARIS", "IssuanceEngine", "IssuancePlugin", "new_issuance_id"]
 
-S = IssuanceState
-PARIS = ZoneInfo("Europe/Paris")
+# the flow's one logger, whichever file a step lives in (log lines name it)
+log = logging.getLogger("prostop_plugin.issuance")
+
 #: states in which a new event for the same episode starts a new issuance instead of joining
 _REOPENING_STATES = (S.NOT_ELIGIBLE, S.DECLINED)
-#: states in which a record holds a code (for "codes this patient received before")
-_WITH_CODE = (S.ISSUED, S.WRITTEN_BACK, S.WRITE_BACK_FAILED, S.EXPIRED)
 _MAX_STEPS = 12
-
-
-def new_issuance_id() -> str:
-    return secrets.token_hex(6)
-
-
-def _merge_evidence(events: Sequence[DiagnosisEvent]) -> list[Evidence]:
-    """The episode's evidence: every event's, once each (a resent result counts once)."""
-    seen: set[str] = set()
-    merged: list[Evidence] = []
-    for event in events:
-        for item in event.evidence:
-            key = item.model_dump_json()
-            if key not in seen:
-                seen.add(key)
-                merged.append(item)
-    return merged
 
 
 def _failure_text(exc: BaseException) -> LocalizedText:
@@ -113,31 +85,8 @@ def _failure_text(exc: BaseException) -> LocalizedText:
     )
 
 
-class IssuanceEngine:
+class IssuanceEngine(IssuanceActions):
     """Drives issuances through the state machine; the built-in plugin delegates to it."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        ledger: Ledger,
-        hooks: HookFacade,
-        *,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.settings = settings
-        self.ledger = ledger
-        self.hooks = hooks
-        self.clock = clock
-        self._issuer: CodeIssuer | None = None
-
-    # -- small helpers ---------------------------------------------------------------------
-
-    @property
-    def policy(self) -> eligibility.EligibilityPolicy:
-        return self.settings.eligibility
-
-    def today(self) -> date:
-        return self.settings.as_of or self.clock().astimezone(PARIS).date()
 
     def _issuing_lease(self) -> float:
         cs, psc = self.settings.code_service, self.settings.psc
@@ -145,39 +94,6 @@ class IssuanceEngine:
         return psc.ciba_timeout + psc.connect_timeout + psc.read_timeout + cs.max_attempts * (
             per_attempt
         ) + 30.0
-
-    def _write_back_lease(self) -> float:
-        return 300.0
-
-    def _notify(self, record: IssuanceRecord, previous: IssuanceState | None) -> None:
-        if previous == record.state and previous is not None:
-            return
-        log.info(
-            "issuance %s: %s -> %s%s", record.id, previous.value if previous else "-",
-            record.state.value, f" (code …{record.code_last2})" if record.code_last2 else "",
-        )
-        self.hooks.issuance_changed(record.model_copy(update={"code": None}), previous)
-
-    def _save(
-        self, record: IssuanceRecord, *, expect: IssuanceState | tuple[IssuanceState, ...],
-        actor: str = "system", lease: float | None = None,
-    ) -> IssuanceState:
-        with self.ledger.transaction() as conn:
-            previous = self.ledger.save(
-                conn, record, expect=expect, actor=actor, lease_seconds=lease, now=self.clock()
-            )
-        self._notify(record, previous)
-        return previous
-
-    def issuer(self) -> CodeIssuer:
-        if self._issuer is None:
-            self._issuer = self.hooks.code_issuer(self.settings)
-        return self._issuer
-
-    def close(self) -> None:
-        if self._issuer is not None:
-            self._issuer.close()
-            self._issuer = None
 
     # -- events in -------------------------------------------------------------------------
 
@@ -271,12 +187,6 @@ class IssuanceEngine:
             self._expire_if_due(record)
         return False
 
-    def episode_evidence(self, record: IssuanceRecord) -> list[Evidence]:
-        return _merge_evidence(self.ledger.episode_events(record.episode))
-
-    def evaluate(self, record: IssuanceRecord) -> EligibilityDecision:
-        return eligibility.evaluate(self.episode_evidence(record), self.policy, self.today())
-
     def _evaluate(self, record: IssuanceRecord) -> None:
         decision = self.evaluate(record)
         record.decision = decision
@@ -286,33 +196,6 @@ class IssuanceEngine:
             record.state = S.AWAITING_CONFIRMATION
             record.binding_message = new_binding_message()
         self._save(record, expect=S.RECEIVED)
-
-    def confirmation_request(self, record: IssuanceRecord) -> ConfirmationRequest:
-        assert record.decision is not None
-        return ConfirmationRequest(
-            issuance_id=record.id,
-            patient=record.event.patient,
-            practitioner=record.event.practitioner,
-            decision=record.decision,
-            previous_issuances=self.previous_issuances(record),
-            binding_message=record.binding_message,
-            locale=record.event.locale,
-        )
-
-    def patient_issuances(self, patient: PatientRef, host: str) -> list[IssuanceRecord]:
-        """Every issuance of a patient, oldest first (without codes): for a host's record."""
-        return self.ledger.patient_history(self.ledger.patient_key_for(patient, host))
-
-    def previous_issuances(self, record: IssuanceRecord) -> list[PreviousIssuance]:
-        history = self.ledger.patient_history(self.ledger.patient_key(record.event))
-        return [
-            PreviousIssuance(
-                issuance_id=h.id, state=h.state, issued_at=h.issued_at,
-                valid_until=h.valid_until, code_last2=h.code_last2,
-            )
-            for h in history
-            if h.id != record.id and (h.state in _WITH_CODE or h.state == S.DECLINED)
-        ]
 
     def _ask_host(self, record: IssuanceRecord) -> bool:
         refreshed = self.evaluate(record)
@@ -405,20 +288,6 @@ class IssuanceEngine:
         )
         return token
 
-    def code_request(self, record: IssuanceRecord) -> CodeRequest:
-        assert record.decision is not None and record.confirmation is not None
-        decision, answer = record.decision, record.confirmation
-        symptom_date = answer.symptom_onset or (
-            decision.reference_date if decision.reference_date_kind == "symptom_onset" else None
-        )
-        test_date = decision.reference_date if decision.reference_date_kind == "test_date" else None
-        return CodeRequest(
-            idempotency_key=record.id,
-            test_type="confirmed" if decision.decision == "confirmed" else "likely",
-            symptom_date=symptom_date,
-            test_date=test_date,
-        )
-
     def _issue(self, record: IssuanceRecord) -> None:
         assert record.confirmation is not None and record.binding_message is not None
         expected = record.state
@@ -452,159 +321,6 @@ class IssuanceEngine:
             )
             self.ledger.schedule_write_back(conn, record.id, at=self.clock())
         self._notify(record, previous)
-
-    def _write_back(self, record: IssuanceRecord) -> bool:
-        entry = self.ledger.outbox_entry(record.id)
-        attempts = (entry.attempts if entry else 0) + 1
-        expected = record.state
-        self._save(record, expect=expected, lease=self._write_back_lease())
-        with_code = self.ledger.get(record.id, with_code=True)
-        receipt: WriteBackReceipt | None = None
-        problem = "no adapter took this write-back"
-        try:
-            receipt = self.hooks.write_back(with_code)
-        except Exception as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-            log.warning(
-                "issuance %s: write-back attempt %d failed: %s", record.id, attempts, problem
-            )
-        now = self.clock()
-        if receipt is not None:
-            record.state = S.WRITTEN_BACK
-            record.receipts.append(receipt)
-            record.error = None
-            status, next_at, error = "done", now, None
-        else:
-            cfg = self.settings.write_back
-            delay = min(cfg.backoff_max, cfg.backoff_initial * (2 ** (attempts - 1)))
-            exhausted = attempts >= cfg.max_attempts
-            status, next_at, error = ("failed" if exhausted else "pending"), (
-                now + timedelta(seconds=delay)
-            ), problem
-            record.state = S.WRITE_BACK_FAILED
-            message = localized(
-                Message.WRITE_BACK_FAILED if exhausted else Message.WRITE_BACK_PENDING
-            )
-            record.error = LocalizedText(
-                fr=f"{message.fr} ({problem})", en=f"{message.en} ({problem})"
-            )
-        with self.ledger.transaction() as conn:
-            previous = self.ledger.save(conn, record, expect=expected, actor="system", now=now)
-            self.ledger.schedule_write_back(
-                conn, record.id, at=next_at, attempts=attempts, error=error, status=status
-            )
-        self._notify(record, previous)
-        return receipt is not None
-
-    def _expire_if_due(self, record: IssuanceRecord) -> bool:
-        if record.valid_until is None or record.valid_until > self.clock():
-            return False
-        expected = record.state
-        record.state = S.EXPIRED
-        with self.ledger.transaction() as conn:
-            previous = self.ledger.save(conn, record, expect=expected, actor="system",
-                                        now=self.clock())
-            entry = self.ledger.outbox_entry(record.id)
-            if entry is not None and entry.status == "pending":
-                self.ledger.schedule_write_back(
-                    conn, record.id, at=entry.next_attempt_at, attempts=entry.attempts,
-                    error="code expired before it could be written back", status="expired",
-                )
-        self._notify(record, previous)
-        return True
-
-    # -- actions a physician or an admin takes ------------------------------------------------
-
-    def retry(self, issuance_id: str) -> IssuanceRecord:
-        """Retry a failed issue or write-back now."""
-        record = self.ledger.get(issuance_id)
-        if record.state == S.ISSUE_FAILED:
-            record.state = S.APPROVED
-            self._save(record, expect=S.ISSUE_FAILED)
-        elif record.state == S.WRITE_BACK_FAILED:
-            entry = self.ledger.outbox_entry(issuance_id)
-            with self.ledger.transaction() as conn:
-                self.ledger.schedule_write_back(
-                    conn, issuance_id, at=self.clock(),
-                    attempts=entry.attempts if entry else 0, status="pending",
-                    error=entry.last_error if entry else None,
-                )
-        else:
-            raise InvalidTransition(
-                f"nothing to retry: the issuance is '{record.state.value}'",
-                where=f"issuance {issuance_id}",
-            )
-        return self.advance(issuance_id)
-
-    def reissue(self, issuance_id: str) -> IssuanceRecord:
-        """After a code expired unused: a new issuance for the same episode, linked to it.
-
-        It is evaluated again (as of today) and asks for confirmation like any other.
-        """
-        old = self.ledger.get(issuance_id)
-        if old.state != S.EXPIRED:
-            raise InvalidTransition(
-                f"only an expired code can be re-issued; this one is '{old.state.value}'",
-                where=f"issuance {issuance_id}",
-            )
-        now = self.clock()
-        new = IssuanceRecord(
-            id=new_issuance_id(), episode=old.episode, state=S.RECEIVED, event=old.event,
-            replaces=old.id, created_at=now, updated_at=now,
-        )
-        with self.ledger.transaction() as conn:
-            start = self.ledger.latest_in_patient(conn, self.ledger.patient_key(old.event))
-            self.ledger.insert_issuance(
-                conn, new, patient_key=self.ledger.patient_key(old.event),
-                episode_start=start[2] if start else self.today(), actor="system",
-            )
-        self._notify(new, None)
-        return self.advance(new.id)
-
-    def result_corrected(self, correction: ResultCorrection) -> list[IssuanceRecord]:
-        """Flag the issuances whose code rested on a result that was corrected or deleted."""
-        probe = DiagnosisEvent(
-            source=correction.source, patient=correction.patient, evidence=[correction.result]
-        )
-        flagged: list[IssuanceRecord] = []
-        changed = correction.result
-        for record in self.ledger.patient_history(self.ledger.patient_key(probe)):
-            if record.state not in _WITH_CODE and record.state not in (S.ISSUING, S.APPROVED):
-                continue
-            if not any(
-                isinstance(e, LabResult) and e.test == changed.test
-                and (changed.collected_at is None or e.collected_at == changed.collected_at)
-                for e in self.episode_evidence(record)
-            ):
-                continue
-            kind = Message.RESULT_DELETED if changed.status == "D" else Message.RESULT_CORRECTED
-            record.flag = localized(
-                kind, test=changed.test.code, issued_on=record.issued_at or record.created_at
-            )
-            self._save(record, expect=record.state)
-            self.hooks.issuance_changed(record.model_copy(update={"code": None}), record.state)
-            flagged.append(record)
-        return flagged
-
-    # -- queues ----------------------------------------------------------------------------
-
-    def pending(self) -> list[ConfirmationRequest]:
-        return [
-            self.confirmation_request(r)
-            for r in self.ledger.records_in_states(S.AWAITING_CONFIRMATION)
-        ]
-
-    def resume(self) -> list[IssuanceRecord]:
-        """Advance every unfinished issuance once (start-up, worker tick, after a crash)."""
-        now = self.clock()
-        for expired_id in self.ledger.expired_candidates(now):
-            self._expire_if_due(self.ledger.get(expired_id))
-        # not awaiting_confirmation: those wait for a physician (the pending queue), and
-        # asking a host's dialog again at every tick would pester the physician
-        ids = self.ledger.ids_in_states(
-            S.RECEIVED, S.APPROVED, S.ISSUING, S.ISSUED, S.WRITE_BACK_FAILED,
-        )
-        return [self.advance(i) for i in ids]
 
 
 class IssuancePlugin:

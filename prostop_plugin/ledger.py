@@ -12,106 +12,34 @@ Guarantees it gives the engine:
 
 Privacy at rest: patient data and the code live only in AES-GCM blobs; indexed columns hold
 keyed digests (patient, episode) and non-identifying values (state, dates).
+
+The file, its schema and transactions are in :mod:`prostop_plugin.ledger_db`; leases in
+:mod:`prostop_plugin.ledger_leases`. This module reads and writes the records.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from prostop_plugin.errors import InvalidTransition, IssuanceNotFound, LedgerError
+from prostop_plugin.errors import InvalidTransition, IssuanceNotFound
 from prostop_plugin.events import DiagnosisEvent, IssuanceRecord, IssuanceState, PatientRef
+from prostop_plugin.ledger_db import SCHEMA_VERSION, LedgerDatabase, _iso, _parse
+from prostop_plugin.ledger_leases import lease_free, owner_is_dead, process_identity
 from prostop_plugin.secrets import KeyRing
 
-_MIGRATIONS: list[str] = [
-    # 1: initial schema
-    """
-    CREATE TABLE issuances (
-        id            TEXT PRIMARY KEY,
-        patient_key   TEXT NOT NULL,
-        episode       TEXT NOT NULL,
-        episode_start TEXT NOT NULL,
-        state         TEXT NOT NULL,
-        created_at    TEXT NOT NULL,
-        updated_at    TEXT NOT NULL,
-        valid_until   TEXT,
-        replaces      TEXT REFERENCES issuances(id),
-        code_blob     BLOB,
-        code_digest   TEXT,
-        code_last2    TEXT,
-        lease_owner   TEXT,
-        lease_until   TEXT,
-        body          BLOB NOT NULL
-    );
-    CREATE INDEX issuances_patient ON issuances(patient_key, created_at);
-    CREATE INDEX issuances_state ON issuances(state);
-    CREATE INDEX issuances_episode ON issuances(episode);
-    CREATE TABLE events (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        dedupe_key  TEXT NOT NULL UNIQUE,
-        issuance_id TEXT NOT NULL REFERENCES issuances(id),
-        received_at TEXT NOT NULL,
-        payload     BLOB NOT NULL
-    );
-    CREATE INDEX events_issuance ON events(issuance_id);
-    CREATE TABLE transitions (
-        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-        issuance_id TEXT NOT NULL REFERENCES issuances(id),
-        from_state  TEXT,
-        to_state    TEXT NOT NULL,
-        at          TEXT NOT NULL,
-        actor       TEXT NOT NULL
-    );
-    CREATE TABLE outbox (
-        issuance_id     TEXT PRIMARY KEY REFERENCES issuances(id),
-        attempts        INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TEXT NOT NULL,
-        last_error      TEXT,
-        status          TEXT NOT NULL DEFAULT 'pending'
-    );
-    """,
+__all__ = [
+    "SCHEMA_VERSION",
+    "IssuanceSummary",
+    "Ledger",
+    "OutboxEntry",
+    "owner_is_dead",
+    "process_identity",
 ]
-
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def process_identity() -> str:
-    """Who holds a lease: host, pid and thread, so a dead owner on this host is recognised at
-    once and two threads of one process never share a lease."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    host, pid_text, _thread = [*owner.rsplit(":", 2), "", ""][:3]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine's process: only the lease expiry can free it
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 @dataclass(frozen=True)
@@ -135,89 +63,12 @@ class IssuanceSummary:
     code_last2: str | None
 
 
-class Ledger:
+class Ledger(LedgerDatabase):
     """The SQLite store. One instance may be shared by threads (one connection per thread)."""
 
     def __init__(self, path: Path, keyring: KeyRing) -> None:
-        self.path = path
         self.keyring = keyring
-        self._local = threading.local()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LedgerError(
-                f"cannot create the data folder: {exc.strerror}", where=str(path.parent),
-                fix="create it, or set data_dir to a writable folder",
-            ) from None
-        self._migrate()
-
-    # -- connection and transactions -------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")  # durable before we acknowledge
-                conn.execute("PRAGMA foreign_keys=ON")
-            except sqlite3.Error as exc:
-                raise LedgerError(
-                    f"cannot open the ledger: {exc}", where=str(self.path),
-                    fix="check the file's permissions and that it is a prostop ledger",
-                ) from None
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot start a transaction: {exc}", where=str(self.path)) from None
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback(conn)
-            raise LedgerError(
-                f"the ledger could not be written: {exc}", where=str(self.path),
-                fix="check free disk space and the file's permissions; nothing was half-written",
-            ) from exc
-        except BaseException:
-            self._rollback(conn)
-            raise
-
-    @staticmethod
-    def _rollback(conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-
-    def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-    def _migrate(self) -> None:
-        with self.transaction() as conn:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"the ledger has schema version {version}, newer than this software "
-                    f"({SCHEMA_VERSION})", where=str(self.path),
-                    fix="upgrade prostop-plugin; never downgrade over a newer ledger",
-                )
-            for number in range(version, SCHEMA_VERSION):
-                for statement in _MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number + 1}")
-
-    def schema_version(self) -> int:
-        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+        super().__init__(path)
 
     # -- encryption helpers ----------------------------------------------------------------
 
@@ -474,11 +325,7 @@ class Ledger:
 
     @staticmethod
     def _lease_free(row: sqlite3.Row, now: datetime) -> bool:
-        owner = row["lease_owner"]
-        if owner is None or owner == process_identity():
-            return True
-        until = _parse(row["lease_until"])
-        return (until is not None and until <= now) or owner_is_dead(owner)
+        return lease_free(row["lease_owner"], _parse(row["lease_until"]), now)
 
     def lease_free(self, issuance_id: str, now: datetime) -> bool:
         row = self._connection().execute(

@@ -1,30 +1,13 @@
-"""Pro Santé Connect: where the confirming practitioner's access token comes from.
-
-Two sources answer the ``prostop_practitioner_token`` hook (first non-None wins):
-
-1. :class:`HostTokenStore` — hosts that already did a PSC login hand their token over with
-   :meth:`HostTokenStore.put`;
-2. :class:`PSCTokenPlugin` — the built-in fallback, registered ``trylast``: a CIBA poll client
-   (:class:`CibaTokenSource`). PSC pushes a request to the practitioner's e-CPS app (or card),
-   showing the two-digit ``binding_message`` the confirmation dialog also shows; we poll the
-   token endpoint at the interval PSC asks for until they approve, refuse, or time runs out.
-
-Tokens are held in memory only, per practitioner, until ``token_refresh_margin`` seconds
-before they expire (PSC tokens live about 120 s); a new one means a new approval on the phone.
-Every token is verified (signature against PSC's JWKS, issuer, expiry) and checked
-(:func:`check_token`: subject, ``acr`` at least eidas1, an allowed profession) before use.
-"""
+"""The CIBA poll client: a token from the practitioner's e-CPS approval, cached in memory."""
 
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -33,20 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from prostop_plugin.config import PSCSettings
 from prostop_plugin.errors import TokenError
-from prostop_plugin.events import PROFESSIONS, AccessToken, Practitioner, utcnow
-from prostop_plugin.hooks import hookimpl
-from prostop_plugin.issuers.prostopcovid import USER_AGENT, ssl_context
+from prostop_plugin.events import AccessToken, Practitioner, utcnow
+from prostop_plugin.psc.checks import DEFAULT_ALLOWED_PROFESSIONS, check_token, profession_codes
+from prostop_plugin.psc.discovery import PSCEndpoints, discover, psc_client
 
-if TYPE_CHECKING:
-    from prostop_plugin.config import Settings
+# the package's logger, as before psc became a package (log lines name it)
+log = logging.getLogger("prostop_plugin.psc")
 
-log = logging.getLogger(__name__)
-
-DISCOVERY_PATH = "/.well-known/wallet-openid-configuration"
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
-#: acr levels from weakest to strongest; PSC's CPS / e-CPS authentication is eidas1
-ACR_LEVELS = ("eidas0", "eidas1", "eidas2", "eidas3")
-DEFAULT_ALLOWED_PROFESSIONS = ("10", "60")
 #: signatures we accept on access tokens (never "none", never HMAC)
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA")
 #: CIBA: after ``slow_down`` the interval "MUST be increased by at least 5 seconds"
@@ -54,150 +31,6 @@ SLOW_DOWN_STEP = 5.0
 #: tolerated clock difference with PSC when checking exp / iat
 CLOCK_LEEWAY = 30
 _POLL_FAILURES_TOLERATED = 3
-
-
-def new_binding_message() -> str:
-    """Two random digits, shown both by the confirmation dialog and on the e-CPS app."""
-    return f"{secrets.randbelow(100):02d}"
-
-
-def acr_satisfies(acr: str | None, required: str) -> bool:
-    """True when ``acr`` is a known level at least as strong as ``required``."""
-    if acr not in ACR_LEVELS or required not in ACR_LEVELS:
-        return acr == required
-    return ACR_LEVELS.index(acr) >= ACR_LEVELS.index(required)
-
-
-def _profession_names(code: str) -> tuple[str, str]:
-    return PROFESSIONS.get(code, (f"profession {code}", f"profession {code}"))
-
-
-def check_token(
-    token: AccessToken,
-    practitioner: Practitioner,
-    *,
-    allowed_professions: Sequence[str],
-    required_acr: str = "eidas1",
-    now: datetime | None = None,
-) -> None:
-    """Refuse a token that must not be used to issue a code for ``practitioner``.
-
-    :raises TokenError: expired, someone else's, authenticated below ``required_acr``, or
-        held by a profession not in ``allowed_professions`` (named in French and English).
-    """
-    who = f"practitioner {practitioner.national_id}"
-    if token.expires_within(0, now):
-        raise TokenError(
-            f"the Pro Santé Connect token expired at {token.expires_at:%H:%M:%S} UTC", where=who,
-            fix="authenticate again with the CPS card or e-CPS",
-        )
-    if token.subject != practitioner.national_id:
-        raise TokenError(
-            f"the token belongs to {token.subject}, not to the confirming practitioner",
-            where=who, fix="the practitioner who confirms must be the one who authenticates",
-        )
-    if not acr_satisfies(token.acr, required_acr):
-        raise TokenError(
-            f"authentication level {token.acr or 'unknown'!s} is below {required_acr}",
-            where=who, fix="authenticate with a CPS card or the e-CPS app (level eidas1)",
-        )
-    allowed = list(dict.fromkeys(allowed_professions))
-    if not token.profession_codes:
-        raise TokenError(
-            "Pro Santé Connect gave no profession for this practitioner", where=who,
-            fix="check the practitioner's registration in the RPPS",
-        )
-    if not set(token.profession_codes) & set(allowed):
-        held = [_profession_names(c) for c in token.profession_codes]
-        fr = ", ".join(f"{n[0]} ({c})" for n, c in zip(held, token.profession_codes, strict=True))
-        en = ", ".join(f"{n[1]} ({c})" for n, c in zip(held, token.profession_codes, strict=True))
-        allowed_fr = ", ".join(_profession_names(c)[0] for c in allowed) or "aucune"
-        allowed_en = ", ".join(_profession_names(c)[1] for c in allowed) or "none"
-        raise TokenError(
-            f"profession non autorisée à délivrer un code StopCovid : {fr} "
-            f"(autorisées : {allowed_fr}) / profession not allowed to issue a StopCovid "
-            f"code: {en} (allowed: {allowed_en})",
-            where=who, fix="the allowed professions are set in eligibility.allowed_professions",
-        )
-
-
-# -- discovery ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PSCEndpoints:
-    """What PSC's discovery document says, the parts we use."""
-
-    issuer: str
-    backchannel_authentication_endpoint: str
-    token_endpoint: str
-    userinfo_endpoint: str
-    jwks_uri: str
-    introspection_endpoint: str | None = None
-
-
-class _Discovery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    issuer: str
-    backchannel_authentication_endpoint: str
-    token_endpoint: str
-    userinfo_endpoint: str
-    jwks_uri: str
-    introspection_endpoint: str | None = None
-
-
-def discover(client: httpx.Client, issuer: str) -> PSCEndpoints:
-    """Read ``{issuer}/.well-known/wallet-openid-configuration`` (PSC's non-standard path).
-
-    :raises TokenError: unreachable, not a discovery document, or for another issuer.
-    """
-    url = issuer.rstrip("/") + DISCOVERY_PATH
-    fix = (
-        "check [psc] issuer (production https://auth.esw.esante.gouv.fr/auth/realms/"
-        "esante-wallet, sandbox https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet, "
-        "or your e-Santé proxy) and that it is reachable"
-    )
-    try:
-        response = client.get(url)
-        response.raise_for_status()
-        found = _Discovery.model_validate_json(response.content)
-    except httpx.HTTPError as exc:
-        raise TokenError(f"Pro Santé Connect discovery failed: {exc}", where=url, fix=fix) from None
-    except ValidationError as exc:
-        raise TokenError(
-            f"not a PSC discovery document with CIBA ({exc.error_count()} problem(s), first: "
-            f"{exc.errors()[0]['loc'][0]} {exc.errors()[0]['msg']})", where=url, fix=fix,
-        ) from None
-    if found.issuer.rstrip("/") != issuer.rstrip("/"):
-        raise TokenError(
-            f"the discovery document is for issuer {found.issuer}", where=url,
-            fix="set [psc] issuer to exactly that value, or check the proxy's configuration",
-        )
-    return PSCEndpoints(**found.model_dump())
-
-
-def psc_client(settings: PSCSettings) -> httpx.Client:
-    """An HTTP client for PSC: verifying TLS, optional mTLS, explicit timeouts."""
-    return httpx.Client(
-        timeout=httpx.Timeout(
-            connect=settings.connect_timeout, read=settings.read_timeout,
-            write=settings.read_timeout, pool=settings.connect_timeout,
-        ),
-        verify=ssl_context(
-            url=settings.issuer,
-            ca_bundle=settings.ca_bundle,
-            client_certificate=settings.client_certificate,
-            client_certificate_password=settings.client_certificate_password,
-            section="psc",
-        ),
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        follow_redirects=False,
-        trust_env=False,
-    )
-
-
-# -- CIBA --------------------------------------------------------------------------------------
 
 
 class _CibaStarted(BaseModel):
@@ -523,118 +356,3 @@ class CibaTokenSource:
             acr=str(claims["acr"]) if claims.get("acr") is not None else None,
             profession_codes=profession_codes(info) or profession_codes(claims),
         )
-
-
-def profession_codes(claims: dict[str, Any]) -> list[str]:
-    """``SubjectRefPro.exercices[].codeProfession``, in order, without repeats."""
-    ref = claims.get("SubjectRefPro")
-    exercices = ref.get("exercices") if isinstance(ref, dict) else None
-    if not isinstance(exercices, list):
-        return []
-    codes = [str(e["codeProfession"]) for e in exercices if isinstance(e, dict)
-             and e.get("codeProfession")]
-    return list(dict.fromkeys(codes))
-
-
-# -- hook implementations ----------------------------------------------------------------------
-
-
-class HostTokenStore:
-    """Tokens a host obtained with its own PSC login, handed over with :meth:`put`.
-
-    Register an instance with the plugin manager; it answers ``prostop_practitioner_token``
-    with a stored token that is still fresh, else ``None`` (the next source, CIBA, tries).
-    """
-
-    def __init__(
-        self, *, refresh_margin: float = 15.0, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self.refresh_margin = refresh_margin
-        self._clock = clock
-        self._tokens: dict[str, AccessToken] = {}
-        self._lock = threading.Lock()
-
-    def put(self, token: AccessToken) -> None:
-        """Keep ``token`` (in memory) for the practitioner it names in ``subject``.
-
-        :raises TokenError: when ``subject`` is not a national id.
-        """
-        try:
-            national_id = Practitioner(national_id=token.subject).national_id
-        except ValidationError:
-            raise TokenError(
-                f"the host's token names {token.subject!r}, not a PSC national id",
-                fix="pass the SubjectNameID claim ('8' + RPPS) as the token's subject",
-            ) from None
-        with self._lock:
-            self._tokens[national_id] = token
-
-    def forget(self, practitioner: Practitioner) -> None:
-        with self._lock:
-            self._tokens.pop(practitioner.national_id, None)
-
-    @hookimpl
-    def prostop_practitioner_token(
-        self, practitioner: Practitioner, binding_message: str
-    ) -> AccessToken | None:
-        with self._lock:
-            token = self._tokens.get(practitioner.national_id)
-            if token is None:
-                return None
-            if token.expires_within(self.refresh_margin, self._clock()):
-                del self._tokens[practitioner.national_id]
-                return None
-            return token
-
-
-class PSCTokenPlugin:
-    """The built-in fallback token source: CIBA with the ``[psc]`` settings.
-
-    Built from the configuration in ``prostop_configure`` (or given settings); raises
-    :class:`TokenError` when the practitioner refuses or does not answer, so the reason
-    reaches the physician.
-    """
-
-    def __init__(
-        self,
-        settings: PSCSettings | None = None,
-        allowed_professions: Sequence[str] = DEFAULT_ALLOWED_PROFESSIONS,
-        *,
-        slow_down_step: float = SLOW_DOWN_STEP,
-    ) -> None:
-        self._settings = settings
-        self._allowed = tuple(allowed_professions)
-        self._slow_down_step = slow_down_step
-        self._source: CibaTokenSource | None = None
-        self._lock = threading.Lock()
-
-    @hookimpl
-    def prostop_configure(self, settings: Settings) -> None:
-        with self._lock:
-            self._settings = settings.psc
-            self._allowed = tuple(settings.eligibility.allowed_professions)
-            if self._source is not None:
-                self._source.close()
-                self._source = None
-        self.source()  # fail at start-up, not at the first code, on a bad certificate
-
-    def source(self) -> CibaTokenSource:
-        with self._lock:
-            if self._source is None:
-                self._source = CibaTokenSource(
-                    self._settings or PSCSettings(), self._allowed,
-                    slow_down_step=self._slow_down_step,
-                )
-            return self._source
-
-    @hookimpl(trylast=True)
-    def prostop_practitioner_token(
-        self, practitioner: Practitioner, binding_message: str
-    ) -> AccessToken | None:
-        return self.source().token_for(practitioner, binding_message)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._source is not None:
-                self._source.close()
-                self._source = None

@@ -1,0 +1,87 @@
+"""PSC's discovery document and the HTTP client every PSC exchange goes through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from prostop_plugin.config import PSCSettings
+from prostop_plugin.errors import TokenError
+from prostop_plugin.issuers.prostopcovid import USER_AGENT, ssl_context
+
+DISCOVERY_PATH = "/.well-known/wallet-openid-configuration"
+
+
+@dataclass(frozen=True)
+class PSCEndpoints:
+    """What PSC's discovery document says, the parts we use."""
+
+    issuer: str
+    backchannel_authentication_endpoint: str
+    token_endpoint: str
+    userinfo_endpoint: str
+    jwks_uri: str
+    introspection_endpoint: str | None = None
+
+
+class _Discovery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    issuer: str
+    backchannel_authentication_endpoint: str
+    token_endpoint: str
+    userinfo_endpoint: str
+    jwks_uri: str
+    introspection_endpoint: str | None = None
+
+
+def discover(client: httpx.Client, issuer: str) -> PSCEndpoints:
+    """Read ``{issuer}/.well-known/wallet-openid-configuration`` (PSC's non-standard path).
+
+    :raises TokenError: unreachable, not a discovery document, or for another issuer.
+    """
+    url = issuer.rstrip("/") + DISCOVERY_PATH
+    fix = (
+        "check [psc] issuer (production https://auth.esw.esante.gouv.fr/auth/realms/"
+        "esante-wallet, sandbox https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet, "
+        "or your e-Santé proxy) and that it is reachable"
+    )
+    try:
+        response = client.get(url)
+        response.raise_for_status()
+        found = _Discovery.model_validate_json(response.content)
+    except httpx.HTTPError as exc:
+        raise TokenError(f"Pro Santé Connect discovery failed: {exc}", where=url, fix=fix) from None
+    except ValidationError as exc:
+        raise TokenError(
+            f"not a PSC discovery document with CIBA ({exc.error_count()} problem(s), first: "
+            f"{exc.errors()[0]['loc'][0]} {exc.errors()[0]['msg']})", where=url, fix=fix,
+        ) from None
+    if found.issuer.rstrip("/") != issuer.rstrip("/"):
+        raise TokenError(
+            f"the discovery document is for issuer {found.issuer}", where=url,
+            fix="set [psc] issuer to exactly that value, or check the proxy's configuration",
+        )
+    return PSCEndpoints(**found.model_dump())
+
+
+def psc_client(settings: PSCSettings) -> httpx.Client:
+    """An HTTP client for PSC: verifying TLS, optional mTLS, explicit timeouts."""
+    return httpx.Client(
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout, read=settings.read_timeout,
+            write=settings.read_timeout, pool=settings.connect_timeout,
+        ),
+        verify=ssl_context(
+            url=settings.issuer,
+            ca_bundle=settings.ca_bundle,
+            client_certificate=settings.client_certificate,
+            client_certificate_password=settings.client_certificate_password,
+            section="psc",
+        ),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        follow_redirects=False,
+        trust_env=False,
+    )

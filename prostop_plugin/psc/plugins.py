@@ -1,0 +1,121 @@
+"""The token sources answering ``prostop_practitioner_token``: the host's tokens, then CIBA."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from prostop_plugin.config import PSCSettings
+from prostop_plugin.errors import TokenError
+from prostop_plugin.events import AccessToken, Practitioner, utcnow
+from prostop_plugin.hooks import hookimpl
+from prostop_plugin.psc.checks import DEFAULT_ALLOWED_PROFESSIONS
+from prostop_plugin.psc.ciba import SLOW_DOWN_STEP, CibaTokenSource
+
+if TYPE_CHECKING:
+    from prostop_plugin.config import Settings
+
+
+class HostTokenStore:
+    """Tokens a host obtained with its own PSC login, handed over with :meth:`put`.
+
+    Register an instance with the plugin manager; it answers ``prostop_practitioner_token``
+    with a stored token that is still fresh, else ``None`` (the next source, CIBA, tries).
+    """
+
+    def __init__(
+        self, *, refresh_margin: float = 15.0, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.refresh_margin = refresh_margin
+        self._clock = clock
+        self._tokens: dict[str, AccessToken] = {}
+        self._lock = threading.Lock()
+
+    def put(self, token: AccessToken) -> None:
+        """Keep ``token`` (in memory) for the practitioner it names in ``subject``.
+
+        :raises TokenError: when ``subject`` is not a national id.
+        """
+        try:
+            national_id = Practitioner(national_id=token.subject).national_id
+        except ValidationError:
+            raise TokenError(
+                f"the host's token names {token.subject!r}, not a PSC national id",
+                fix="pass the SubjectNameID claim ('8' + RPPS) as the token's subject",
+            ) from None
+        with self._lock:
+            self._tokens[national_id] = token
+
+    def forget(self, practitioner: Practitioner) -> None:
+        with self._lock:
+            self._tokens.pop(practitioner.national_id, None)
+
+    @hookimpl
+    def prostop_practitioner_token(
+        self, practitioner: Practitioner, binding_message: str
+    ) -> AccessToken | None:
+        with self._lock:
+            token = self._tokens.get(practitioner.national_id)
+            if token is None:
+                return None
+            if token.expires_within(self.refresh_margin, self._clock()):
+                del self._tokens[practitioner.national_id]
+                return None
+            return token
+
+
+class PSCTokenPlugin:
+    """The built-in fallback token source: CIBA with the ``[psc]`` settings.
+
+    Built from the configuration in ``prostop_configure`` (or given settings); raises
+    :class:`TokenError` when the practitioner refuses or does not answer, so the reason
+    reaches the physician.
+    """
+
+    def __init__(
+        self,
+        settings: PSCSettings | None = None,
+        allowed_professions: Sequence[str] = DEFAULT_ALLOWED_PROFESSIONS,
+        *,
+        slow_down_step: float = SLOW_DOWN_STEP,
+    ) -> None:
+        self._settings = settings
+        self._allowed = tuple(allowed_professions)
+        self._slow_down_step = slow_down_step
+        self._source: CibaTokenSource | None = None
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def prostop_configure(self, settings: Settings) -> None:
+        with self._lock:
+            self._settings = settings.psc
+            self._allowed = tuple(settings.eligibility.allowed_professions)
+            if self._source is not None:
+                self._source.close()
+                self._source = None
+        self.source()  # fail at start-up, not at the first code, on a bad certificate
+
+    def source(self) -> CibaTokenSource:
+        with self._lock:
+            if self._source is None:
+                self._source = CibaTokenSource(
+                    self._settings or PSCSettings(), self._allowed,
+                    slow_down_step=self._slow_down_step,
+                )
+            return self._source
+
+    @hookimpl(trylast=True)
+    def prostop_practitioner_token(
+        self, practitioner: Practitioner, binding_message: str
+    ) -> AccessToken | None:
+        return self.source().token_for(practitioner, binding_message)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._source is not None:
+                self._source.close()
+                self._source = None
