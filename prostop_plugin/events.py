@@ -255,7 +255,11 @@ class DiagnosisEvent(Model):
     )
     evidence: list[Evidence] = Field(min_length=1)
     recorded_at: datetime = Field(default_factory=utcnow)
-    locale: Locale = "fr"
+    locale: Locale | None = Field(
+        default=None,
+        description="language of what the physician and patient read for this event; "
+        "None: the installation's (setting 'locale', French by default)",
+    )
 
 
 class ResultCorrection(Model):
@@ -439,7 +443,7 @@ class IssuanceRecord(Model):
 
     @property
     def locale(self) -> Locale:
-        return self.event.locale
+        return self.event.locale or "fr"
 
 
 class AdapterInfo(Model):

@@ -112,6 +112,8 @@ class IssuanceEngine(IssuanceActions):
         An event for a patient whose current episode already has a live issuance joins it:
         one code per episode. Safe under concurrent calls (one write transaction at a time).
         """
+        if event.locale is None:  # readers don't know the installation's language; we do
+            event = event.model_copy(update={"locale": self.settings.locale})
         patient_key = self.ledger.patient_key(event)
         today = self.today()
         window = self.policy.episode_window_days

@@ -129,7 +129,7 @@ class IssuanceBase:
             decision=record.decision,
             previous_issuances=self.previous_issuances(record),
             binding_message=record.binding_message,
-            locale=record.event.locale,
+            locale=record.locale,
         )
 
     def patient_issuances(self, patient: PatientRef, host: str) -> list[IssuanceRecord]:

@@ -372,3 +372,16 @@ def test_the_worker_does_not_ask_the_physician_again_and_again(
         prostop.engine.resume()
     assert host.trace.count("confirm:confirmed") == asked == 1
     assert [r.issuance_id for r in prostop.engine.pending()] == [record.id]
+
+
+def test_the_installation_language_applies_to_events_that_name_none(
+    tmp_path: Path, clock: Clock, host: HostPlugin
+) -> None:
+    event = rtpcr_event(when=clock())
+    assert event.locale is None  # what the HL7/HPRIM/CDA readers produce
+    with Prostop.open(settings_for(tmp_path, locale="en"), plugins=[host], clock=clock) as app:
+        record = app.hooks.diagnosis_recorded(event)
+        assert record is not None and record.locale == "en"
+        french = rtpcr_event(n=9, when=clock()).model_copy(update={"locale": "fr"})
+        kept = app.hooks.diagnosis_recorded(french)
+        assert kept is not None and kept.locale == "fr"  # an event's own choice wins

@@ -139,7 +139,7 @@ def not_eligible_request(runtime: Prostop, record: IssuanceRecord) -> Confirmati
         issuance_id=record.id, patient=record.event.patient,
         practitioner=record.event.practitioner, decision=record.decision,
         previous_issuances=runtime.engine.previous_issuances(record),
-        binding_message=_NO_BINDING, locale=record.event.locale,
+        binding_message=_NO_BINDING, locale=record.locale,
     )
 
 
