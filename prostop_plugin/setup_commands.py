@@ -154,6 +154,18 @@ def doctor_checks(settings: Settings) -> list[Check]:
 
     checks.append(_check("audit log", audit))
 
+    def adapters() -> str:
+        from prostop_plugin.app import Prostop
+
+        if not checks[0].ok:
+            raise ProstopError("not checked: the keys are not usable", fix="fix the keys first")
+        # loading the runtime validates each allowed adapter's [adapter.NAME] section
+        with Prostop.open(settings) as runtime:
+            found = [f"{a.name} ({a.title})" for a in runtime.hooks.adapters()]
+        return ", ".join(found) if found else "none allowed (setting 'adapters')"
+
+    checks.append(_check("adapters", adapters))
+
     timeout = httpx.Timeout(settings.code_service.read_timeout,
                             connect=settings.code_service.connect_timeout)
     clock_skew: dict[str, float] = {}

@@ -198,3 +198,15 @@ def test_scripted_demo_checks_every_step(capsys: pytest.CaptureFixture[str]) -> 
     assert code == 0, out + err
     assert "Démonstration terminée" in out and "✗" not in out
     assert out.count("✓") >= 10
+
+
+def test_doctor_reports_a_bad_adapter_section(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROSTOP_DISABLE_PLUGIN_AUTOLOAD")
+    config = site / "prostop.toml"
+    text = config.read_text().replace('adapters = []', 'adapters = ["filedrop"]')
+    config.write_text(text + '\n[adapter.filedrop]\ninbox = "/nonexistent/inbox"\ninbx = 1\n')
+    code, out, _ = run(capsys, "doctor")
+    assert code == 1
+    assert "✗ adapters" in out and "adapter.filedrop" in out
