@@ -96,14 +96,14 @@ class Check:
     fix: str = ""
 
 
-def _check(name: str, run: Callable[[], str]) -> Check:
+def _check(name: str, run: Callable[[], str], unreachable_fix: str = "") -> Check:
     try:
         return Check(name, True, run())
     except ProstopError as exc:
         return Check(name, False, exc.what if not exc.where else f"{exc.where}: {exc.what}",
                      exc.fix or "")
     except (OSError, httpx.HTTPError) as exc:
-        return Check(name, False, f"{type(exc).__name__}: {exc}")
+        return Check(name, False, f"{type(exc).__name__}: {exc}", unreachable_fix)
 
 
 def doctor_checks(settings: Settings) -> list[Check]:
@@ -180,7 +180,11 @@ def doctor_checks(settings: Settings) -> list[Check]:
             clock_skew["code service"] = (datetime.now(UTC) - server).total_seconds()
         return f"{settings.code_service.base_url} answered HTTP {response.status_code}"
 
-    checks.append(_check("code service", code_service))
+    checks.append(_check(
+        "code service", code_service,
+        f"check [code_service] base_url ({settings.code_service.base_url}) and the network; "
+        "for a dry run start the simulator: prostop simulator",
+    ))
 
     def psc() -> str:
         url = settings.psc.issuer + "/.well-known/wallet-openid-configuration"
@@ -194,7 +198,11 @@ def doctor_checks(settings: Settings) -> list[Check]:
                                fix="set [psc] issuer to exactly that value")
         return f"{settings.psc.issuer} discovery ok"
 
-    checks.append(_check("Pro Santé Connect", psc))
+    checks.append(_check(
+        "Pro Santé Connect", psc,
+        f"check [psc] issuer ({settings.psc.issuer}) and the network; "
+        "for a dry run start the simulator: prostop simulator",
+    ))
 
     def clock() -> str:
         if not clock_skew:
