@@ -124,3 +124,18 @@ def test_encoder_refuses_framing_bytes_inside_a_message() -> None:
         encode_frame(b"MSH|\x1c|")
     with pytest.raises(ValueError):
         MLLPDecoder(max_frame_bytes=0)
+
+
+def test_framing_errors_say_which_kind() -> None:
+    from prostop_plugin.hl7.mllp import MLLPDecoder, MLLPFramingError, encode_frame
+
+    cases = {
+        "junk": b"garbage" + encode_frame(b"MSH|^~\\&|A"),
+        "truncated": b"\x0bMSH|^~\\&|A" + encode_frame(b"MSH|^~\\&|B"),
+        "oversize": encode_frame(b"MSH|" + b"X" * 100),
+    }
+    for kind, stream in cases.items():
+        decoder = MLLPDecoder(max_frame_bytes=64)
+        with pytest.raises(MLLPFramingError) as error:
+            decoder.feed(stream)
+        assert error.value.kind == kind

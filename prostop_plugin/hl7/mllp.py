@@ -9,6 +9,8 @@ can log the error and keep feeding the same connection.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prostop_plugin.errors import InputError
 
 START_BLOCK = b"\x0b"
@@ -18,14 +20,21 @@ DEFAULT_MAX_FRAME_BYTES = 10 * 1024 * 1024
 _BETWEEN_FRAMES_OK = b" \t\r\n"
 
 
+FramingProblem = Literal["junk", "truncated", "oversize"]
+
+
 class MLLPFramingError(InputError):
     """The byte stream breaks MLLP framing.
 
+    :ivar kind: ``junk`` (bytes outside a frame), ``truncated`` (a frame started before the
+        previous one ended) or ``oversize`` (a frame over the limit, dropped).
     :ivar frames: the frames completed before the problem, in order (not lost: deliver them).
     :ivar offset: stream offset (bytes fed since the decoder started) of the problem.
     """
 
-    def __init__(self, what: str, *, offset: int, frames: list[bytes], fix: str | None = None):
+    def __init__(self, what: str, *, kind: FramingProblem, offset: int, frames: list[bytes],
+                 fix: str | None = None):
+        self.kind: FramingProblem = kind
         self.offset = offset
         self.frames = frames
         super().__init__(what, where=f"stream byte {offset}", fix=fix)
@@ -95,7 +104,8 @@ class MLLPDecoder:
             self._frame = bytearray()
         if junk:
             raise MLLPFramingError(
-                f"{len(junk)} bytes outside any MLLP frame", offset=junk_at, frames=frames,
+                f"{len(junk)} bytes outside any MLLP frame", kind="junk", offset=junk_at,
+                frames=frames,
                 fix="the peer must wrap each message in 0x0B … 0x1C 0x0D",
             )
 
@@ -112,7 +122,8 @@ class MLLPDecoder:
             if not was_skipping:
                 raise MLLPFramingError(
                     "a frame started before the previous one ended (truncated message)",
-                    offset=offset, frames=frames, fix="the peer must end each frame with 0x1C 0x0D",
+                    kind="truncated", offset=offset, frames=frames,
+                    fix="the peer must end each frame with 0x1C 0x0D",
                 )
             return True
         chunk_end = len(self._buffer) if end == -1 else end
@@ -126,7 +137,7 @@ class MLLPDecoder:
                     self._end_frame()
                 raise MLLPFramingError(
                     f"a frame exceeds the {self.max_frame_bytes}-byte limit, dropped",
-                    offset=offset, frames=frames,
+                    kind="oversize", offset=offset, frames=frames,
                     fix="raise the frame size limit if such messages are expected",
                 )
             self._frame += self._buffer[:chunk_end]

@@ -37,8 +37,8 @@ _READ_SIZE = 65536
 
 
 def is_oversize(error: MLLPFramingError) -> bool:
-    """Whether the decoder dropped a frame over its size limit (its only error naming one)."""
-    return "limit" in error.what
+    """Whether the decoder dropped a frame over its size limit."""
+    return error.kind == "oversize"
 
 
 @dataclass(eq=False)
