@@ -27,9 +27,14 @@ def worker_tick(prostop: Prostop) -> None:
         log.error("worker: %s", exc.one_line())
 
 
+def announce_now(line: str) -> None:
+    """Status lines reach a supervisor's log at once, even when stdout is a pipe."""
+    print(line, flush=True)
+
+
 def serve(
     prostop: Prostop, stop: threading.Event, *, tick: float = 5.0,
-    announce: Callable[[str], None] = print,
+    announce: Callable[[str], None] = announce_now,
 ) -> None:
     """Start every service, then tick the worker until ``stop`` is set; stop services after."""
     services = prostop.hooks.background_services(prostop)

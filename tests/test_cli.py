@@ -156,7 +156,7 @@ def test_serve_runs_services_and_the_worker_then_stops_on_sigterm(
     import signal
     import subprocess
     import sys
-    import time
+    import threading
 
     plugin = tmp_path / "svc_plugin.py"
     plugin.write_text(
@@ -174,20 +174,28 @@ def test_serve_runs_services_and_the_worker_then_stops_on_sigterm(
         [sys.executable, "-m", "prostop_plugin.cli", "serve", "--tick", "0.2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    try:
-        deadline = time.monotonic() + 20
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read_stdout() -> None:  # a reader thread: the test's own waits stay bounded
         assert proc.stdout is not None
-        lines = []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
+        for line in proc.stdout:
             lines.append(line)
             if "serving" in line:
-                break
+                ready.set()
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(60), "".join(lines)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        proc.wait(timeout=60)
+        reader.join(10)  # the reader owns stdout until its end
+        assert proc.stderr is not None
+        err = proc.stderr.read()
     finally:
         proc.kill()
-    text = "".join(lines) + out
+    text = "".join(lines)
     assert proc.returncode == 0, err
     assert "svc started" in text and "started: test service" in text
     assert "svc stopped" in text and "stopped: test service" in text

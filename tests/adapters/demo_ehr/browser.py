@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Locator, Page, expect
 
+from prostop_plugin.events import IssuanceState
 from tests.adapters.demo_ehr.conftest import SCREENSHOTS, RunningEhr
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -90,6 +92,15 @@ def issued_code(page: Page) -> tuple[str, str]:
     assert CODE.match(code), code
     card = page.locator(".code-card:has(.code-display[data-code])").first
     return card.get_attribute("data-issuance") or "", code
+
+
+def wait_written_back(ehr: RunningEhr, issuance_id: str, timeout: float = 20.0) -> None:
+    """The code card shows once the code is issued; the write-back into the record follows
+    in the background: wait for it (bounded) before reading the record."""
+    deadline = time.monotonic() + timeout
+    while ehr.runtime.ledger.get(issuance_id).state != IssuanceState.WRITTEN_BACK:
+        assert time.monotonic() < deadline, f"issuance {issuance_id} not written back in time"
+        time.sleep(0.05)
 
 
 def focus_is_in_dialog(page: Page) -> bool:

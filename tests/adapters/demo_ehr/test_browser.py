@@ -34,6 +34,7 @@ from tests.adapters.demo_ehr.browser import (
     shot,
     the_dialog,
     unlabelled_fields,
+    wait_written_back,
 )
 from tests.adapters.demo_ehr.conftest import RunningEhr, corpus_file
 
@@ -150,6 +151,7 @@ def test_confirmed_case_from_an_imported_result_to_the_patients_phone(
     assert contrast_ratio(css_rgb(colours[0]), css_rgb(colours[1])) >= 4.5
     assert page.evaluate("() => document.fonts.check('700 48px \"Prostop Code\"')")
 
+    wait_written_back(running_ehr, issuance_id)
     page.goto(f"{running_ehr.url}/patients/DOS-4411")
     expect(page.get_by_test_id("record-note").first).to_contain_text(f"Code : {code}")
     expect(page.locator(".summary-stopcovid").first).to_contain_text(code)
@@ -284,6 +286,8 @@ def test_both_attestations_then_expiry_and_reissue(page: Page, running_ehr: Runn
     approve(dialog, qr=True, rtpcr=True)
     second_id, second_code = issued_code(page)
     assert second_id != first_id
+    wait_written_back(running_ehr, second_id)
+    page.reload()
     expect(page.get_by_test_id("record-note").first).to_contain_text(
         "le précédent a expiré sans avoir été utilisé")
     assert running_ehr.runtime.ledger.get(second_id).replaces == first_id
