@@ -4,6 +4,7 @@ the pending-confirmations page, and the two simulated phones."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 
 from fastapi import APIRouter, Form, Request
@@ -31,6 +32,10 @@ _AUTH_REQ_ID = re.compile(r"^[A-Za-z0-9_\-.]{1,200}$")
 
 def _path_only(url: str) -> str:
     return safe_next(url).split("?", 1)[0]
+
+
+#: how long a retry request waits for the engine's first step before redirecting
+RETRY_SETTLE_SECONDS = 5.0
 
 
 @router.post("/issuances/{issuance_id}/decide")
@@ -74,6 +79,12 @@ def retry(request: Request, issuance_id: str, back: str = Form("/patients")) -> 
     record = ehr.runtime.ledger.get(issuance_id)
     if record.state in (IssuanceState.ISSUE_FAILED, IssuanceState.WRITE_BACK_FAILED):
         ehr.retry_later(issuance_id)
+        # the page we redirect to shows a spinner (and polls) only once the state has moved:
+        # wait for that first, quick step, so the physician never sees the old failure again
+        deadline = time.monotonic() + RETRY_SETTLE_SECONDS
+        while (ehr.runtime.ledger.get(issuance_id).state == record.state
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
     return redirect(_path_only(back))
 
 
