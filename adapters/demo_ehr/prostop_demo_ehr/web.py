@@ -128,8 +128,12 @@ def login_wait(request: Request, next: str = "/patients") -> Response:
         return response
     ecps = pending_ecps_requests(ehr.settings, attempt.practitioner.national_id) \
         if ehr.simulator_controls and status == "waiting" else []
+    # the simulated e-CPS app may not have received the request yet: until it shows it,
+    # poll with a state that never matches, so the page reloads at the next tick
+    poll_state = "ecps-not-yet" if ehr.simulator_controls and status == "waiting" and not ecps \
+        else status
     return render(request, "login_wait.html", attempt=attempt, status=status, ecps=ecps,
-                  next=safe_next(next))
+                  poll_state=poll_state, next=safe_next(next))
 
 
 @router.get("/login/wait/status.json")
