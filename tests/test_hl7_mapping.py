@@ -343,12 +343,17 @@ def test_dg1_types_and_missing_codes() -> None:
 
 
 def test_ins_by_type_without_oid_and_host_id_fallback() -> None:
+    # typed INS without an OID: its key is checked like any INS (13 digits: no key, refused)
     event = mapped("PID|||1234567890123^^^^INS~LOCAL-7^^^CAB^MR||X^Y||1980|U",
                    obx()).events[0]
-    assert (event.patient.ins, event.patient.ins_oid) == ("1234567890123", None)
-    assert event.patient.host_patient_id == "1234567890123"  # no PI: the first repetition
+    assert (event.patient.ins, event.patient.ins_oid) == (None, None)
+    assert event.patient.host_patient_id == "LOCAL-7"  # no PI: the first usable repetition
     assert event.patient.birth_date is None  # year only: not a birth date
     assert event.patient.sex == "U"
+    valid = mapped("PID|||280013306312376^^^^INS~LOCAL-7^^^CAB^MR||X^Y||1980|U",
+                   obx()).events[0]
+    assert (valid.patient.ins, valid.patient.ins_oid) == ("280013306312376", None)
+    assert valid.patient.host_patient_id == "280013306312376"
 
 
 def test_legal_name_repetition_is_preferred() -> None:

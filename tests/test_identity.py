@@ -110,10 +110,14 @@ def test_hl7_ins_written_with_spaces_is_normalised() -> None:
     assert event.patient.ins == VALID
 
 
-def test_hl7_ins_typed_without_an_ins_oid_is_taken_as_written() -> None:
-    # not a qualified INS (no assigning authority): no ins_oid, no key check (unchanged)
+def test_hl7_ins_typed_without_an_ins_oid_is_key_checked_too() -> None:
+    # no assigning authority: no ins_oid, but the key is checked like any INS, because the
+    # INS links a patient's episodes across senders
     [event] = hl7("1234567890123^^^^INS~DOS-1^^^CAB^PI").events
-    assert (event.patient.ins, event.patient.ins_oid) == ("1234567890123", None)
+    assert (event.patient.ins, event.patient.ins_oid) == (None, None)
+    assert event.patient.host_patient_id == "DOS-1"
+    [event] = hl7(f"{VALID}^^^^INS~DOS-1^^^CAB^PI").events
+    assert (event.patient.ins, event.patient.ins_oid) == (VALID, None)
 
 
 # --- the same identity whatever the format ----------------------------------------------------

@@ -170,7 +170,8 @@ class _Mapper:
                 continue
             oid = rep.get(4, 2).strip()
             kind = rep[5].strip().upper()
-            if ins is None and oid in INS_OIDS:
+            # an INS links the patient's episodes across senders: never one whose key is wrong
+            if ins is None and (oid in INS_OIDS or kind == "INS"):
                 checked = checked_ins(ident)
                 if checked is None:  # wrong or missing key: neither the INS nor the host id
                     self.reject_ins(pid, ident)
