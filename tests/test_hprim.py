@@ -22,6 +22,7 @@ from prostop_plugin.hprim import (
 )
 from prostop_plugin.readers import read_bytes, sniff_format
 from tests.corpus_location import CORPUS
+from tests.fixtures.fuzzing import mutate, only_typed_errors
 
 CASES = Path(__file__).parent / "file_cases"
 HPRIM_CORPUS = CORPUS / "hprim_rtpcr_positif.hpr"
@@ -299,12 +300,7 @@ SEEDS = [HPRIM_CORPUS.read_bytes() if HPRIM_CORPUS.exists() else b"",
 
 
 def _only_typed_errors(data: bytes) -> None:
-    try:
-        events = _read(data)
-    except InputError as exc:
-        assert str(exc)
-    else:
-        assert all(isinstance(e, DiagnosisEvent) for e in events)
+    only_typed_errors(_read, data)
 
 
 @FUZZ
@@ -319,11 +315,7 @@ def test_random_bytes_give_events_or_input_errors(data: bytes) -> None:
 def test_mutated_samples_give_events_or_input_errors(
     seed: bytes, edits: list[tuple[int, bytes]], cut: int
 ) -> None:
-    data = bytearray(seed)
-    for position, chunk in edits:
-        at = position % (len(data) + 1)
-        data[at:at + len(chunk)] = chunk
-    _only_typed_errors(bytes(data[: max(cut, len(data) // 2)]))
+    _only_typed_errors(mutate(seed, edits, cut))
 
 
 @FUZZ
