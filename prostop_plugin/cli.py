@@ -104,12 +104,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     events = [e for name in args.files for e in read_file(Path(name), adapter=args.adapter)]
     with _open(args) as prostop:
         results = [prostop.hooks.diagnosis_recorded(e) for e in events]
-    rows = [_record_row(r) for r in results if r is not None]
-    if args.json:
-        _print_json(rows)
-    else:
-        for row in rows:
-            print(_row_line(row))
+    _print_rows([_record_row(r) for r in results if r is not None], as_json=args.json)
     return 0
 
 
@@ -141,6 +136,14 @@ def _row_line(row: dict[str, Any]) -> str:
     if row["flag"]:
         parts.append(f"⚑ {row['flag']['en']}")
     return "  ".join(str(p) for p in parts)
+
+
+def _print_rows(rows: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(_row_line(row))
 
 
 def cmd_pending_list(args: argparse.Namespace) -> int:
@@ -214,11 +217,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                     print(f"    {before or '-'} -> {after}  by {actor}")
             return 0
         rows = [_record_row(prostop.ledger.get(s.id)) for s in prostop.ledger.summaries()]
-        if args.json:
-            _print_json(rows)
-        else:
-            for row in rows:
-                print(_row_line(row))
+        _print_rows(rows, as_json=args.json)
     return 0
 
 

@@ -94,14 +94,21 @@ READERS: dict[str, Reader] = {
 }
 
 
-def read_bytes(data: bytes, name: str, adapter: str = "file") -> list[DiagnosisEvent]:
+def check_input(
+    data: bytes, name: str, max_bytes: int, *, too_large: type[InputError] = InputError,
+    fix: str = "split it, or check that it is really a lab report",
+) -> None:
+    """Every reader's first check: the size (before anything copies the bytes), then content."""
+    if len(data) > max_bytes:
+        raise too_large(
+            f"the file is {len(data)} bytes, over the {max_bytes}-byte limit", where=name, fix=fix,
+        )
     if not data.strip():
         raise InputError("the file is empty", where=name, fix="check that the export completed")
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(
-            f"the file is {len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit", where=name,
-            fix="split it, or check that it is really a lab report",
-        )
+
+
+def read_bytes(data: bytes, name: str, adapter: str = "file") -> list[DiagnosisEvent]:
+    check_input(data, name, MAX_FILE_BYTES)
     fmt = sniff_format(data)
     reader = READERS.get(fmt)
     if reader is None:

@@ -53,6 +53,7 @@ from prostop_plugin.events import (
     normalise_system,
 )
 from prostop_plugin.identity import masked, parse_nir
+from prostop_plugin.readers import check_input
 from prostop_plugin.values import lab_test_coding, parse_number, parse_ts
 
 log = logging.getLogger(__name__)
@@ -136,13 +137,8 @@ def hardened_parser() -> etree.XMLParser:
 
 def parse_cda(data: bytes, name: str, *, max_bytes: int = MAX_CDA_BYTES) -> etree._Element:
     """Parse a CDA document safely; returns the ClinicalDocument element."""
-    if len(data) > max_bytes:
-        raise UnsafeXMLError(
-            f"the document is {len(data)} bytes, over the {max_bytes}-byte limit", where=name,
-            fix="a lab report is far smaller: check the file, or raise the limit",
-        )
-    if not data.strip():
-        raise InputError("the file is empty", where=name, fix="check that the export completed")
+    check_input(data, name, max_bytes, too_large=UnsafeXMLError,
+                fix="a lab report is far smaller: check the file, or raise the limit")
     if _declares_dtd(data):
         raise UnsafeXMLError(
             "the document declares a DOCTYPE or entities (billion-laughs / external-entity "

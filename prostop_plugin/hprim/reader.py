@@ -10,6 +10,7 @@ from prostop_plugin.hprim.mapping import report_to_event
 from prostop_plugin.hprim.medecin import parse_medecin
 from prostop_plugin.hprim.report import HprimReport
 from prostop_plugin.hprim.sante import SANTE_HEADER, parse_sante
+from prostop_plugin.readers import check_input
 
 MAX_HPRIM_BYTES = 20 * 1024 * 1024
 
@@ -58,13 +59,7 @@ def read_hprim(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
 
 def parse_hprim(data: bytes, name: str) -> list[HprimReport]:
     """Split an HPRIM médecin or HPRIM Santé file into reports; InputError when unusable."""
-    if len(data) > MAX_HPRIM_BYTES:
-        raise InputError(
-            f"the file is {len(data)} bytes, over the {MAX_HPRIM_BYTES}-byte limit", where=name,
-            fix="split it, or check that it is really a lab report",
-        )
-    if not data.strip():
-        raise InputError("the file is empty", where=name, fix="check that the export completed")
+    check_input(data, name, MAX_HPRIM_BYTES)
     lines = _LINE_BREAK.split(decode_text(data, name))
     first = next((line for line in lines if line.strip()), "")
     if SANTE_HEADER.match(first.lstrip()):
