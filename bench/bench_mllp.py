@@ -42,12 +42,12 @@ from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_plugin.app import Prostop
 from prostop_plugin.audit import AuditLog
 from prostop_plugin.config import Settings
-from prostop_plugin.events import DiagnosisEvent
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mapping import map_message
 from prostop_plugin.hl7.mllp import MLLPDecoder, encode_frame
 from prostop_plugin.hl7.send import read_ack
 from prostop_plugin.ledger import Ledger
+from prostop_plugin.models import DiagnosisEvent
 
 CONNECTIONS = 4
 MESSAGES = 10  # per connection and batch

@@ -5,7 +5,8 @@ Public API for adapters and host integrations::
     from prostop_plugin import hookimpl, DiagnosisEvent, IssuanceRecord
 """
 
-from prostop_plugin.events import (
+from prostop_plugin.hooks import hookimpl, hookspec
+from prostop_plugin.models import (
     AccessToken,
     AdapterInfo,
     CodeRequest,
@@ -28,7 +29,6 @@ from prostop_plugin.events import (
     SymptomEvidence,
     WriteBackReceipt,
 )
-from prostop_plugin.hooks import hookimpl, hookspec
 
 __version__ = "0.1.0"
 

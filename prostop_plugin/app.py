@@ -16,12 +16,13 @@ from types import TracebackType
 import pluggy
 
 from prostop_plugin.audit import AuditLog
-from prostop_plugin.audit_plugin import AuditPlugin, record_observer_failure
+from prostop_plugin.audit.plugin import AuditPlugin, record_observer_failure
 from prostop_plugin.config import Settings
-from prostop_plugin.events import utcnow
 from prostop_plugin.issuance import IssuanceEngine, IssuancePlugin
 from prostop_plugin.issuers.prostopcovid import ProStopCovidPlugin
+from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import Ledger
+from prostop_plugin.models import utcnow
 from prostop_plugin.outbox_folder import FolderWriteBack
 from prostop_plugin.plugins import (
     HookFacade,
@@ -31,7 +32,6 @@ from prostop_plugin.plugins import (
     new_plugin_manager,
 )
 from prostop_plugin.psc import PSCTokenPlugin
-from prostop_plugin.secrets import KeyRing
 
 log = logging.getLogger(__name__)
 

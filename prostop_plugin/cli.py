@@ -79,7 +79,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from prostop_plugin.events import DiagnosisEvent
+    from prostop_plugin.models import DiagnosisEvent
 
     schema = DiagnosisEvent.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -173,7 +173,7 @@ def _resolve_id(prostop: Any, raw: str) -> str:
 
 
 def cmd_pending_approve(args: argparse.Namespace) -> int:
-    from prostop_plugin.events import ConfirmationDecision, Practitioner
+    from prostop_plugin.models import ConfirmationDecision, Practitioner
 
     decision = ConfirmationDecision(
         approved=True,
@@ -189,7 +189,7 @@ def cmd_pending_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_pending_decline(args: argparse.Namespace) -> int:
-    from prostop_plugin.events import ConfirmationDecision, Practitioner
+    from prostop_plugin.models import ConfirmationDecision, Practitioner
 
     decision = ConfirmationDecision(
         approved=False,
@@ -261,7 +261,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from prostop_plugin.audit import AuditLog
-    from prostop_plugin.secrets import KeyRing
+    from prostop_plugin.keys import KeyRing
 
     settings = settings_from(args)
     log = AuditLog(settings.audit_path, KeyRing.open(settings.key_dir, create=False))
@@ -276,7 +276,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
     from prostop_plugin.audit import AuditLog
-    from prostop_plugin.secrets import KeyRing
+    from prostop_plugin.keys import KeyRing
 
     settings = settings_from(args)
     log = AuditLog(settings.audit_path, KeyRing.open(settings.key_dir, create=False))

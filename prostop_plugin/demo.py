@@ -18,7 +18,8 @@ import httpx
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfirmationRefused
-from prostop_plugin.events import (
+from prostop_plugin.hooks import hookimpl
+from prostop_plugin.models import (
     Coding,
     ConfirmationDecision,
     DiagnosisEvent,
@@ -32,7 +33,6 @@ from prostop_plugin.events import (
     SymptomEvidence,
     WriteBackReceipt,
 )
-from prostop_plugin.hooks import hookimpl
 from prostop_plugin.texts import get_texts
 
 DR_DURAND = Practitioner(national_id="10003456789", family_name="DURAND", given_name="Claire",

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from prostop_plugin.errors import ConfigError
-from prostop_plugin.events import PatientRef, Practitioner
 from prostop_plugin.hl7.cda import (
     HL7_NS,
     IDNAT_PS_OID,
@@ -39,7 +38,9 @@ from prostop_plugin.hl7.cda import (
     XSI_NS,
     hardened_parser,
 )
-from prostop_plugin.hprim import FILE_END, PARIS
+from prostop_plugin.hprim import FILE_END
+from prostop_plugin.models import PatientRef, Practitioner
+from prostop_plugin.values import PARIS
 
 APP_OID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:prostop-plugin').int}"
 DOCUMENT_ID_ROOT = f"{APP_OID}.1"

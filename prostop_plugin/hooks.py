@@ -31,7 +31,8 @@ import pluggy
 if TYPE_CHECKING:
     from prostop_plugin.app import Prostop
     from prostop_plugin.config import Settings
-    from prostop_plugin.events import (
+    from prostop_plugin.issuers import CodeIssuer
+    from prostop_plugin.models import (
         AccessToken,
         AdapterInfo,
         ConfirmationDecision,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
         ResultCorrection,
         WriteBackReceipt,
     )
-    from prostop_plugin.issuers import CodeIssuer
 
 PROJECT_NAME = "prostop"
 
@@ -84,7 +84,7 @@ def prostop_configure(settings: Settings) -> None:
 def prostop_register_adapters(register: Callable[[AdapterInfo], None]) -> None:
     """Describe the adapters this plugin provides (shown by ``prostop doctor`` and the demo).
 
-    :param register: call it once per adapter with an :class:`~prostop_plugin.events.AdapterInfo`.
+    :param register: call it once per adapter with an :class:`~prostop_plugin.models.AdapterInfo`.
     """
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from prostop_plugin.events import IssuanceRecord, WriteBackReceipt
 from prostop_plugin.fileio import write_atomically
 from prostop_plugin.hooks import hookimpl
+from prostop_plugin.models import IssuanceRecord, WriteBackReceipt
 from prostop_plugin.texts import get_texts
 
 

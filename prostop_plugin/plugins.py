@@ -22,7 +22,9 @@ import pluggy
 from prostop_plugin import hooks
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfigError, ProstopError
-from prostop_plugin.events import (
+from prostop_plugin.hooks import BackgroundService
+from prostop_plugin.issuers import CodeIssuer
+from prostop_plugin.models import (
     AccessToken,
     AdapterInfo,
     ConfirmationDecision,
@@ -34,8 +36,6 @@ from prostop_plugin.events import (
     ResultCorrection,
     WriteBackReceipt,
 )
-from prostop_plugin.hooks import BackgroundService
-from prostop_plugin.issuers import CodeIssuer
 
 if TYPE_CHECKING:
     from prostop_plugin.app import Prostop

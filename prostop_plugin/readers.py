@@ -1,6 +1,6 @@
 """Read evidence files of any supported format, chosen by content rather than by extension.
 
-Each format's reader transcribes a file into :class:`~prostop_plugin.events.DiagnosisEvent`
+Each format's reader transcribes a file into :class:`~prostop_plugin.models.DiagnosisEvent`
 objects and raises :class:`~prostop_plugin.errors.InputError` (what, where, how to fix) on
 anything it cannot use. Used by ``prostop check`` and the file-drop adapter.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from prostop_plugin.errors import InputError
-from prostop_plugin.events import DiagnosisEvent, content_hash
+from prostop_plugin.models import DiagnosisEvent, content_hash
 
 #: bytes, a display name for errors, the adapter name to record as the source
 Reader = Callable[[bytes, str, str], list[DiagnosisEvent]]

@@ -64,8 +64,8 @@ channel = "MOBILE"                  # MOBILE (e-CPS app) or CARD
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from prostop_plugin.keys import KeyRing
     from prostop_plugin.ledger import Ledger
-    from prostop_plugin.secrets import KeyRing
 
     target = Path(args.dir)
     target.mkdir(parents=True, exist_ok=True)
@@ -108,8 +108,8 @@ def _check(name: str, run: Callable[[], str], unreachable_fix: str = "") -> Chec
 
 def doctor_checks(settings: Settings) -> list[Check]:
     from prostop_plugin.audit import AuditLog
+    from prostop_plugin.keys import KeyRing
     from prostop_plugin.ledger import Ledger
-    from prostop_plugin.secrets import KeyRing
 
     checks: list[Check] = []
 

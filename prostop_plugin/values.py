@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from prostop_plugin.events import CodeSystem, Coding, normalise_system
+from prostop_plugin.models import CodeSystem, Coding, normalise_system
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -22,10 +22,11 @@ from pydantic import SecretStr
 
 from prostop_plugin import hooks
 from prostop_plugin.audit import AuditLog
-from prostop_plugin.audit_chain import GENESIS_HASH, _canonical, _entry_hash
-from prostop_plugin.audit_plugin import AuditPlugin, record_observer_failure
+from prostop_plugin.audit.chain import GENESIS_HASH, canonical, entry_hash
+from prostop_plugin.audit.plugin import AuditPlugin, record_observer_failure
 from prostop_plugin.errors import AuditError
-from prostop_plugin.events import (
+from prostop_plugin.keys import KeyRing, code_fingerprint
+from prostop_plugin.models import (
     Coding,
     ConfirmationDecision,
     DiagnosisEvent,
@@ -39,7 +40,6 @@ from prostop_plugin.events import (
     Practitioner,
 )
 from prostop_plugin.plugins import HookFacade
-from prostop_plugin.secrets import KeyRing, code_fingerprint
 
 N = 8
 
@@ -73,7 +73,7 @@ def edit_entry(log: AuditLog, seq: int, **changes: Any) -> None:
     lines = lines_of(log)
     fields = json.loads(lines[seq - 1])
     fields.update(changes)
-    lines[seq - 1] = _canonical(fields).decode() + "\n"
+    lines[seq - 1] = canonical(fields).decode() + "\n"
     log.path.write_text("".join(lines))
 
 
@@ -129,8 +129,8 @@ def test_the_entry_format(log: AuditLog, keyring: KeyRing) -> None:
         "prev_hash", "hash", "signature",
     ])
     assert fields["at"] == "2024-05-01T09:30:00.000000+00:00"
-    assert line == _canonical(fields).decode() + "\n"
-    assert fields["hash"] == _entry_hash(fields) == entry.hash
+    assert line == canonical(fields).decode() + "\n"
+    assert fields["hash"] == entry_hash(fields) == entry.hash
     assert keyring.verify(fields["hash"].encode(), base64.b64decode(fields["signature"]))
     assert entry.details == {"s": "é", "n": 2, "f": 0.5, "b": False, "none": None}
     for path in (log.path, log.head_path):
@@ -182,7 +182,7 @@ def test_an_edited_detail_is_caught(full_log: AuditLog) -> None:
 def test_an_edit_with_a_recomputed_hash_is_caught_by_the_signature(full_log: AuditLog) -> None:
     fields = json.loads(lines_of(full_log)[2])
     fields["action"] = "transition:declined"
-    edit_entry(full_log, 3, action=fields["action"], hash=_entry_hash(fields))
+    edit_entry(full_log, 3, action=fields["action"], hash=entry_hash(fields))
     assert_broken(full_log, 3, "entry 3 is not signed by this key ring")
 
 
@@ -225,10 +225,10 @@ def test_a_forged_appended_entry_is_caught(full_log: AuditLog, tmp_path: Path) -
         "action": "transition:declined", "issuance_id": "iss-1", "episode": None,
         "details": {}, "prev_hash": last.hash,
     }
-    forged["hash"] = _entry_hash(forged)
+    forged["hash"] = entry_hash(forged)
     forged["signature"] = base64.b64encode(forger.sign(forged["hash"].encode())).decode()
     with full_log.path.open("a") as file:
-        file.write(_canonical(forged).decode() + "\n")
+        file.write(canonical(forged).decode() + "\n")
     assert_broken(full_log, N + 1, f"entry {N + 1} is not signed by this key ring")
     with pytest.raises(AuditError, match="last entry of the log is damaged"):
         full_log.append(actor="system", action="on top of a forgery")

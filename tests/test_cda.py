@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prostop_plugin.errors import InputError, UnsafeXMLError
-from prostop_plugin.events import DiagnosisEvent, DiagnosisEvidence, LabResult, content_hash
 from prostop_plugin.hl7 import cda
 from prostop_plugin.hl7.cda import MAX_CDA_BYTES, parse_cda, read_cda
 from prostop_plugin.hprim import PARIS
+from prostop_plugin.models import DiagnosisEvent, DiagnosisEvidence, LabResult, content_hash
 from prostop_plugin.readers import read_bytes, sniff_format
 from tests.corpus_location import CORPUS
 from tests.fixtures.fuzzing import mutate, only_typed_errors

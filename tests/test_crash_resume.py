@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from prostop_plugin.audit import AuditLog
+from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import Ledger
-from prostop_plugin.secrets import KeyRing
 from prostop_plugin.simulator.options import SimulatorOptions
 from prostop_plugin.simulator.server import RunningSimulator, run_in_thread
 from tests.fixtures.builders import rtpcr_event

@@ -19,9 +19,9 @@ from prostop_plugin.documents import (
     cda_note_problems,
 )
 from prostop_plugin.errors import ConfigError
-from prostop_plugin.events import PatientRef, Practitioner
 from prostop_plugin.hl7.cda import NS, parse_cda, read_cda
 from prostop_plugin.hprim import PARIS, parse_hprim, read_hprim
+from prostop_plugin.models import PatientRef, Practitioner
 
 PATIENT = PatientRef(
     host_patient_id="IPP-0042", ins="280013306312376", ins_oid="1.2.250.1.213.1.4.8",

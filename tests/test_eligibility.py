@@ -25,7 +25,7 @@ from prostop_plugin.eligibility import (
     is_covid_relevant,
     parse_onset_date,
 )
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     Coding,
     DiagnosisEvidence,
     EligibilityDecision,

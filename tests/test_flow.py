@@ -13,7 +13,7 @@ import pytest
 from prostop_plugin import hookimpl
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ConfirmationRefused, InvalidTransition, IssuerError
-from prostop_plugin.events import IssuanceRecord, IssuanceState
+from prostop_plugin.models import IssuanceRecord, IssuanceState
 from tests.fixtures.builders import (
     DURAND,
     Clock,
@@ -130,7 +130,7 @@ def test_decline_needs_a_reason_and_is_terminal(
     host.decision = None
     record = prostop.hooks.diagnosis_recorded(rtpcr_event(when=clock()))
     assert record is not None
-    from prostop_plugin.events import ConfirmationDecision
+    from prostop_plugin.models import ConfirmationDecision
 
     with pytest.raises(ConfirmationRefused):
         prostop.engine.decide(record.id, ConfirmationDecision(approved=False, practitioner=DURAND))
@@ -262,7 +262,7 @@ def test_confirmation_shows_codes_this_patient_received_before(
 def test_nurse_may_issue_pharmacist_may_not(
     prostop: Prostop, host: HostPlugin, clock: Clock
 ) -> None:
-    from prostop_plugin.events import ConfirmationDecision, Practitioner
+    from prostop_plugin.models import ConfirmationDecision, Practitioner
 
     host.decision = None
     record = prostop.hooks.diagnosis_recorded(rtpcr_event(when=clock()))
@@ -330,7 +330,7 @@ def test_nothing_in_clear_at_rest_nor_in_logs(
 def test_a_corrected_result_flags_the_issuance_and_tells_the_physician(
     prostop: Prostop, host: HostPlugin, clock: Clock
 ) -> None:
-    from prostop_plugin.events import Coding, ResultCorrection
+    from prostop_plugin.models import Coding, ResultCorrection
 
     event = rtpcr_event(when=clock())
     record = prostop.hooks.diagnosis_recorded(event)
@@ -350,7 +350,7 @@ def test_a_corrected_result_flags_the_issuance_and_tells_the_physician(
 def test_a_correction_of_another_result_flags_nothing(
     prostop: Prostop, host: HostPlugin, clock: Clock
 ) -> None:
-    from prostop_plugin.events import Coding, LabResult, ResultCorrection
+    from prostop_plugin.models import Coding, LabResult, ResultCorrection
 
     event = rtpcr_event(when=clock())
     record = prostop.hooks.diagnosis_recorded(event)

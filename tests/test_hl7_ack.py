@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from prostop_plugin.errors import HL7ParseError
-from prostop_plugin.events import LabResult, PatientRef, Practitioner
 from prostop_plugin.hl7.ack import (
     AckError,
     WriteBackHeader,
@@ -21,6 +20,7 @@ from prostop_plugin.hl7.ack import (
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mapping import HL7FieldError, UnsupportedMessageType, map_message
 from prostop_plugin.hl7.mllp import MLLPDecoder, encode_frame
+from prostop_plugin.models import LabResult, PatientRef, Practitioner
 
 NOW = datetime(2020, 11, 19, 9, 30, tzinfo=UTC)
 ORIGINAL_MODE = (

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from prostop_plugin.errors import HL7ParseError
-from prostop_plugin.events import DiagnosisEvidence, LabResult, content_hash
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mapping import (
     PARIS,
@@ -18,6 +17,7 @@ from prostop_plugin.hl7.mapping import (
     map_message,
     parse_hl7_datetime,
 )
+from prostop_plugin.models import DiagnosisEvidence, LabResult, content_hash
 from tests.corpus_location import CORPUS
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")

@@ -87,7 +87,7 @@ def _fake_distribution(root: Path, name: str, module: str) -> None:
 
         @hookimpl
         def prostop_register_adapters(register):
-            from prostop_plugin.events import AdapterInfo
+            from prostop_plugin.models import AdapterInfo
             CALLS.append("registered")
             register(AdapterInfo(name="fake", title="Fake EHR"))
     """))

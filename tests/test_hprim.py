@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prostop_plugin.errors import InputError
-from prostop_plugin.events import DiagnosisEvent, LabResult, content_hash
 from prostop_plugin.hprim import (
     MAX_HPRIM_BYTES,
     PARIS,
@@ -20,6 +19,7 @@ from prostop_plugin.hprim import (
     parse_ts,
     read_hprim,
 )
+from prostop_plugin.models import DiagnosisEvent, LabResult, content_hash
 from prostop_plugin.readers import read_bytes, sniff_format
 from tests.corpus_location import CORPUS
 from tests.fixtures.fuzzing import mutate, only_typed_errors

@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from prostop_plugin.events import PatientRef
 from prostop_plugin.hl7.cda import read_cda
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mapping import HL7FieldError, MappedMessage, map_message
 from prostop_plugin.hprim import read_hprim
 from prostop_plugin.identity import INS_OIDS, RPPS, checked_ins, masked, parse_nir
+from prostop_plugin.models import PatientRef
 
 NIR_OID, NIA_OID, TEST_OID = "1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.9", "1.2.250.1.213.1.4.10"
 VALID = "280013306312376"  # the shared corpus's INS

@@ -25,13 +25,13 @@ from pydantic import SecretStr
 
 from prostop_plugin.config import CodeServiceSettings, PSCSettings, Settings
 from prostop_plugin.errors import ConfigError, IssuerError
-from prostop_plugin.events import AccessToken, CodeRequest, Practitioner
 from prostop_plugin.issuers import CodeIssuer
 from prostop_plugin.issuers.prostopcovid import (
     ProStopCovidIssuer,
     ProStopCovidPlugin,
     retry_after_seconds,
 )
+from prostop_plugin.models import AccessToken, CodeRequest, Practitioner
 from prostop_plugin.plugins import HookFacade, new_plugin_manager
 from prostop_plugin.psc import CibaTokenSource
 from prostop_plugin.simulator import RunningSimulator, ServerTLS, run_in_thread

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from prostop_plugin.errors import LedgerError
+from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import SCHEMA_VERSION, Ledger, owner_is_dead, process_identity
-from prostop_plugin.secrets import KeyRing
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     ConfirmationDecision,
     DiagnosisEvent,
     IssuanceState,

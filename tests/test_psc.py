@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from prostop_plugin.config import PSCSettings, Settings
 from prostop_plugin.errors import TokenError
-from prostop_plugin.events import AccessToken, Practitioner
+from prostop_plugin.models import AccessToken, Practitioner
 from prostop_plugin.plugins import HookFacade, new_plugin_manager
 from prostop_plugin.psc import (
     CibaTokenSource,

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from prostop_plugin.eligibility import evaluate
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     Coding,
     ConfirmationDecision,
     ConfirmationRequest,

@@ -21,7 +21,7 @@ from prostop_plugin.eligibility.reading import (
     parse_onset_date,
     resolve_loinc,
 )
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     CodeSystem,
     Coding,
     DiagnosisEvidence,

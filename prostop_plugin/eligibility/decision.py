@@ -7,10 +7,11 @@ from datetime import date, datetime
 
 from prostop_plugin.eligibility.case import Case, Fact, Kind, _build_case, _relevant, read_fact
 from prostop_plugin.eligibility.policy import EligibilityPolicy, default_policy
-from prostop_plugin.eligibility.reading import PARIS, Interpretation
+from prostop_plugin.eligibility.reading import Interpretation
 from prostop_plugin.eligibility.rules import RULES, Outcome, _because, _dated_later
 from prostop_plugin.eligibility.summaries import _dates, _t, _used
-from prostop_plugin.events import EligibilityDecision, Evidence, LocalizedText
+from prostop_plugin.models import EligibilityDecision, Evidence, LocalizedText
+from prostop_plugin.values import PARIS
 
 
 def _unique(facts: Iterable[Fact]) -> list[Fact]:

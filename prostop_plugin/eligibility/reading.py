@@ -9,12 +9,10 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 from prostop_plugin.eligibility.policy import EligibilityPolicy, default_policy
-from prostop_plugin.events import CodeSystem, Coding, LabResult, normalise_system
-
-PARIS = ZoneInfo("Europe/Paris")
+from prostop_plugin.models import CodeSystem, Coding, LabResult, normalise_system
+from prostop_plugin.values import PARIS
 
 
 class LabCategory(enum.StrEnum):

@@ -9,7 +9,7 @@ from datetime import date
 from prostop_plugin.eligibility.case import Case, Fact, Kind, ReferenceKind, _relevant
 from prostop_plugin.eligibility.reading import Interpretation
 from prostop_plugin.eligibility.summaries import _NAMES, _dates, _listing, _t, describe
-from prostop_plugin.events import Decision, LocalizedText
+from prostop_plugin.models import Decision, LocalizedText
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import date
 
 from prostop_plugin.eligibility.case import Fact, Kind
 from prostop_plugin.eligibility.reading import Interpretation, _day
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     DiagnosisEvidence,
     EvidenceUsed,
     ImagingFinding,

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Literal
 
 from prostop_plugin.errors import HL7ParseError, InputError
-from prostop_plugin.events import PatientRef, Practitioner, utcnow
 from prostop_plugin.hl7.er7 import (
     DEFAULT_DELIMITERS,
     Delimiters,
@@ -27,7 +26,9 @@ from prostop_plugin.hl7.er7 import (
     SegmentBuilder,
     parse,
 )
-from prostop_plugin.hl7.mapping import PARIS, HL7FieldError, UnsupportedMessageType
+from prostop_plugin.hl7.mapping import HL7FieldError, UnsupportedMessageType
+from prostop_plugin.models import PatientRef, Practitioner, utcnow
+from prostop_plugin.values import PARIS
 
 AckCode = Literal["AA", "AE", "AR", "CA", "CE", "CR"]
 Outcome = Literal["accept", "error", "reject"]

@@ -1,10 +1,10 @@
 """CDA R2 reader (HL7 v3 XML, namespace ``urn:hl7-org:v3``), hardened against hostile XML.
 
 Transcribes a French CDA document (CR-BIO lab report, medical summary…) into one
-:class:`~prostop_plugin.events.DiagnosisEvent`: every result observation becomes a
-:class:`~prostop_plugin.events.LabResult` (LOINC code, value CD/PQ/ST…, interpretation, status,
+:class:`~prostop_plugin.models.DiagnosisEvent`: every result observation becomes a
+:class:`~prostop_plugin.models.LabResult` (LOINC code, value CD/PQ/ST…, interpretation, status,
 times) and every problem (FR-Probleme, or any observation whose value is a CIM-10 code) a
-:class:`~prostop_plugin.events.DiagnosisEvidence`, the same models the HL7 v2 reader fills.
+:class:`~prostop_plugin.models.DiagnosisEvidence`, the same models the HL7 v2 reader fills.
 
 Safety: the byte size is checked first; a DOCTYPE or entity declaration anywhere (billion
 laughs, external entities) is rejected with :class:`UnsafeXMLError` *before* parsing, and again
@@ -37,7 +37,8 @@ from datetime import datetime
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from prostop_plugin.errors import InputError, UnsafeXMLError
-from prostop_plugin.events import (
+from prostop_plugin.identity import masked, parse_nir
+from prostop_plugin.models import (
     CodeSystem,
     Coding,
     DiagnosisEvent,
@@ -52,7 +53,6 @@ from prostop_plugin.events import (
     content_hash,
     normalise_system,
 )
-from prostop_plugin.identity import masked, parse_nir
 from prostop_plugin.readers import check_input
 from prostop_plugin.values import lab_test_coding, parse_number, parse_ts
 

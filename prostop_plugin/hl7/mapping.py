@@ -36,12 +36,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from prostop_plugin.errors import HL7ParseError
-from prostop_plugin.events import (
+from prostop_plugin.hl7.er7 import Composite, Message, Segment
+from prostop_plugin.identity import INS_OIDS, checked_ins, masked
+from prostop_plugin.models import (
     Coding,
     DiagnosisEvent,
     DiagnosisEvidence,
@@ -54,12 +55,10 @@ from prostop_plugin.events import (
     ResultStatus,
     content_hash,
 )
-from prostop_plugin.hl7.er7 import Composite, Message, Segment
-from prostop_plugin.identity import INS_OIDS, checked_ins, masked
+from prostop_plugin.values import PARIS
 
 log = logging.getLogger(__name__)
 
-PARIS = ZoneInfo("Europe/Paris")
 FORMAT = "hl7v2"
 
 SUPPORTED_MESSAGE_TYPES = frozenset({"ORU^R01", "ADT^A01", "ADT^A04", "ADT^A08", "ADT^A31"})

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 
 from prostop_plugin.errors import HL7ParseError
-from prostop_plugin.events import DiagnosisEvent
 from prostop_plugin.hl7.er7 import DEFAULT_OPTIONS, ParseOptions, parse
 from prostop_plugin.hl7.mapping import MappedMessage, map_message
+from prostop_plugin.models import DiagnosisEvent
 
 _BOUNDARY = re.compile(rb"(?:^|(?<=[\r\n]))(MSH|BHS|BTS|FHS|FTS)(?![A-Za-z0-9])")
 _BOM = b"\xef\xbb\xbf"

@@ -1,7 +1,7 @@
 """HPRIM readers: "HPRIM médecin" text reports and HPRIM Santé 2.x messages (DOMAIN.md §6).
 
 Readers transcribe; :mod:`prostop_plugin.eligibility` judges. Every result line becomes a
-:class:`~prostop_plugin.events.LabResult` exactly as an HL7 OBX would, so a positive RT-PCR is
+:class:`~prostop_plugin.models.LabResult` exactly as an HL7 OBX would, so a positive RT-PCR is
 recognised the same way whatever the format.
 
 **HPRIM médecin** (what GP software imports from labs): a report is 12 header lines (title or

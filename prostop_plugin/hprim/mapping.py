@@ -7,9 +7,9 @@ import logging
 import re
 
 from prostop_plugin.errors import InputError
-from prostop_plugin.events import DiagnosisEvent, EventSource, PatientRef, Practitioner
 from prostop_plugin.hprim.report import HprimReport
 from prostop_plugin.identity import RPPS, masked, parse_nir
+from prostop_plugin.models import DiagnosisEvent, EventSource, PatientRef, Practitioner
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from prostop_plugin.errors import InputError
-from prostop_plugin.events import LabResult
 from prostop_plugin.hprim.report import HprimReport, result_status, text_value
+from prostop_plugin.models import LabResult
 from prostop_plugin.values import PARIS, lab_test_coding, parse_date
 
 LAB_START, LAB_END, FILE_END = "****LAB****", "****FIN****", "****FINFICHIER****"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 from prostop_plugin.errors import InputError
-from prostop_plugin.events import DiagnosisEvent, content_hash
 from prostop_plugin.hprim.mapping import report_to_event
 from prostop_plugin.hprim.medecin import parse_medecin
 from prostop_plugin.hprim.report import HprimReport
 from prostop_plugin.hprim.sante import SANTE_HEADER, parse_sante
+from prostop_plugin.models import DiagnosisEvent, content_hash
 from prostop_plugin.readers import check_input
 
 MAX_HPRIM_BYTES = 20 * 1024 * 1024

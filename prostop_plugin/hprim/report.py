@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TypedDict
 
-from prostop_plugin.events import LabResult, ResultStatus
+from prostop_plugin.models import LabResult, ResultStatus
 from prostop_plugin.values import parse_number
 
 log = logging.getLogger(__name__)

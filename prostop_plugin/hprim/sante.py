@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prostop_plugin.errors import InputError
-from prostop_plugin.events import CodeSystem, Coding, LabResult
 from prostop_plugin.hprim.report import HprimReport, TextValue, result_status, text_value
 from prostop_plugin.identity import RPPS, parse_nir
+from prostop_plugin.models import CodeSystem, Coding, LabResult
 from prostop_plugin.values import lab_test_coding, parse_ts
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from prostop_plugin.events import AccessToken, CodeRequest, IssuedCode
+from prostop_plugin.models import AccessToken, CodeRequest, IssuedCode
 
 
 @runtime_checkable

@@ -3,7 +3,7 @@
 This module is the only place that knows the service's API (``DOMAIN.md`` §2).
 
 What leaves the plugin: one GET with the practitioner's Pro Santé Connect bearer token, nothing
-else — no query, no body, no patient data (a :class:`~prostop_plugin.events.CodeRequest` holds
+else — no query, no body, no patient data (a :class:`~prostop_plugin.models.CodeRequest` holds
 none, and none of it is sent).
 
 Transport: one :class:`httpx.Client` per issuer, so HTTP keep-alive is reused across issuances;
@@ -50,8 +50,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, Val
 from prostop_plugin import __version__
 from prostop_plugin.config import CodeServiceSettings
 from prostop_plugin.errors import ConfigError, IssuerError
-from prostop_plugin.events import CODE_PATTERN, AccessToken, CodeRequest, IssuedCode
 from prostop_plugin.hooks import hookimpl
+from prostop_plugin.models import CODE_PATTERN, AccessToken, CodeRequest, IssuedCode
 
 if TYPE_CHECKING:
     from prostop_plugin.config import Settings

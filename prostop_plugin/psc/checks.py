@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from prostop_plugin.errors import TokenError
-from prostop_plugin.events import PROFESSIONS, AccessToken, Practitioner
+from prostop_plugin.models import PROFESSIONS, AccessToken, Practitioner
 
 #: acr levels from weakest to strongest; PSC's CPS / e-CPS authentication is eidas1
 ACR_LEVELS = ("eidas0", "eidas1", "eidas2", "eidas3")

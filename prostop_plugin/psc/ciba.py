@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from prostop_plugin.config import PSCSettings
 from prostop_plugin.errors import TokenError
-from prostop_plugin.events import AccessToken, Practitioner, utcnow
+from prostop_plugin.models import AccessToken, Practitioner, utcnow
 from prostop_plugin.psc.checks import DEFAULT_ALLOWED_PROFESSIONS, check_token, profession_codes
 from prostop_plugin.psc.discovery import PSCEndpoints, discover, psc_client
 

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from prostop_plugin.config import PSCSettings
 from prostop_plugin.errors import TokenError
-from prostop_plugin.events import AccessToken, Practitioner, utcnow
 from prostop_plugin.hooks import hookimpl
+from prostop_plugin.models import AccessToken, Practitioner, utcnow
 from prostop_plugin.psc.checks import DEFAULT_ALLOWED_PROFESSIONS
 from prostop_plugin.psc.ciba import SLOW_DOWN_STEP, CibaTokenSource
 

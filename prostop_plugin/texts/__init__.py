@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     PROFESSIONS,
     ConfirmationRequest,
     Decision,
@@ -34,7 +34,6 @@ from prostop_plugin.texts import en, fr
 from prostop_plugin.texts.formatting import format_date, format_datetime
 
 CATALOGS: dict[Locale, Mapping[str, str]] = {"fr": fr.CATALOG, "en": en.CATALOG}
-_WITH_CODE = (IssuanceState.ISSUED, IssuanceState.WRITTEN_BACK, IssuanceState.WRITE_BACK_FAILED)
 
 __all__ = [
     "CATALOGS",
@@ -190,7 +189,7 @@ class Texts:
     def _previous(self, previous: PreviousIssuance) -> str:
         if previous.state is IssuanceState.EXPIRED:
             status = self.text("previous.expired")
-        elif previous.valid_until is None or previous.state not in _WITH_CODE:
+        elif previous.valid_until is None or not previous.state.holds_code:
             status = self.state_label(previous.state)
         else:
             status = self.text("previous.valid_until", valid_until=previous.valid_until)

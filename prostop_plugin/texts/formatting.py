@@ -7,11 +7,9 @@ taken as French local time (HL7 and HPRIM send local times); aware times are con
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-from prostop_plugin.events import Locale
-
-PARIS = ZoneInfo("Europe/Paris")
+from prostop_plugin.models import Locale
+from prostop_plugin.values import PARIS
 
 # Not strftime("%b"): that follows the process locale, and the handout must not.
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -15,7 +15,7 @@ from prostop_demo_ehr.settings import ADAPTER_NAME
 from prostop_demo_ehr.store import EhrStore, Patient
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ProstopError
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     DiagnosisEvent,
     EventSource,
     IssuanceRecord,

@@ -29,7 +29,7 @@ from prostop_demo_ehr.settings import ADAPTER_NAME, EhrSettings, load_ehr_settin
 from prostop_demo_ehr.store import EhrStore
 from prostop_plugin import hookimpl
 from prostop_plugin.config import Settings
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     AccessToken,
     AdapterInfo,
     ConfirmationDecision,

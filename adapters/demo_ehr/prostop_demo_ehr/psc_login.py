@@ -20,7 +20,7 @@ from typing import Literal
 
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ProstopError
-from prostop_plugin.events import Practitioner
+from prostop_plugin.models import Practitioner
 from prostop_plugin.psc import CibaTokenSource, HostTokenStore, new_binding_message
 
 log = logging.getLogger(__name__)

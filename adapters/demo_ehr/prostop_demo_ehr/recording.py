@@ -2,7 +2,7 @@
 the consultation screen, or lab results from an imported file.
 
 This is the part a vendor writes: transcribe the host's own data into
-:class:`~prostop_plugin.events.DiagnosisEvent` (source adapter ``demo_ehr``) and fire
+:class:`~prostop_plugin.models.DiagnosisEvent` (source adapter ``demo_ehr``) and fire
 ``runtime.hooks.diagnosis_recorded(event)``.
 """
 
@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 from prostop_demo_ehr.catalog import CIM10_BY_CODE, ui_text
 from prostop_demo_ehr.settings import ADAPTER_NAME
 from prostop_demo_ehr.store import Patient
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     Coding,
     DiagnosisEvent,
     DiagnosisEvidence,

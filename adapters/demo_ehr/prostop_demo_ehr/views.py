@@ -11,7 +11,7 @@ from datetime import date
 
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import InvalidTransition
-from prostop_plugin.events import (
+from prostop_plugin.models import (
     ConfirmationRequest,
     IssuanceRecord,
     IssuanceState,
@@ -21,7 +21,6 @@ from prostop_plugin.texts import ConfirmationText, Message, get_texts
 from prostop_plugin.texts.formatting import format_date, format_datetime
 
 S = IssuanceState
-WITH_CODE = (S.ISSUED, S.WRITTEN_BACK, S.WRITE_BACK_FAILED)
 IN_PROGRESS = (S.RECEIVED, S.APPROVED, S.ISSUING)
 #: a placeholder for not-eligible records, which have no binding message; never shown
 _NO_BINDING = "00"
@@ -34,7 +33,7 @@ def group_code(code: str) -> str:
 
 def current(runtime: Prostop, record: IssuanceRecord) -> IssuanceRecord:
     """The record as of now: a code past its validity is marked expired on sight."""
-    if record.state in WITH_CODE and record.valid_until is not None \
+    if record.state.holds_code and record.valid_until is not None \
             and record.valid_until <= runtime.engine.clock():
         try:
             return runtime.engine.advance(record.id)
@@ -94,7 +93,7 @@ class CodeCard:
 def code_card(runtime: Prostop, record: IssuanceRecord, locale: Locale) -> CodeCard:
     texts = get_texts(locale)
     record = current(runtime, record)
-    if record.state in WITH_CODE:
+    if record.state.holds_code:
         record = runtime.ledger.get(record.id, with_code=True)
     code = record.code.get_secret_value().upper() if record.code is not None else None
     return CodeCard(
@@ -166,7 +165,7 @@ def dialog_for(runtime: Prostop, record: IssuanceRecord, locale: Locale,
 
 def still_valid_notice(record: IssuanceRecord, locale: Locale) -> str | None:
     """When a new event joined an episode whose code is still valid: give that one again."""
-    if record.state in WITH_CODE and record.valid_until is not None:
+    if record.state.holds_code and record.valid_until is not None:
         return get_texts(locale).error_text(Message.CODE_STILL_VALID,
                                             valid_until=record.valid_until)
     return None

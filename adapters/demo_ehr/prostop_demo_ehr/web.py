@@ -47,7 +47,7 @@ from prostop_demo_ehr.web_common import (
     safe_next,
 )
 from prostop_plugin.errors import InputError, IssuanceNotFound
-from prostop_plugin.events import DiagnosisStatus, IssuanceRecord, IssuanceState
+from prostop_plugin.models import DiagnosisStatus, IssuanceRecord, IssuanceState
 from prostop_plugin.readers import MAX_FILE_BYTES
 
 router = APIRouter()

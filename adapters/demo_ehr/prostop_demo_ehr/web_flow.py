@@ -23,7 +23,7 @@ from prostop_demo_ehr.web_common import (
     safe_next,
 )
 from prostop_plugin.errors import ConfirmationRefused, InvalidTransition
-from prostop_plugin.events import ConfirmationDecision, IssuanceRecord, IssuanceState
+from prostop_plugin.models import ConfirmationDecision, IssuanceRecord, IssuanceState
 from prostop_plugin.texts import get_texts
 
 router = APIRouter()

@@ -15,7 +15,7 @@ from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
 from prostop_plugin.app import Prostop
 from prostop_plugin.eligibility import is_covid_relevant
 from prostop_plugin.errors import InputError, ProstopError
-from prostop_plugin.events import DiagnosisEvent, LabResult, ResultCorrection
+from prostop_plugin.models import DiagnosisEvent, LabResult, ResultCorrection
 from prostop_plugin.readers import read_bytes
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from prostop_plugin import hookimpl
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfigError
-from prostop_plugin.events import AdapterInfo, IssuanceRecord, WriteBackReceipt
 from prostop_plugin.hooks import BackgroundService
+from prostop_plugin.models import AdapterInfo, IssuanceRecord, WriteBackReceipt
 
 INFO = AdapterInfo(
     name=ADAPTER_NAME,

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
 from prostop_plugin.documents import build_cda_note, build_hprim_report
 from prostop_plugin.errors import ConfigError
-from prostop_plugin.events import IssuanceRecord, Practitioner, WriteBackReceipt, utcnow
 from prostop_plugin.fileio import write_atomically
+from prostop_plugin.models import IssuanceRecord, Practitioner, WriteBackReceipt, utcnow
 from prostop_plugin.texts import get_texts
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Locator, Page, expect
 
-from prostop_plugin.events import IssuanceState
+from prostop_plugin.models import IssuanceState
 from tests.adapters.demo_ehr.conftest import SCREENSHOTS, RunningEhr
 
 CHROMIUM = Path("/usr/bin/chromium")

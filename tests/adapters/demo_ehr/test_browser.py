@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
 from prostop_demo_ehr.samples import sample_file
-from prostop_plugin.events import IssuanceState
+from prostop_plugin.models import IssuanceState
 from prostop_plugin.readers import read_bytes
 from prostop_plugin.simulator.options import Approval
 from prostop_plugin.texts.formatting import PARIS, format_date

@@ -28,7 +28,7 @@ from prostop_demo_ehr.store import DEMO_PATIENTS, EhrStore
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfigError
-from prostop_plugin.events import IssuanceRecord, IssuanceState, PatientRef
+from prostop_plugin.models import IssuanceRecord, IssuanceState, PatientRef
 from prostop_plugin.texts import Handout
 from tests.adapters.demo_ehr.browser import contrast_ratio
 from tests.fixtures.builders import rtpcr_event

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Generator
 
 from prostop_plugin import hookimpl
-from prostop_plugin.events import DiagnosisEvent, IssuanceRecord, WriteBackReceipt
+from prostop_plugin.models import DiagnosisEvent, IssuanceRecord, WriteBackReceipt
 
 KILL_AT_ENV = "PROSTOP_TEST_FILEDROP_KILL_AT"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from prostop_plugin.events import IssuanceState
+from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import Ledger
-from prostop_plugin.secrets import KeyRing
+from prostop_plugin.models import IssuanceState
 from prostop_plugin.simulator import RunningSimulator
 from tests.adapters.filedrop.crash_plugin import KILL_AT_ENV
 from tests.adapters.filedrop.helpers import (

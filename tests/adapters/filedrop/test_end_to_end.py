@@ -13,8 +13,8 @@ from prostop_filedrop.service import InboxService
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from prostop_plugin.documents import cda_note_problems
-from prostop_plugin.events import ConfirmationDecision, IssuanceState, Practitioner
 from prostop_plugin.hl7.cda import NS, hardened_parser
+from prostop_plugin.models import ConfirmationDecision, IssuanceState, Practitioner
 from prostop_plugin.plugins import DISABLE_AUTOLOAD_ENV
 from prostop_plugin.simulator import RunningSimulator
 from tests.adapters.filedrop.helpers import (

@@ -15,7 +15,7 @@ from prostop_filedrop.settings import load_filedrop_settings
 from prostop_plugin import hookimpl
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ConfigError, LedgerError
-from prostop_plugin.events import DiagnosisEvent, IssuanceRecord, ResultCorrection
+from prostop_plugin.models import DiagnosisEvent, IssuanceRecord, ResultCorrection
 from prostop_plugin.readers import read_bytes
 from tests.adapters.filedrop.helpers import (
     GLUCOSE_HPRIM,

@@ -16,13 +16,13 @@ from prostop_plugin import eligibility
 from prostop_plugin.config import Settings
 from prostop_plugin.documents import cda_note_problems
 from prostop_plugin.errors import ConfigError
-from prostop_plugin.events import (
+from prostop_plugin.hl7.cda import NS, hardened_parser
+from prostop_plugin.models import (
     ConfirmationDecision,
     IssuanceRecord,
     IssuanceState,
     Practitioner,
 )
-from prostop_plugin.hl7.cda import NS, hardened_parser
 from prostop_plugin.readers import read_bytes
 from tests.adapters.filedrop.helpers import corpus, filedrop_section
 

@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 
 from prostop_plugin import hookimpl
-from prostop_plugin.events import IssuanceRecord, IssuanceState
+from prostop_plugin.models import IssuanceRecord, IssuanceState
 
 
 @hookimpl

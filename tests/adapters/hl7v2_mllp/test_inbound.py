@@ -13,9 +13,9 @@ from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ConfigError, LedgerError
-from prostop_plugin.events import DiagnosisEvent, IssuanceRecord
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
+from prostop_plugin.models import DiagnosisEvent, IssuanceRecord
 from tests.adapters.hl7v2_mllp.conftest import mllp_section
 from tests.adapters.hl7v2_mllp.helpers import (
     CORPUS,

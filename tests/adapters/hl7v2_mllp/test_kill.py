@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
+from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import Ledger
-from prostop_plugin.secrets import KeyRing
 from tests.adapters.hl7v2_mllp.helpers import (
     CORPUS,
     REPO,

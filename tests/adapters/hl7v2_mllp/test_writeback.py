@@ -15,15 +15,15 @@ from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_hl7v2_mllp.writeback import control_id_for
 from prostop_plugin.app import Prostop
-from prostop_plugin.events import (
+from prostop_plugin.hl7.er7 import parse
+from prostop_plugin.hl7.mapping import map_message
+from prostop_plugin.hl7.send import MLLPClient
+from prostop_plugin.models import (
     ConfirmationDecision,
     IssuanceRecord,
     IssuanceState,
     Practitioner,
 )
-from prostop_plugin.hl7.er7 import parse
-from prostop_plugin.hl7.mapping import map_message
-from prostop_plugin.hl7.send import MLLPClient
 from prostop_plugin.simulator import RunningSimulator
 from tests.adapters.hl7v2_mllp.conftest import mllp_section, runtime_settings
 from tests.adapters.hl7v2_mllp.helpers import (

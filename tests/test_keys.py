@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import SecretStr
 
 from prostop_plugin.errors import DecryptionError, KeyFileError
-from prostop_plugin.secrets import (
+from prostop_plugin.keys import (
     CODE_DIGEST_PURPOSE,
     DIGEST_KEY_FILE,
     ENCRYPTION_KEY_FILE,

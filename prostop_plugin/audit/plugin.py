@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from prostop_plugin.audit import MAX_MESSAGE_LENGTH, AuditLog, DetailValue
-from prostop_plugin.events import IssuanceRecord, IssuanceState
+from prostop_plugin.audit.log import MAX_MESSAGE_LENGTH, AuditLog, DetailValue
 from prostop_plugin.hooks import hookimpl
+from prostop_plugin.models import IssuanceRecord, IssuanceState
 
 
 class AuditPlugin:

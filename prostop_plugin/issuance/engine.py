@@ -14,86 +14,112 @@ the next step starts. So :meth:`IssuanceEngine.advance` can be called again at a
 a crash, from another process) and resumes where the flow stopped; compare-and-set on the state
 and leases on the slow steps make sure two processes never both issue a code for one record.
 
-The engine is one class built in layers, each module importing only those before it:
-:mod:`~prostop_plugin.issuance_base` (settings, saving a step, the reads),
-:mod:`~prostop_plugin.issuance_writeback` (write-back and expiry),
-:mod:`~prostop_plugin.issuance_actions` (retry, re-issue, corrections, the queues) and this
-module (events in, the state machine, the confirmation and the code itself).
+The engine is one class that composes its collaborators: :class:`~.transitions.Transitions`
+(commit a step, tell the observers), :class:`~.writeback.WriteBack` (write-back and expiry),
+and the pure functions of :mod:`~.requests` (what is sent out, what a decision must hold).
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
+from datetime import date, datetime
 
-from prostop_plugin.errors import (
-    ConfirmationRefused,
-    InvalidTransition,
-    IssuerError,
-    ProstopError,
-    TokenError,
-)
-from prostop_plugin.events import (
+from prostop_plugin import eligibility
+from prostop_plugin.config import Settings
+from prostop_plugin.errors import InvalidTransition, ProstopError, TokenError
+from prostop_plugin.issuance import requests
+from prostop_plugin.issuance.transitions import Transitions, log
+from prostop_plugin.issuance.writeback import WriteBack
+from prostop_plugin.issuers import CodeIssuer
+from prostop_plugin.keys import code_fingerprint
+from prostop_plugin.ledger import Ledger
+from prostop_plugin.models import (
     AccessToken,
+    CodeRequest,
     ConfirmationDecision,
+    ConfirmationRequest,
     DiagnosisEvent,
     EligibilityDecision,
+    Evidence,
     IssuanceRecord,
-    LocalizedText,
+    IssuanceState,
+    LabResult,
+    PatientRef,
     Practitioner,
+    PreviousIssuance,
     ResultCorrection,
+    utcnow,
 )
-from prostop_plugin.hooks import hookimpl
-from prostop_plugin.issuance_actions import IssuanceActions
-from prostop_plugin.issuance_base import PARIS, S, new_issuance_id
+from prostop_plugin.plugins import HookFacade
 from prostop_plugin.psc import check_token, new_binding_message
-from prostop_plugin.secrets import code_fingerprint
 from prostop_plugin.texts import Message, localized
+from prostop_plugin.values import PARIS
 
-__all__ = ["PARIS", "IssuanceEngine", "IssuancePlugin", "new_issuance_id"]
-
-# the flow's one logger, whichever file a step lives in (log lines name it)
-log = logging.getLogger("prostop_plugin.issuance")
-
+S = IssuanceState
 #: states in which a new event for the same episode starts a new issuance instead of joining
 _REOPENING_STATES = (S.NOT_ELIGIBLE, S.DECLINED)
 _MAX_STEPS = 12
 
 
-def _failure_text(exc: BaseException) -> LocalizedText:
-    """The physician reads plain French; the English side keeps the technical detail."""
-    if isinstance(exc, TokenError):
-        return LocalizedText(
-            fr="L'authentification Pro Santé Connect n'a pas abouti (demande refusée, expirée "
-            "ou non validée sur l'application e-CPS, ou carte CPS absente) : aucun code n'a "
-            "été demandé. Vous pouvez réessayer.",
-            en=f"Pro Santé Connect authentication failed: {exc.what}",
-        )
-    if isinstance(exc, IssuerError):
-        retry_fr = " Réessayez dans quelques minutes." if exc.retryable else (
-            " Prévenez votre informaticien si cela se reproduit."
-        )
-        retry_en = " You may retry." if exc.retryable else ""
-        return LocalizedText(
-            fr="Le service ProStopCovid n'a pas délivré de code." + retry_fr,
-            en=f"The ProStopCovid service issued no code: {exc.what}.{retry_en}",
-        )
-    return LocalizedText(
-        fr=f"Erreur inattendue pendant la demande de code ({type(exc).__name__}). "
-        "Vous pouvez réessayer ; si cela persiste, prévenez votre informaticien.",
-        en=f"Unexpected error while requesting the code ({type(exc).__name__}). "
-        "You may retry; if it persists, tell your IT administrator.",
-    )
-
-
-class IssuanceEngine(IssuanceActions):
+class IssuanceEngine:
     """Drives issuances through the state machine; the built-in plugin delegates to it."""
 
-    def _issuing_lease(self) -> float:
-        cs, psc = self.settings.code_service, self.settings.psc
-        per_attempt = cs.connect_timeout + cs.read_timeout + cs.backoff_max
-        return psc.ciba_timeout + psc.connect_timeout + psc.read_timeout + cs.max_attempts * (
-            per_attempt
-        ) + 30.0
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        hooks: HookFacade,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.hooks = hooks
+        self.clock = clock
+        self.transitions = Transitions(ledger, hooks, clock)
+        self.writeback = WriteBack(settings, self.transitions)
+        self._issuer: CodeIssuer | None = None
+
+    # -- small helpers ---------------------------------------------------------------------
+
+    @property
+    def policy(self) -> eligibility.EligibilityPolicy:
+        return self.settings.eligibility
+
+    def today(self) -> date:
+        return self.settings.as_of or self.clock().astimezone(PARIS).date()
+
+    def issuer(self) -> CodeIssuer:
+        if self._issuer is None:
+            self._issuer = self.hooks.code_issuer(self.settings)
+        return self._issuer
+
+    def close(self) -> None:
+        if self._issuer is not None:
+            self._issuer.close()
+            self._issuer = None
+
+    # -- reads, and the requests the flow sends out -------------------------------------------
+
+    def episode_evidence(self, record: IssuanceRecord) -> list[Evidence]:
+        return requests.merge_evidence(self.ledger.episode_events(record.episode))
+
+    def evaluate(self, record: IssuanceRecord) -> EligibilityDecision:
+        return eligibility.evaluate(self.episode_evidence(record), self.policy, self.today())
+
+    def confirmation_request(self, record: IssuanceRecord) -> ConfirmationRequest:
+        return requests.confirmation_request(record, self.previous_issuances(record))
+
+    def patient_issuances(self, patient: PatientRef, host: str) -> list[IssuanceRecord]:
+        """Every issuance of a patient, oldest first (without codes): for a host's record."""
+        return self.ledger.patient_history(self.ledger.patient_key_for(patient, host))
+
+    def previous_issuances(self, record: IssuanceRecord) -> list[PreviousIssuance]:
+        history = self.ledger.patient_history(self.ledger.patient_key(record.event))
+        return requests.previous_issuances(record, history)
+
+    def code_request(self, record: IssuanceRecord) -> CodeRequest:
+        return requests.code_request(record)
 
     # -- events in -------------------------------------------------------------------------
 
@@ -122,19 +148,19 @@ class IssuanceEngine(IssuanceActions):
             joined = self.ledger.issuance_for_event(conn, event)
             if joined is None:
                 latest = self.ledger.latest_in_patient(conn, patient_key)
-                in_episode = latest is not None and (today - latest[2]).days <= window
-                if latest is not None and in_episode and latest[3] not in _REOPENING_STATES:
-                    joined = latest[0]
+                in_episode = latest is not None and (today - latest.episode_start).days <= window
+                if latest is not None and in_episode and latest.state not in _REOPENING_STATES:
+                    joined = latest.issuance_id
                     self.ledger.insert_event(conn, event, joined)
                 else:
                     if latest is not None and in_episode:
-                        episode, start = latest[1], latest[2]
+                        episode, start = latest.episode, latest.episode_start
                     else:
                         episode, start = self.ledger.episode_key(patient_key, today), today
                     now = self.clock()
                     created = IssuanceRecord(
-                        id=new_issuance_id(), episode=episode, state=S.RECEIVED, event=event,
-                        created_at=now, updated_at=now,
+                        id=requests.new_issuance_id(), episode=episode, state=S.RECEIVED,
+                        event=event, created_at=now, updated_at=now,
                     )
                     self.ledger.insert_issuance(
                         conn, created, patient_key=patient_key, episode_start=start,
@@ -142,7 +168,7 @@ class IssuanceEngine(IssuanceActions):
                     )
                     self.ledger.insert_event(conn, event, created.id)
         if created is not None:
-            self._notify(created, None)
+            self.transitions.notify(created, None)
             return created, True
         assert joined is not None
         return self.ledger.get(joined), False
@@ -179,14 +205,13 @@ class IssuanceEngine(IssuanceActions):
             self._issue(record)  # its owner died mid-request: the orphan code just expires
             return True
         if state in (S.ISSUED, S.WRITE_BACK_FAILED):
-            if self._expire_if_due(record):
+            if self.writeback.expire_if_due(record):
                 return False
-            entry = self.ledger.outbox_entry(record.id)
-            if entry is None or entry.status != "pending" or entry.next_attempt_at > self.clock():
+            if not self.writeback.due(record):
                 return False
-            return self._write_back(record)
+            return self.writeback.attempt(record)
         if state == S.WRITTEN_BACK:
-            self._expire_if_due(record)
+            self.writeback.expire_if_due(record)
         return False
 
     def _evaluate(self, record: IssuanceRecord) -> None:
@@ -197,7 +222,7 @@ class IssuanceEngine(IssuanceActions):
         else:
             record.state = S.AWAITING_CONFIRMATION
             record.binding_message = new_binding_message()
-        self._save(record, expect=S.RECEIVED)
+        self.transitions.save(record, expect=S.RECEIVED)
 
     def _ask_host(self, record: IssuanceRecord) -> bool:
         refreshed = self.evaluate(record)
@@ -205,7 +230,7 @@ class IssuanceEngine(IssuanceActions):
             record.decision = refreshed
             if refreshed.decision == "not_eligible":
                 record.state = S.NOT_ELIGIBLE
-            self._save(record, expect=S.AWAITING_CONFIRMATION)
+            self.transitions.save(record, expect=S.AWAITING_CONFIRMATION)
             if record.state == S.NOT_ELIGIBLE:
                 return False
         answer = self.hooks.confirm_issuance(self.confirmation_request(record))
@@ -230,52 +255,16 @@ class IssuanceEngine(IssuanceActions):
                 fix="list the requests waiting with 'prostop pending list'",
             )
         assert record.decision is not None
-        self._check_decision(record.decision, decision)
+        requests.check_decision(
+            record.decision, decision, allowed_professions=self.policy.allowed_professions,
+            today=self.today(),
+        )
         record.confirmation = decision
         record.state = S.APPROVED if decision.approved else S.DECLINED
-        self._save(
+        self.transitions.save(
             record, expect=S.AWAITING_CONFIRMATION, actor=decision.practitioner.national_id
         )
         return self.advance(issuance_id) if advance else record
-
-    def _check_decision(self, eligible: EligibilityDecision, answer: ConfirmationDecision) -> None:
-        who = answer.practitioner
-        if not answer.approved:
-            if not (answer.decline_reason or "").strip():
-                raise ConfirmationRefused(
-                    "a decline needs a reason", fr="Indiquez la raison du refus.",
-                    fix="give --reason",
-                )
-            return
-        allowed = self.policy.allowed_professions
-        if who.profession_code is not None and who.profession_code not in allowed:
-            raise ConfirmationRefused(
-                f"profession {who.profession_code} may not issue declaration codes",
-                fr="Seuls les médecins et infirmiers peuvent remettre un code de déclaration.",
-            )
-        if eligible.decision == "not_eligible":
-            raise ConfirmationRefused(
-                "this case is not eligible", fr="Ce cas n'est pas éligible à un code."
-            )
-        if eligible.requires_qr_attestation and not answer.qr_unavailable_attested:
-            raise ConfirmationRefused(
-                "a confirmed case needs the attestation that the SI-DEP QR code is unavailable "
-                "and will not be used by anyone else",
-                fr=localized(Message.QR_ATTESTATION_MISSING).fr,
-                fix="approve with --attest-qr-unavailable after checking with the patient",
-            )
-        if eligible.requires_rtpcr_attestation and not answer.rtpcr_positive_attested:
-            raise ConfirmationRefused(
-                "no positive RT-PCR is on file: the physician must attest one",
-                fr=localized(Message.RTPCR_ATTESTATION_MISSING).fr,
-                fix="approve with --attest-rtpcr-positive",
-            )
-        onset = answer.symptom_onset
-        if onset is not None and onset > self.today():
-            raise ConfirmationRefused(
-                "the symptom onset date is in the future",
-                fr="La date de début des symptômes est dans le futur.",
-            )
 
     def _token(self, practitioner: Practitioner, binding_message: str) -> AccessToken:
         token = self.hooks.practitioner_token(practitioner, binding_message)
@@ -295,9 +284,9 @@ class IssuanceEngine(IssuanceActions):
         expected = record.state
         record.state = S.ISSUING
         record.error = None
-        self._save(
+        self.transitions.save(
             record, expect=expected, actor=record.confirmation.practitioner.national_id,
-            lease=self._issuing_lease(),
+            lease=requests.issuing_lease(self.settings),
         )
         try:
             token = self._token(record.confirmation.practitioner, record.binding_message)
@@ -308,8 +297,8 @@ class IssuanceEngine(IssuanceActions):
             else:
                 log.warning("issuance %s: no code: %s", record.id, exc)
             record.state = S.ISSUE_FAILED
-            record.error = _failure_text(exc)
-            self._save(record, expect=S.ISSUING)
+            record.error = requests.failure_text(exc)
+            self.transitions.save(record, expect=S.ISSUING)
             return
         code = issued.code.get_secret_value()
         record.code = issued.code
@@ -322,19 +311,91 @@ class IssuanceEngine(IssuanceActions):
                 conn, record, expect=S.ISSUING, actor="system", now=self.clock()
             )
             self.ledger.schedule_write_back(conn, record.id, at=self.clock())
-        self._notify(record, previous)
+        self.transitions.notify(record, previous)
 
+    # -- actions a physician or an admin takes ------------------------------------------------
 
-class IssuancePlugin:
-    """The built-in plugin answering the event hooks with the engine."""
+    def retry(self, issuance_id: str) -> IssuanceRecord:
+        """Retry a failed issue or write-back now."""
+        record = self.ledger.get(issuance_id)
+        if record.state == S.ISSUE_FAILED:
+            record.state = S.APPROVED
+            self.transitions.save(record, expect=S.ISSUE_FAILED)
+        elif record.state == S.WRITE_BACK_FAILED:
+            self.writeback.rearm(issuance_id)
+        else:
+            raise InvalidTransition(
+                f"nothing to retry: the issuance is '{record.state.value}'",
+                where=f"issuance {issuance_id}",
+            )
+        return self.advance(issuance_id)
 
-    def __init__(self, engine: IssuanceEngine) -> None:
-        self.engine = engine
+    def reissue(self, issuance_id: str) -> IssuanceRecord:
+        """After a code expired unused: a new issuance for the same episode, linked to it.
 
-    @hookimpl
-    def prostop_diagnosis_recorded(self, event: DiagnosisEvent) -> IssuanceRecord:
-        return self.engine.record_event(event)
+        It is evaluated again (as of today) and asks for confirmation like any other.
+        """
+        old = self.ledger.get(issuance_id)
+        if old.state != S.EXPIRED:
+            raise InvalidTransition(
+                f"only an expired code can be re-issued; this one is '{old.state.value}'",
+                where=f"issuance {issuance_id}",
+            )
+        now = self.clock()
+        new = IssuanceRecord(
+            id=requests.new_issuance_id(), episode=old.episode, state=S.RECEIVED,
+            event=old.event, replaces=old.id, created_at=now, updated_at=now,
+        )
+        with self.ledger.transaction() as conn:
+            head = self.ledger.latest_in_patient(conn, self.ledger.patient_key(old.event))
+            self.ledger.insert_issuance(
+                conn, new, patient_key=self.ledger.patient_key(old.event),
+                episode_start=head.episode_start if head else self.today(), actor="system",
+            )
+        self.transitions.notify(new, None)
+        return self.advance(new.id)
 
-    @hookimpl
-    def prostop_result_corrected(self, correction: ResultCorrection) -> None:
-        self.engine.result_corrected(correction)
+    def result_corrected(self, correction: ResultCorrection) -> list[IssuanceRecord]:
+        """Flag the issuances whose code rested on a result that was corrected or deleted."""
+        probe = DiagnosisEvent(
+            source=correction.source, patient=correction.patient, evidence=[correction.result]
+        )
+        flagged: list[IssuanceRecord] = []
+        changed = correction.result
+        for record in self.ledger.patient_history(self.ledger.patient_key(probe)):
+            if not record.state.received_code and record.state not in (S.ISSUING, S.APPROVED):
+                continue
+            if not any(
+                isinstance(e, LabResult) and e.test == changed.test
+                and (changed.collected_at is None or e.collected_at == changed.collected_at)
+                for e in self.episode_evidence(record)
+            ):
+                continue
+            kind = Message.RESULT_DELETED if changed.status == "D" else Message.RESULT_CORRECTED
+            record.flag = localized(
+                kind, test=changed.test.code, issued_on=record.issued_at or record.created_at
+            )
+            self.transitions.save(record, expect=record.state)
+            self.hooks.issuance_changed(record.model_copy(update={"code": None}), record.state)
+            flagged.append(record)
+        return flagged
+
+    # -- queues ----------------------------------------------------------------------------
+
+    def pending(self) -> list[ConfirmationRequest]:
+        return [
+            self.confirmation_request(r)
+            for r in self.ledger.records_in_states(S.AWAITING_CONFIRMATION)
+        ]
+
+    def resume(self) -> list[IssuanceRecord]:
+        """Advance every unfinished issuance once (start-up, worker tick, after a crash)."""
+        now = self.clock()
+        for expired_id in self.ledger.expired_candidates(now):
+            self.writeback.expire_if_due(self.ledger.get(expired_id))
+        # not awaiting_confirmation: those wait for a physician (the pending queue), and
+        # asking a host's dialog again at every tick would pester the physician
+        ids = self.ledger.ids_in_states(
+            S.RECEIVED, S.APPROVED, S.ISSUING, S.ISSUED, S.WRITE_BACK_FAILED,
+        )
+        return [self.advance(i) for i in ids]

@@ -63,11 +63,11 @@ _MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _parse(value: str | None) -> datetime | None:
+def parse_utc(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 

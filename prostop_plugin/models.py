@@ -318,6 +318,21 @@ class IssuanceState(enum.StrEnum):
     ISSUE_FAILED = "issue_failed"
     EXPIRED = "expired"
 
+    @property
+    def holds_code(self) -> bool:
+        """A code was issued and may still be valid (issued, written back or not yet)."""
+        return self in _HOLDING_A_CODE
+
+    @property
+    def received_code(self) -> bool:
+        """A code was issued at some point: one that holds it, or one whose validity passed."""
+        return self in _HOLDING_A_CODE or self is IssuanceState.EXPIRED
+
+
+_HOLDING_A_CODE = frozenset(
+    {IssuanceState.ISSUED, IssuanceState.WRITTEN_BACK, IssuanceState.WRITE_BACK_FAILED}
+)
+
 
 class PreviousIssuance(Model):
     """What the physician is shown about codes this patient received before."""

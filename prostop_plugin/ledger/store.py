@@ -13,8 +13,8 @@ Guarantees it gives the engine:
 Privacy at rest: patient data and the code live only in AES-GCM blobs; indexed columns hold
 keyed digests (patient, episode) and non-identifying values (state, dates).
 
-The file, its schema and transactions are in :mod:`prostop_plugin.ledger_db`; leases in
-:mod:`prostop_plugin.ledger_leases`. This module reads and writes the records.
+The file, its schema and transactions are in :mod:`prostop_plugin.ledger.schema`; leases in
+:mod:`prostop_plugin.ledger.leases`. This module reads and writes the records.
 """
 
 from __future__ import annotations
@@ -22,24 +22,36 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from prostop_plugin.errors import InvalidTransition, IssuanceNotFound
-from prostop_plugin.events import DiagnosisEvent, IssuanceRecord, IssuanceState, PatientRef
-from prostop_plugin.ledger_db import SCHEMA_VERSION, LedgerDatabase, _iso, _parse
-from prostop_plugin.ledger_leases import lease_free, owner_is_dead, process_identity
-from prostop_plugin.secrets import KeyRing
+from prostop_plugin.keys import KeyRing
+from prostop_plugin.ledger.leases import lease_free, owner_is_dead, process_identity
+from prostop_plugin.ledger.schema import SCHEMA_VERSION, LedgerDatabase, iso_utc, parse_utc
+from prostop_plugin.models import DiagnosisEvent, IssuanceRecord, IssuanceState, PatientRef
 
 __all__ = [
     "SCHEMA_VERSION",
+    "EpisodeHead",
     "IssuanceSummary",
     "Ledger",
     "OutboxEntry",
+    "OutboxStatus",
     "owner_is_dead",
     "process_identity",
 ]
+
+
+class OutboxStatus(StrEnum):
+    """Where a write-back stands in the outbox."""
+
+    PENDING = "pending"  #: to be attempted at ``next_attempt_at``
+    DONE = "done"  #: an adapter took it
+    FAILED = "failed"  #: attempts exhausted: shown to the physician, ``prostop retry`` re-arms it
+    EXPIRED = "expired"  #: the code expired before it could be written back
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,17 @@ class OutboxEntry:
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
-    status: str
+    status: OutboxStatus
+
+
+@dataclass(frozen=True)
+class EpisodeHead:
+    """A patient's newest issuance, read inside the transaction that files a new event."""
+
+    issuance_id: str
+    episode: str
+    episode_start: date
+    state: IssuanceState
 
 
 @dataclass(frozen=True)
@@ -140,7 +162,7 @@ class Ledger(LedgerDatabase):
                 id=r["id"], state=IssuanceState(r["state"]),
                 created_at=datetime.fromisoformat(r["created_at"]),
                 updated_at=datetime.fromisoformat(r["updated_at"]),
-                valid_until=_parse(r["valid_until"]), code_last2=r["code_last2"],
+                valid_until=parse_utc(r["valid_until"]), code_last2=r["code_last2"],
             )
             for r in rows
         ]
@@ -183,20 +205,20 @@ class Ledger(LedgerDatabase):
         return OutboxEntry(
             issuance_id=row["issuance_id"], attempts=row["attempts"],
             next_attempt_at=datetime.fromisoformat(row["next_attempt_at"]),
-            last_error=row["last_error"], status=row["status"],
+            last_error=row["last_error"], status=OutboxStatus(row["status"]),
         )
 
     def due_write_backs(self, now: datetime) -> list[str]:
         rows = self._connection().execute(
             "SELECT issuance_id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
-            "ORDER BY next_attempt_at", (_iso(now),),
+            "ORDER BY next_attempt_at", (iso_utc(now),),
         ).fetchall()
         return [str(r["issuance_id"]) for r in rows]
 
     def expired_candidates(self, now: datetime) -> list[str]:
         rows = self._connection().execute(
             "SELECT id FROM issuances WHERE valid_until IS NOT NULL AND valid_until < ? "
-            "AND state IN ('issued', 'written_back', 'write_back_failed')", (_iso(now),),
+            "AND state IN ('issued', 'written_back', 'write_back_failed')", (iso_utc(now),),
         ).fetchall()
         return [str(r["id"]) for r in rows]
 
@@ -210,7 +232,7 @@ class Ledger(LedgerDatabase):
         cursor = conn.execute(
             "INSERT INTO events (dedupe_key, issuance_id, received_at, payload) "
             "VALUES (?, ?, ?, x'')",
-            (dedupe, issuance_id, _iso(event.source.received_at)),
+            (dedupe, issuance_id, iso_utc(event.source.received_at)),
         )
         row_id = cursor.lastrowid
         payload = self.keyring.encrypt(
@@ -235,17 +257,18 @@ class Ledger(LedgerDatabase):
 
     def latest_in_patient(
         self, conn: sqlite3.Connection, patient_key: str
-    ) -> tuple[str, str, date, IssuanceState] | None:
-        """(id, episode, episode_start, state) of the patient's newest issuance."""
+    ) -> EpisodeHead | None:
+        """The patient's newest issuance: where a new event of theirs may belong."""
         row = conn.execute(
             "SELECT id, episode, episode_start, state FROM issuances WHERE patient_key = ? "
             "ORDER BY created_at DESC, rowid DESC LIMIT 1", (patient_key,),
         ).fetchone()
         if row is None:
             return None
-        return (
-            row["id"], row["episode"], date.fromisoformat(row["episode_start"]),
-            IssuanceState(row["state"]),
+        return EpisodeHead(
+            issuance_id=row["id"], episode=row["episode"],
+            episode_start=date.fromisoformat(row["episode_start"]),
+            state=IssuanceState(row["state"]),
         )
 
     def insert_issuance(
@@ -257,14 +280,14 @@ class Ledger(LedgerDatabase):
             "updated_at, replaces, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id, patient_key, record.episode, episode_start.isoformat(),
-                record.state.value, _iso(record.created_at), _iso(record.updated_at),
+                record.state.value, iso_utc(record.created_at), iso_utc(record.updated_at),
                 record.replaces, self._seal_record(record),
             ),
         )
         conn.execute(
             "INSERT INTO transitions (issuance_id, from_state, to_state, at, actor) "
             "VALUES (?, NULL, ?, ?, ?)",
-            (record.id, record.state.value, _iso(record.created_at), actor),
+            (record.id, record.state.value, iso_utc(record.created_at), actor),
         )
 
     def save(
@@ -303,14 +326,14 @@ class Ledger(LedgerDatabase):
                 record.code.get_secret_value().encode(), context=f"code:{record.id}".encode()
             )
         lease_owner = process_identity() if lease_seconds else None
-        lease_until = _iso(now + timedelta(seconds=lease_seconds)) if lease_seconds else None
+        lease_until = iso_utc(now + timedelta(seconds=lease_seconds)) if lease_seconds else None
         conn.execute(
             "UPDATE issuances SET state = ?, updated_at = ?, valid_until = ?, "
             "code_blob = COALESCE(?, code_blob), code_digest = ?, code_last2 = ?, "
             "lease_owner = ?, lease_until = ?, body = ? WHERE id = ?",
             (
-                record.state.value, _iso(now),
-                _iso(record.valid_until) if record.valid_until else None,
+                record.state.value, iso_utc(now),
+                iso_utc(record.valid_until) if record.valid_until else None,
                 code_blob, record.code_digest, record.code_last2, lease_owner, lease_until,
                 self._seal_record(record), record.id,
             ),
@@ -319,13 +342,13 @@ class Ledger(LedgerDatabase):
             conn.execute(
                 "INSERT INTO transitions (issuance_id, from_state, to_state, at, actor) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (record.id, previous.value, record.state.value, _iso(now), actor),
+                (record.id, previous.value, record.state.value, iso_utc(now), actor),
             )
         return previous
 
     @staticmethod
     def _lease_free(row: sqlite3.Row, now: datetime) -> bool:
-        return lease_free(row["lease_owner"], _parse(row["lease_until"]), now)
+        return lease_free(row["lease_owner"], parse_utc(row["lease_until"]), now)
 
     def lease_free(self, issuance_id: str, now: datetime) -> bool:
         row = self._connection().execute(
@@ -335,12 +358,13 @@ class Ledger(LedgerDatabase):
 
     def schedule_write_back(
         self, conn: sqlite3.Connection, issuance_id: str, *, at: datetime,
-        attempts: int = 0, error: str | None = None, status: str = "pending",
+        attempts: int = 0, error: str | None = None,
+        status: OutboxStatus = OutboxStatus.PENDING,
     ) -> None:
         conn.execute(
             "INSERT INTO outbox (issuance_id, attempts, next_attempt_at, last_error, status) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(issuance_id) DO UPDATE SET "
             "attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, "
             "last_error = excluded.last_error, status = excluded.status",
-            (issuance_id, attempts, _iso(at), error, status),
+            (issuance_id, attempts, iso_utc(at), error, status.value),
         )

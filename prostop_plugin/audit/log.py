@@ -19,8 +19,8 @@ Limits: whoever holds the signing key can rewrite everything, and an older *pair
 head files (a restored backup) verifies as what it is, an older log. Send exports elsewhere
 to guard against that.
 
-The chain's encoding and checks are in :mod:`prostop_plugin.audit_chain`; the observer that
-writes entries for the issuance flow is in :mod:`prostop_plugin.audit_plugin`.
+The chain's encoding and checks are in :mod:`prostop_plugin.audit.chain`; the observer that
+writes entries for the issuance flow is in :mod:`prostop_plugin.audit.plugin`.
 """
 
 from __future__ import annotations
@@ -35,24 +35,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from prostop_plugin.audit_chain import (
+from prostop_plugin.audit.chain import (
     ENTRY_FIELDS,
     GENESIS_HASH,
     HASHED_FIELDS,
     HEAD_FIELDS,
     AuditVerification,
-    _b64,
-    _canonical,
-    _ChainWalk,
-    _check_head,
-    _entry_hash,
-    _head_message,
-    _parse_line,
-    _seal_problem,
+    ChainWalk,
+    b64encode,
+    canonical,
+    check_head,
+    entry_hash,
+    head_message,
+    parse_line,
+    seal_problem,
 )
 from prostop_plugin.errors import AuditError
 from prostop_plugin.fileio import fsync_directory
-from prostop_plugin.secrets import KeyRing
+from prostop_plugin.keys import KeyRing
 
 __all__ = [
     "ENTRY_FIELDS",
@@ -152,13 +152,13 @@ class AuditLog:
             last_seq, last_hash = self._tail_for_append()
             fields["seq"] = last_seq + 1
             fields["prev_hash"] = last_hash
-            fields["hash"] = _entry_hash(fields)
-            fields["signature"] = _b64(self.keyring.sign(fields["hash"].encode("ascii")))
+            fields["hash"] = entry_hash(fields)
+            fields["signature"] = b64encode(self.keyring.sign(fields["hash"].encode("ascii")))
             if last_seq == 0 and not self.head_path.exists():
                 # anchor an empty log first: a crash right after the first line then reads as
                 # "head lags", not as "head deleted"
                 self._write_head(0, GENESIS_HASH)
-            self._write_line(_canonical(fields) + b"\n")
+            self._write_line(canonical(fields) + b"\n")
             self._write_head(fields["seq"], fields["hash"])
         return AuditEntry.from_fields(fields)
 
@@ -168,8 +168,8 @@ class AuditLog:
         line = self._read_last_line()
         last_seq, last_hash = 0, GENESIS_HASH
         if line is not None:
-            fields, problem = _parse_line(line)
-            if fields is None or (problem := _seal_problem(fields, self.keyring)):
+            fields, problem = parse_line(line)
+            if fields is None or (problem := seal_problem(fields, self.keyring)):
                 raise AuditError(
                     f"the last entry of the log is damaged: it {problem}",
                     where=str(self.path), fix=_FIX_DAMAGED,
@@ -182,7 +182,7 @@ class AuditLog:
                     where=str(self.head_path), fix=_FIX_DAMAGED,
                 )
             return last_seq, last_hash
-        head = _check_head(head_bytes, self.keyring)
+        head = check_head(head_bytes, self.keyring)
         if isinstance(head, str):
             raise AuditError(head, where=str(self.head_path), fix=_FIX_DAMAGED)
         head_seq, head_hash = head
@@ -232,13 +232,13 @@ class AuditLog:
         head = {
             "seq": seq,
             "hash": entry_hash,
-            "signature": _b64(self.keyring.sign(_head_message(seq, entry_hash))),
+            "signature": b64encode(self.keyring.sign(head_message(seq, entry_hash))),
         }
         temp = self.head_path.with_name(self.head_path.name + ".tmp")  # one writer: the lock
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
-                _write_all(fd, _canonical(head) + b"\n")
+                _write_all(fd, canonical(head) + b"\n")
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -262,7 +262,7 @@ class AuditLog:
         """
         size, _ = self._snapshot()
         for number, line in enumerate(self._lines(size), start=1):
-            fields, problem = _parse_line(line)
+            fields, problem = parse_line(line)
             if fields is None:
                 raise AuditError(
                     f"line {number} is not an audit entry ({problem})",
@@ -273,7 +273,7 @@ class AuditLog:
     def verify(self) -> AuditVerification:
         """Check every line, the chain, the signatures, and the end against the signed head."""
         size, head = self._snapshot()
-        walk = _ChainWalk(self.keyring, self.head_path, head)
+        walk = ChainWalk(self.keyring, self.head_path, head)
         for _ in walk.run(self._lines(size)):
             pass
         return walk.result()
@@ -283,8 +283,8 @@ class AuditLog:
         many. :meth:`verify` gives the verdict on the whole log."""
         size, head = self._snapshot()
         count = 0
-        for fields in _ChainWalk(self.keyring, self.head_path, head).run(self._lines(size)):
-            out.write(_canonical(fields).decode("ascii") + "\n")
+        for fields in ChainWalk(self.keyring, self.head_path, head).run(self._lines(size)):
+            out.write(canonical(fields).decode("ascii") + "\n")
             count += 1
         return count
 

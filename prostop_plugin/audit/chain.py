@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from prostop_plugin.secrets import KeyRing
+from prostop_plugin.keys import KeyRing
 
 GENESIS_HASH = "0" * 64
 #: every field an entry line has, and the ones its hash covers
@@ -42,14 +42,14 @@ class AuditVerification:
     problem: str | None = None
 
 
-class _ChainWalk:
+class ChainWalk:
     """Walks the lines in order, yielding each verified entry's fields and stopping at the
     first broken one; :meth:`result` then holds the end against the signed head."""
 
     def __init__(self, keyring: KeyRing, head_path: Path, head_bytes: bytes | None) -> None:
         self.keyring = keyring
         self.head_path = head_path
-        self.head = None if head_bytes is None else _check_head(head_bytes, keyring)
+        self.head = None if head_bytes is None else check_head(head_bytes, keyring)
         self.head_seq = self.head[0] if isinstance(self.head, tuple) else None
         #: the hash of the entry the head names, once walked past it
         self.hash_at_head = GENESIS_HASH if self.head_seq == 0 else None
@@ -110,7 +110,7 @@ def _checked_line(
 ) -> tuple[dict[str, Any] | None, str]:
     """Line ``seq``'s fields if it holds; else None and a sentence naming the likeliest cause
     (the checks run in that order)."""
-    fields, problem = _parse_line(line)
+    fields, problem = parse_line(line)
     if fields is None:
         return None, f"line {seq} is not a valid audit entry ({problem})."
     if fields["seq"] != seq:
@@ -123,16 +123,16 @@ def _checked_line(
             f"entry {seq} does not follow entry {seq - 1} (its prev_hash differs): an entry was "
             "removed, inserted or moved."
         )
-    if problem := _seal_problem(fields, keyring):
+    if problem := seal_problem(fields, keyring):
         return None, f"entry {seq} {problem}."
-    if line != _canonical(fields) + b"\n":
+    if line != canonical(fields) + b"\n":
         return None, f"line {seq} was edited: it is not written the way the log writes entries."
     return fields, ""
 
 
-def _seal_problem(fields: Mapping[str, Any], keyring: KeyRing) -> str:
+def seal_problem(fields: Mapping[str, Any], keyring: KeyRing) -> str:
     """Why an entry's hash or signature does not hold, or "" when both do."""
-    if _entry_hash(fields) != fields["hash"]:
+    if entry_hash(fields) != fields["hash"]:
         return "was altered: its content no longer matches its hash"
     if not keyring.verify(fields["hash"].encode("ascii"), _unb64(fields["signature"])):
         return (
@@ -150,23 +150,23 @@ def _span(first: int, last: int, singular: str, plural: str) -> str:
 # -- encoding --------------------------------------------------------------------------------
 
 
-def _canonical(value: Mapping[str, Any]) -> bytes:
+def canonical(value: Mapping[str, Any]) -> bytes:
     """The one byte form of an entry: what is hashed, signed and written."""
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
     ).encode("ascii")
 
 
-def _entry_hash(fields: Mapping[str, Any]) -> str:
-    return hashlib.sha256(_canonical({k: fields[k] for k in HASHED_FIELDS})).hexdigest()
+def entry_hash(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical({k: fields[k] for k in HASHED_FIELDS})).hexdigest()
 
 
-def _head_message(seq: int, entry_hash: str) -> bytes:
+def head_message(seq: int, entry_hash: str) -> bytes:
     # a prefix unlike a bare hash: a head signature can never pass for an entry's
     return f"prostop-audit-head:{seq}:{entry_hash}".encode("ascii")
 
 
-def _b64(data: bytes) -> str:
+def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
@@ -174,7 +174,7 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)  # shape already checked
 
 
-def _parse_line(line: bytes) -> tuple[dict[str, Any] | None, str]:
+def parse_line(line: bytes) -> tuple[dict[str, Any] | None, str]:
     """A line's fields if it is shaped like an entry (not its hash nor signature)."""
     if not line.endswith(b"\n"):
         return None, "it is incomplete: an interrupted write"
@@ -223,7 +223,7 @@ def _shape_problem(fields: object) -> str:
     return ""
 
 
-def _check_head(data: bytes, keyring: KeyRing) -> tuple[int, str] | str:
+def check_head(data: bytes, keyring: KeyRing) -> tuple[int, str] | str:
     """The head's (seq, hash), or a sentence saying why it cannot be trusted."""
     try:
         head = json.loads(data)
@@ -239,7 +239,7 @@ def _check_head(data: bytes, keyring: KeyRing) -> tuple[int, str] | str:
     ):
         return "it is not an audit head (seq, hash, signature)"
     try:
-        valid = keyring.verify(_head_message(seq, entry_hash), _unb64(signature))
+        valid = keyring.verify(head_message(seq, entry_hash), _unb64(signature))
     except binascii.Error:
         valid = False
     if not valid:

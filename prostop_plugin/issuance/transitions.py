@@ -1,0 +1,45 @@
+"""Committing one step of the state machine, then telling the observers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from prostop_plugin.ledger import Ledger
+from prostop_plugin.models import IssuanceRecord, IssuanceState
+from prostop_plugin.plugins import HookFacade
+
+# the flow's one logger, whichever module a step lives in (log lines name it)
+log = logging.getLogger("prostop_plugin.issuance")
+
+
+class Transitions:
+    """Saves a record's new state (compare-and-set) and notifies ``prostop_issuance_changed``."""
+
+    def __init__(
+        self, ledger: Ledger, hooks: HookFacade, clock: Callable[[], datetime]
+    ) -> None:
+        self.ledger = ledger
+        self.hooks = hooks
+        self.clock = clock
+
+    def notify(self, record: IssuanceRecord, previous: IssuanceState | None) -> None:
+        if previous == record.state and previous is not None:
+            return
+        log.info(
+            "issuance %s: %s -> %s%s", record.id, previous.value if previous else "-",
+            record.state.value, f" (code …{record.code_last2})" if record.code_last2 else "",
+        )
+        self.hooks.issuance_changed(record.model_copy(update={"code": None}), previous)
+
+    def save(
+        self, record: IssuanceRecord, *, expect: IssuanceState | tuple[IssuanceState, ...],
+        actor: str = "system", lease: float | None = None,
+    ) -> IssuanceState:
+        with self.ledger.transaction() as conn:
+            previous = self.ledger.save(
+                conn, record, expect=expect, actor=actor, lease_seconds=lease, now=self.clock()
+            )
+        self.notify(record, previous)
+        return previous
