@@ -12,7 +12,8 @@ import httpx
 
 from bench.harness import Harness
 from prostop_plugin.config import CodeServiceSettings, PSCSettings
-from prostop_plugin.issuers.prostopcovid import USER_AGENT, ProStopCovidIssuer
+from prostop_plugin.http_client import USER_AGENT
+from prostop_plugin.issuers.prostopcovid import ProStopCovidIssuer
 from prostop_plugin.models import CodeRequest, Practitioner
 from prostop_plugin.psc import CibaTokenSource
 from prostop_plugin.simulator import SimulatorOptions, run_in_thread

@@ -133,7 +133,7 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data")) -
     import threading
     from importlib.metadata import entry_points
 
-    from prostop_plugin.serve import install_stop_signals, serve
+    from prostop_plugin.runner import install_stop_signals, serve
     from prostop_plugin.simulator.options import SimulatorOptions
     from prostop_plugin.simulator.server import run_in_thread
 

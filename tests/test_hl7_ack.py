@@ -9,17 +9,16 @@ import pytest
 from prostop_plugin.errors import HL7ParseError
 from prostop_plugin.hl7.ack import (
     AckError,
-    WriteBackHeader,
     ack_code,
     ack_mode,
     build_ack,
     build_ack_for_unparsed,
-    build_write_back,
     wants_ack,
 )
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mapping import HL7FieldError, UnsupportedMessageType, map_message
 from prostop_plugin.hl7.mllp import MLLPDecoder, encode_frame
+from prostop_plugin.hl7.outgoing import WriteBackHeader, build_write_back
 from prostop_plugin.models import LabResult, PatientRef, Practitioner
 
 NOW = datetime(2020, 11, 19, 9, 30, tzinfo=UTC)

@@ -19,6 +19,7 @@ import httpx
 import jwt
 import pytest
 
+from prostop_plugin.cli.simulator import options_from, register
 from prostop_plugin.config import PSC_REALM_PATH
 from prostop_plugin.simulator import (
     Approval,
@@ -29,7 +30,6 @@ from prostop_plugin.simulator import (
     run_in_thread,
 )
 from prostop_plugin.simulator.codes import CodeStore
-from prostop_plugin.simulator.command import options_from, register
 from prostop_plugin.simulator.tokens import TokenAuthority
 from tests.fixtures.simulator import shared_signing_key, simulator_options
 
@@ -476,7 +476,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         port = free.getsockname()[1]
     script = (
         "import argparse, sys\n"
-        "from prostop_plugin.simulator.command import register\n"
+        "from prostop_plugin.cli.simulator import register\n"
         "p = argparse.ArgumentParser(prog='prostop'); register(p.add_subparsers())\n"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
     )

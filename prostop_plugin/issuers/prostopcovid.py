@@ -29,28 +29,21 @@ zone, ``validUntil`` after ``validFrom`` and in the future); anything else is an
 from __future__ import annotations
 
 import logging
-import os
 import random
-import secrets
 import ssl
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import certifi
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from prostop_plugin import __version__
 from prostop_plugin.config import CodeServiceSettings
-from prostop_plugin.errors import ConfigError, IssuerError
+from prostop_plugin.errors import IssuerError
 from prostop_plugin.hooks import hookimpl
+from prostop_plugin.http_client import build_client
 from prostop_plugin.models import CODE_PATTERN, AccessToken, CodeRequest, IssuedCode
 
 if TYPE_CHECKING:
@@ -58,135 +51,6 @@ if TYPE_CHECKING:
     from prostop_plugin.issuers import CodeIssuer
 
 log = logging.getLogger(__name__)
-
-USER_AGENT = f"prostop-plugin/{__version__}"
-
-
-# -- TLS ---------------------------------------------------------------------------------------
-
-
-def ssl_context(
-    *,
-    url: str,
-    ca_bundle: Path | None,
-    client_certificate: Path | None,
-    client_certificate_password: SecretStr | None,
-    section: str,
-) -> ssl.SSLContext:
-    """A verifying TLS context (there is no way to turn verification off).
-
-    Trusts the system CAs and certifi's, plus ``ca_bundle`` when set; presents the PKCS#12
-    client certificate when set (mTLS). ``section`` names the settings section in errors.
-
-    :raises ConfigError: naming the file and the fix, when a file is missing or unusable.
-    """
-    # PROTOCOL_TLS_CLIENT: certificate and host name verification on
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if url.startswith("https:"):
-        # loading the public CA stores takes ~0.1 s: only when TLS is used (not for the
-        # loopback simulator, where the context trusts nothing and is never used)
-        context.load_verify_locations(cafile=certifi.where())
-        context.load_default_certs()
-    if ca_bundle is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca_bundle))
-        except FileNotFoundError:
-            raise ConfigError(
-                "CA file not found", where=f"{ca_bundle} ([{section}] ca_bundle)",
-                fix="point ca_bundle at the PEM file of the certificate authority to trust",
-            ) from None
-        except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(
-                f"not a usable PEM CA file ({exc})", where=f"{ca_bundle} ([{section}] ca_bundle)",
-                fix="ca_bundle must hold one or more '-----BEGIN CERTIFICATE-----' blocks",
-            ) from None
-    if client_certificate is not None:
-        load_client_certificate(context, client_certificate, client_certificate_password, section)
-    return context
-
-
-def _looks_like_pkcs12(data: bytes) -> bool:
-    """A DER SEQUENCE whose first element is INTEGER 3: the PFX header (RFC 7292)."""
-    if len(data) < 8 or data[0] != 0x30:
-        return False
-    offset = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
-    return data[offset : offset + 3] == b"\x02\x01\x03"
-
-
-def load_client_certificate(
-    context: ssl.SSLContext, path: Path, password: SecretStr | None, section: str
-) -> None:
-    """Load a PKCS#12 client certificate and its key into ``context``.
-
-    :mod:`ssl` reads keys from files only: the key is written, encrypted with a throw-away
-    random passphrase that never leaves memory, to a private temporary file that is removed
-    at once.
-    """
-    where = f"{path} ([{section}] client_certificate)"
-    env = f"PROSTOP_{section.upper()}__CLIENT_CERTIFICATE_PASSWORD"
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            "client certificate file not found", where=where,
-            fix="point client_certificate at the PKCS#12 (.p12/.pfx) file your certificate "
-            "authority delivered, or remove the setting to connect without mTLS",
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the client certificate file: {exc.strerror}", where=where,
-            fix="check the file's permissions for the user running prostop",
-        ) from None
-    secret = password.get_secret_value().encode() if password is not None else None
-    try:
-        key, certificate, chain = pkcs12.load_key_and_certificates(data, secret)
-    except ValueError:
-        if not _looks_like_pkcs12(data):
-            is_pem = data.lstrip().startswith(b"-----BEGIN")
-            raise ConfigError(
-                "not a PKCS#12 file" + (" (it is PEM)" if is_pem else ""), where=where,
-                fix="use the .p12/.pfx file; a PEM certificate and key can be converted with "
-                "'openssl pkcs12 -export -in cert.pem -inkey key.pem -out client.p12'",
-            ) from None
-        raise ConfigError(
-            "cannot open the PKCS#12 file: wrong password"
-            + (" (no password is set)" if secret is None else ""),
-            where=where,
-            fix=f"set client_certificate_password in [{section}] or the environment variable "
-            f"{env} to the file's password",
-        ) from None
-    if key is None or certificate is None:
-        raise ConfigError(
-            "the PKCS#12 file holds no " + ("private key" if key is None else "certificate"),
-            where=where, fix="export the certificate together with its private key",
-        )
-    if certificate.not_valid_after_utc < datetime.now(UTC):
-        raise ConfigError(
-            f"the client certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}",
-            where=where, fix="renew the certificate with your certificate authority",
-        )
-    passphrase = secrets.token_hex(32).encode()
-    pem = b"".join(
-        c.public_bytes(serialization.Encoding.PEM) for c in [certificate, *(chain or [])]
-    ) + key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
-    )
-    with tempfile.TemporaryDirectory(prefix="prostop-") as folder:
-        pem_path = Path(folder) / "client.pem"
-        fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
-        try:
-            context.load_cert_chain(pem_path, password=passphrase)
-        except ssl.SSLError as exc:
-            raise ConfigError(
-                f"the client certificate cannot be used for TLS: {exc}", where=where,
-                fix="export it again as PKCS#12 with its private key",
-            ) from None
-
 
 # -- the answer --------------------------------------------------------------------------------
 
@@ -266,27 +130,11 @@ class ProStopCovidIssuer:
         self.settings = settings
         self.url = settings.base_url + settings.generate_path
         self._rng = rng or random.Random()
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout,
-                read=settings.read_timeout,
-                write=settings.read_timeout,
-                pool=settings.connect_timeout,
-            ),
-            verify=ssl_context(
-                url=settings.base_url,
-                ca_bundle=settings.ca_bundle,
-                client_certificate=settings.client_certificate,
-                client_certificate_password=settings.client_certificate_password,
-                section="code_service",
-            ),
+        self._client = build_client(
+            url=settings.base_url, tls=settings, section="code_service",
+            connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
             limits=httpx.Limits(max_connections=10, max_keepalive_connections=4,
                                 keepalive_expiry=30),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            follow_redirects=False,
-            # proxies and CA files from the environment would change where codes come from
-            # behind the admin's back: the configuration says everything
-            trust_env=False,
         )
 
     @property
@@ -460,7 +308,5 @@ __all__ = [
     "GenerateShortAnswer",
     "ProStopCovidIssuer",
     "ProStopCovidPlugin",
-    "load_client_certificate",
     "retry_after_seconds",
-    "ssl_context",
 ]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from prostop_plugin.config import PSCSettings
 from prostop_plugin.errors import TokenError
-from prostop_plugin.issuers.prostopcovid import USER_AGENT, ssl_context
+from prostop_plugin.http_client import build_client
 
 DISCOVERY_PATH = "/.well-known/wallet-openid-configuration"
 
@@ -69,19 +69,7 @@ def discover(client: httpx.Client, issuer: str) -> PSCEndpoints:
 
 def psc_client(settings: PSCSettings) -> httpx.Client:
     """An HTTP client for PSC: verifying TLS, optional mTLS, explicit timeouts."""
-    return httpx.Client(
-        timeout=httpx.Timeout(
-            connect=settings.connect_timeout, read=settings.read_timeout,
-            write=settings.read_timeout, pool=settings.connect_timeout,
-        ),
-        verify=ssl_context(
-            url=settings.issuer,
-            ca_bundle=settings.ca_bundle,
-            client_certificate=settings.client_certificate,
-            client_certificate_password=settings.client_certificate_password,
-            section="psc",
-        ),
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        follow_redirects=False,
-        trust_env=False,
+    return build_client(
+        url=settings.issuer, tls=settings, section="psc",
+        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
     )

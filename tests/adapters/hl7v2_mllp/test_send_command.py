@@ -10,7 +10,7 @@ import pytest
 from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_plugin.app import Prostop
-from prostop_plugin.hl7.send import register, run
+from prostop_plugin.cli.hl7 import register, run
 from tests.adapters.hl7v2_mllp.conftest import mllp_section
 from tests.adapters.hl7v2_mllp.helpers import (
     CORPUS,

@@ -1,0 +1,89 @@
+"""``prostop check``, ``schema`` and ``submit``: reading files as the adapters do."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from prostop_plugin.cli.common import (
+    open_runtime,
+    parse_date,
+    print_json,
+    print_rows,
+    record_row,
+    settings_from,
+)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from prostop_plugin import eligibility
+    from prostop_plugin.readers import read_file
+    from prostop_plugin.texts import get_texts
+
+    settings = settings_from(args)
+    evidence: list[Any] = []
+    for name in args.files:
+        for event in read_file(Path(name)):
+            evidence.extend(event.evidence)
+    decision = eligibility.evaluate(evidence, settings.eligibility, args.as_of or settings.as_of)
+    if args.json:
+        print_json({
+            "decision": decision.decision,
+            "rule": decision.rule,
+            "reasons": [r.model_dump() for r in decision.reasons],
+            "evidence": [e.model_dump(mode="json") for e in decision.evidence],
+            "reference_date": decision.reference_date,
+            "reference_date_kind": decision.reference_date_kind,
+            "requires_qr_attestation": decision.requires_qr_attestation,
+            "requires_rtpcr_attestation": decision.requires_rtpcr_attestation,
+            "as_of": decision.as_of,
+        })
+        return 0
+    locale = args.lang or settings.locale
+    texts = get_texts(locale)
+    print(f"{texts.decision_label(decision.decision)} ({decision.rule})")
+    for reason in decision.reasons:
+        print(f"  - {reason.get(locale)}")
+    for used in decision.evidence:
+        print(f"  • {used.summary.get(locale)}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from prostop_plugin.models import DiagnosisEvent
+
+    schema = DiagnosisEvent.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "prostop-plugin DiagnosisEvent"
+    print_json(schema)
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Feed files into the flow, as an adapter would (JSON events, HL7, HPRIM, CDA)."""
+    from prostop_plugin.readers import read_file
+
+    events = [e for name in args.files for e in read_file(Path(name), adapter=args.adapter)]
+    with open_runtime(args) as prostop:
+        results = [prostop.hooks.diagnosis_recorded(e) for e in events]
+    print_rows([record_row(r) for r in results if r is not None], as_json=args.json)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("check", help="evaluate files as one patient's evidence (no side effect)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--as-of", type=parse_date, help="evaluate as of this date (YYYY-MM-DD)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--lang", choices=["fr", "en"], help="language of the reasons")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the plugin's event format")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("submit", help="feed files into the flow as an adapter would")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--adapter", default="cli", help="source adapter name recorded (default cli)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_submit)

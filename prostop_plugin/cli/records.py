@@ -1,0 +1,92 @@
+"""``prostop status``, ``retry``, ``reissue``, ``resume`` and ``serve``: the issuances over time."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from prostop_plugin.cli.common import (
+    open_runtime,
+    print_json,
+    print_rows,
+    record_row,
+    resolve_id,
+    row_line,
+)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with open_runtime(args) as prostop:
+        if args.id:
+            record = prostop.ledger.get(resolve_id(prostop, args.id))
+            row = record_row(record)
+            row["transitions"] = prostop.ledger.transitions(record.id)
+            row["outbox"] = prostop.ledger.outbox_entry(record.id)
+            if args.json:
+                print_json(row)
+            else:
+                print(row_line(row))
+                for before, after, actor in row["transitions"]:
+                    print(f"    {before or '-'} -> {after}  by {actor}")
+            return 0
+        rows = [record_row(prostop.ledger.get(s.id)) for s in prostop.ledger.summaries()]
+        print_rows(rows, as_json=args.json)
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    with open_runtime(args) as prostop:
+        record = prostop.engine.retry(resolve_id(prostop, args.id))
+        print(row_line(record_row(record)))
+    return 0
+
+
+def cmd_reissue(args: argparse.Namespace) -> int:
+    with open_runtime(args) as prostop:
+        record = prostop.engine.reissue(resolve_id(prostop, args.id))
+        print(row_line(record_row(record)))
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Advance every unfinished issuance once (after a crash or from cron)."""
+    with open_runtime(args) as prostop:
+        for record in prostop.engine.resume():
+            print(row_line(record_row(record)))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the allowed adapters' services (MLLP listener, inbox watcher…) and the worker."""
+    import threading
+
+    from prostop_plugin.runner import install_stop_signals, serve
+
+    stop = threading.Event()
+    install_stop_signals(stop)
+    with open_runtime(args) as prostop:
+        serve(prostop, stop, tick=args.tick)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("status", help="issuances and their states (no code shown)")
+    p.add_argument("id", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("retry", help="retry a failed code request or write-back now")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("reissue", help="a new code for an expired one (asks for confirmation)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_reissue)
+
+    p = sub.add_parser("resume", help="advance every unfinished issuance once")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("serve", help="run the adapters' services and the retry/expiry worker")
+    p.add_argument("--tick", type=float, default=5.0, metavar="SECONDS",
+                   help="how often the worker retries due write-backs and expires codes")
+    p.set_defaults(func=cmd_serve)
