@@ -36,7 +36,7 @@ import hl7.mllp
 
 from bench.bench_hl7 import FALLBACK_ORU, ORU_FILE
 from bench.harness import Harness
-from prostop_hl7v2_mllp import plugin as mllp_plugin
+from prostop_hl7v2_mllp.plugin import plugin as mllp_plugin
 from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_plugin.app import Prostop

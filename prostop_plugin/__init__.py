@@ -1,11 +1,46 @@
 """prostop-plugin: StopCovid declaration codes from inside the physician's EHR.
 
-Public API for adapters and host integrations::
+This is the public API for adapters and host integrations; import from here, not from the
+modules behind it (their layout may change, these names will not)::
 
-    from prostop_plugin import hookimpl, DiagnosisEvent, IssuanceRecord
+    from prostop_plugin import Prostop, load_settings, hookimpl, DiagnosisEvent
+
+    with Prostop.open(load_settings(), plugins=[MyHostPlugin()]) as prostop:
+        prostop.hooks.diagnosis_recorded(event)
+
+The format toolkits :mod:`prostop_plugin.hl7` (ER7, MLLP, ACKs, outgoing messages) are public
+subpackages for adapters that speak HL7 v2. See docs/architecture.md for the package map.
 """
 
-from prostop_plugin.hooks import hookimpl, hookspec
+from prostop_plugin.app import Prostop
+from prostop_plugin.config import (
+    CodeServiceSettings,
+    PSCSettings,
+    Settings,
+    WriteBackSettings,
+    load_settings,
+    parse_adapter_section,
+)
+from prostop_plugin.documents import build_cda_note, build_hprim_report
+from prostop_plugin.eligibility import is_covid_relevant
+from prostop_plugin.errors import (
+    AuditError,
+    ConfigError,
+    ConfirmationRefused,
+    DecryptionError,
+    HL7ParseError,
+    InputError,
+    InvalidTransition,
+    IssuanceNotFound,
+    IssuerError,
+    KeyFileError,
+    LedgerError,
+    ProstopError,
+    TokenError,
+    UnsafeXMLError,
+)
+from prostop_plugin.fileio import write_atomically
+from prostop_plugin.hooks import BackgroundService, hookimpl, hookspec
 from prostop_plugin.models import (
     AccessToken,
     AdapterInfo,
@@ -15,46 +50,101 @@ from prostop_plugin.models import (
     ConfirmationRequest,
     DiagnosisEvent,
     DiagnosisEvidence,
+    DiagnosisStatus,
     EligibilityDecision,
     EventSource,
+    Evidence,
+    EvidenceUsed,
     ImagingFinding,
     IssuanceRecord,
     IssuanceState,
     IssuedCode,
     LabResult,
+    Locale,
     LocalizedText,
     PatientRef,
     Practitioner,
+    PreviousIssuance,
     ResultCorrection,
     SymptomEvidence,
     WriteBackReceipt,
+    utcnow,
 )
-
-__version__ = "0.1.0"
+from prostop_plugin.psc import CibaTokenSource, HostTokenStore, new_binding_message
+from prostop_plugin.readers import MAX_FILE_BYTES, read_bytes
+from prostop_plugin.texts import ConfirmationText, Handout, Message, get_texts
+from prostop_plugin.texts.formatting import format_date, format_datetime, in_paris
+from prostop_plugin.values import PARIS
+from prostop_plugin.version import __version__
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "PARIS",
     "AccessToken",
     "AdapterInfo",
+    "AuditError",
+    "BackgroundService",
+    "CibaTokenSource",
     "CodeRequest",
+    "CodeServiceSettings",
     "Coding",
+    "ConfigError",
     "ConfirmationDecision",
+    "ConfirmationRefused",
     "ConfirmationRequest",
+    "ConfirmationText",
+    "DecryptionError",
     "DiagnosisEvent",
     "DiagnosisEvidence",
+    "DiagnosisStatus",
     "EligibilityDecision",
     "EventSource",
+    "Evidence",
+    "EvidenceUsed",
+    "HL7ParseError",
+    "Handout",
+    "HostTokenStore",
     "ImagingFinding",
+    "InputError",
+    "InvalidTransition",
+    "IssuanceNotFound",
     "IssuanceRecord",
     "IssuanceState",
     "IssuedCode",
+    "IssuerError",
+    "KeyFileError",
     "LabResult",
+    "LedgerError",
+    "Locale",
     "LocalizedText",
+    "Message",
+    "PSCSettings",
     "PatientRef",
     "Practitioner",
+    "PreviousIssuance",
+    "Prostop",
+    "ProstopError",
     "ResultCorrection",
+    "Settings",
     "SymptomEvidence",
+    "TokenError",
+    "UnsafeXMLError",
     "WriteBackReceipt",
+    "WriteBackSettings",
     "__version__",
+    "build_cda_note",
+    "build_hprim_report",
+    "format_date",
+    "format_datetime",
+    "get_texts",
     "hookimpl",
     "hookspec",
+    "in_paris",
+    "is_covid_relevant",
+    "load_settings",
+    "new_binding_message",
+    "parse_adapter_section",
+    "read_bytes",
+    "utcnow",
+    "write_atomically",
 ]

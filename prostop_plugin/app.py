@@ -19,11 +19,11 @@ from prostop_plugin.audit import AuditLog
 from prostop_plugin.audit.plugin import AuditPlugin, record_observer_failure
 from prostop_plugin.config import Settings
 from prostop_plugin.issuance import IssuanceEngine, IssuancePlugin
+from prostop_plugin.issuance.folder_writeback import FolderWriteBack
 from prostop_plugin.issuers.prostopcovid import ProStopCovidPlugin
 from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import Ledger
 from prostop_plugin.models import utcnow
-from prostop_plugin.outbox_folder import FolderWriteBack
 from prostop_plugin.plugins import (
     HookFacade,
     check_hookimpls,
@@ -62,18 +62,26 @@ class Prostop:
         self._issuer = ProStopCovidPlugin()
         # built-ins first: pluggy calls the last registered first, and the fallbacks are
         # marked trylast, so hosts and adapters always get the first word
-        self.pm.register(IssuancePlugin(self.engine), name="prostop.issuance")
-        self.pm.register(AuditPlugin(self.audit), name="prostop.audit")
-        self.pm.register(self._issuer, name="prostop.issuer.prostopcovid")
-        self.pm.register(self._psc, name="prostop.psc")
-        if settings.write_back.folder is not None:
-            self.pm.register(FolderWriteBack(settings.write_back.folder), name="prostop.outbox")
+        for name, builtin in self.builtin_plugins():
+            self.pm.register(builtin, name=name)
         for plugin in plugins:
             self.pm.register(plugin)
         load_module_plugins(self.pm, settings.plugins)
         load_entry_point_plugins(self.pm, settings.adapters)
         check_hookimpls(self.pm)
         self.hooks.configure(settings)
+
+    def builtin_plugins(self) -> list[tuple[str, object]]:
+        """The plugins every runtime has, in registration order (pytest's default_plugins)."""
+        builtins: list[tuple[str, object]] = [
+            ("prostop.issuance", IssuancePlugin(self.engine)),
+            ("prostop.audit", AuditPlugin(self.audit)),
+            ("prostop.issuer.prostopcovid", self._issuer),
+            ("prostop.psc", self._psc),
+        ]
+        if self.settings.write_back.folder is not None:
+            builtins.append(("prostop.outbox", FolderWriteBack(self.settings.write_back.folder)))
+        return builtins
 
     @classmethod
     def open(

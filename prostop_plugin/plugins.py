@@ -180,6 +180,10 @@ class HookFacade:
 
     def issuance_changed(self, record: IssuanceRecord, previous: IssuanceState | None) -> None:
         """Call every observer; one failing never stops the others nor the flow."""
+        # Each observer is called on its own so that its failure is its own. pluggy has no
+        # public way to call one implementation through the hook (subset_hook_caller needs
+        # hashable plugins, which dataclass plugins are not): wrappers and hook monitoring are
+        # not applied to this hook, as documented in hooks.py.
         caller = self._hook.prostop_issuance_changed
         for impl in reversed(caller.get_hookimpls()):  # pluggy's own order: LIFO
             try:

@@ -10,8 +10,8 @@ from typing import Any
 
 from prostop_plugin.errors import HL7ParseError, InputError
 from prostop_plugin.hl7.er7 import parse
-from prostop_plugin.hl7.send import DEFAULT_TIMEOUT, MLLPClient, MLLPSendError, parse_address
 from prostop_plugin.hl7.reader import split_messages
+from prostop_plugin.hl7.send import DEFAULT_TIMEOUT, MLLPClient, MLLPSendError, parse_address
 
 
 def register(subparsers: Any) -> None:

@@ -24,7 +24,6 @@ from prostop_plugin.eligibility.case import Case, Fact, Kind, ReferenceKind, rea
 from prostop_plugin.eligibility.decision import evaluate, is_covid_relevant
 from prostop_plugin.eligibility.policy import EligibilityPolicy
 from prostop_plugin.eligibility.reading import (
-    PARIS,
     Interpretation,
     LabCategory,
     classify_lab_result,
@@ -37,7 +36,6 @@ from prostop_plugin.eligibility.rules import RULES, Outcome, Rule
 from prostop_plugin.eligibility.summaries import describe
 
 __all__ = [
-    "PARIS",
     "RULES",
     "Case",
     "EligibilityPolicy",

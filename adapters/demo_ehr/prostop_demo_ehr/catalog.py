@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prostop_plugin.models import Locale
+from prostop_plugin import Locale
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from prostop_plugin.texts import Handout
+from prostop_plugin import Handout
 
 CODE_FONT = Path(__file__).parent / "static" / "fonts" / "code-font.ttf"
 _PLAIN = str.maketrans({

@@ -13,16 +13,16 @@ from prostop_demo_ehr.plugin import DemoEhrPlugin
 from prostop_demo_ehr.psc_login import PscLogin
 from prostop_demo_ehr.settings import ADAPTER_NAME
 from prostop_demo_ehr.store import EhrStore, Patient
-from prostop_plugin.app import Prostop
-from prostop_plugin.errors import ProstopError
-from prostop_plugin.models import (
+from prostop_plugin import (
     DiagnosisEvent,
     EventSource,
     IssuanceRecord,
     IssuanceState,
+    Prostop,
+    ProstopError,
     SymptomEvidence,
+    in_paris,
 )
-from prostop_plugin.texts.formatting import in_paris
 
 log = logging.getLogger(__name__)
 

@@ -27,23 +27,22 @@ from typing import TYPE_CHECKING
 
 from prostop_demo_ehr.settings import ADAPTER_NAME, EhrSettings, load_ehr_settings
 from prostop_demo_ehr.store import EhrStore
-from prostop_plugin import hookimpl
-from prostop_plugin.config import Settings
-from prostop_plugin.models import (
+from prostop_plugin import (
     AccessToken,
     AdapterInfo,
     ConfirmationDecision,
     ConfirmationRequest,
+    HostTokenStore,
     IssuanceRecord,
     Practitioner,
+    Settings,
     WriteBackReceipt,
+    get_texts,
+    hookimpl,
 )
-from prostop_plugin.psc import HostTokenStore
-from prostop_plugin.texts import get_texts
 
 if TYPE_CHECKING:
-    from prostop_plugin.app import Prostop
-    from prostop_plugin.hooks import BackgroundService
+    from prostop_plugin import BackgroundService, Prostop
 
 
 class UnknownPatient(LookupError):
@@ -133,11 +132,5 @@ class DemoEhrPlugin:
                                 detail="note au dossier patient et ligne de synthèse")
 
 
-#: the instance the entry point registers (this module), its hooks bound at module level
-default_plugin = DemoEhrPlugin()
-prostop_configure = default_plugin.prostop_configure
-prostop_register_adapters = default_plugin.prostop_register_adapters
-prostop_background_services = default_plugin.prostop_background_services
-prostop_confirm_issuance = default_plugin.prostop_confirm_issuance
-prostop_practitioner_token = default_plugin.prostop_practitioner_token
-prostop_write_back = default_plugin.prostop_write_back
+#: the instance the entry point registers
+plugin = DemoEhrPlugin()

@@ -18,10 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from prostop_plugin.config import Settings
-from prostop_plugin.errors import ProstopError
-from prostop_plugin.models import Practitioner
-from prostop_plugin.psc import CibaTokenSource, HostTokenStore, new_binding_message
+from prostop_plugin import (
+    CibaTokenSource,
+    HostTokenStore,
+    Practitioner,
+    ProstopError,
+    Settings,
+    new_binding_message,
+)
 
 log = logging.getLogger(__name__)
 

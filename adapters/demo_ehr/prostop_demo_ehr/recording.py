@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, time
 from prostop_demo_ehr.catalog import CIM10_BY_CODE, ui_text
 from prostop_demo_ehr.settings import ADAPTER_NAME
 from prostop_demo_ehr.store import Patient
-from prostop_plugin.models import (
+from prostop_plugin import (
+    PARIS,
     Coding,
     DiagnosisEvent,
     DiagnosisEvidence,
@@ -28,9 +29,9 @@ from prostop_plugin.models import (
     PatientRef,
     Practitioner,
     SymptomEvidence,
+    format_date,
+    read_bytes,
 )
-from prostop_plugin.readers import read_bytes
-from prostop_plugin.texts.formatting import PARIS, format_date
 
 CT_EXAM = Coding(code="24627-2", system="LN", display="Scanner thoracique")
 GROUND_GLASS = Coding(code="1217294009", system="SCT", display="opacités en verre dépoli")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from prostop_demo_ehr.store import Patient
-from prostop_plugin.texts.formatting import in_paris
+from prostop_plugin import in_paris
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import uvicorn
 
 from prostop_demo_ehr.host import DemoEhr
 from prostop_demo_ehr.plugin import DemoEhrPlugin
-from prostop_plugin.app import Prostop
+from prostop_plugin import Prostop
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0

@@ -9,8 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prostop_plugin.config import Settings
-from prostop_plugin.errors import ConfigError
+from prostop_plugin import ConfigError, Settings
 
 ADAPTER_NAME = "demo_ehr"
 DEFAULT_PORT = 8800

@@ -14,7 +14,7 @@ from typing import Literal
 
 import httpx
 
-from prostop_plugin.config import Settings
+from prostop_plugin import Settings
 
 CODE_FORM = re.compile(r"^[A-Za-z0-9]{6}$")
 _TIMEOUT = httpx.Timeout(5.0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from prostop_plugin.models import PatientRef
+from prostop_plugin import PatientRef
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS patients (

@@ -9,16 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from prostop_plugin.app import Prostop
-from prostop_plugin.errors import InvalidTransition
-from prostop_plugin.models import (
+from prostop_plugin import (
     ConfirmationRequest,
+    ConfirmationText,
+    InvalidTransition,
     IssuanceRecord,
     IssuanceState,
     Locale,
+    Message,
+    Prostop,
+    format_date,
+    format_datetime,
+    get_texts,
 )
-from prostop_plugin.texts import ConfirmationText, Message, get_texts
-from prostop_plugin.texts.formatting import format_date, format_datetime
 
 S = IssuanceState
 IN_PROGRESS = (S.RECEIVED, S.APPROVED, S.ISSUING)

@@ -27,7 +27,6 @@ from prostop_demo_ehr.recording import (
 from prostop_demo_ehr.simulator_panels import pending_ecps_requests
 from prostop_demo_ehr.store import Patient
 from prostop_demo_ehr.views import (
-    WITH_CODE,
     code_card,
     day_text,
     dialog_for,
@@ -46,9 +45,14 @@ from prostop_demo_ehr.web_common import (
     render,
     safe_next,
 )
-from prostop_plugin.errors import InputError, IssuanceNotFound
-from prostop_plugin.models import DiagnosisStatus, IssuanceRecord, IssuanceState
-from prostop_plugin.readers import MAX_FILE_BYTES
+from prostop_plugin import (
+    MAX_FILE_BYTES,
+    DiagnosisStatus,
+    InputError,
+    IssuanceNotFound,
+    IssuanceRecord,
+    IssuanceState,
+)
 
 router = APIRouter()
 COOKIE_OPTIONS = {"httponly": True, "samesite": "strict"}
@@ -233,7 +237,7 @@ def _after_recording(patient: Patient, record: IssuanceRecord) -> Response:
     base = f"/patients/{patient.id}/consultation"
     if record.state in (IssuanceState.AWAITING_CONFIRMATION, IssuanceState.NOT_ELIGIBLE):
         return redirect(f"{base}?dialog={record.id}")
-    if record.state in WITH_CODE:
+    if record.state.holds_code:
         return redirect(f"{base}?notice={record.id}")
     return redirect(base)
 

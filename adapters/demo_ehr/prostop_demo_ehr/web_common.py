@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prostop_demo_ehr.catalog import ui_text
 from prostop_demo_ehr.host import DemoEhr
-from prostop_plugin.models import Locale, Practitioner
+from prostop_plugin import Locale, Practitioner
 
 PACKAGE_DIR = Path(__file__).parent
 SESSION_COOKIE = "ehr_session"

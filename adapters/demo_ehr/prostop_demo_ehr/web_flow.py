@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prostop_demo_ehr.catalog import ui_text
 from prostop_demo_ehr.handout_pdf import handout_pdf
 from prostop_demo_ehr.simulator_panels import answer_ecps, normalise_code, verify_code
-from prostop_demo_ehr.views import WITH_CODE, code_card, current, dialog_for, source_label
+from prostop_demo_ehr.views import code_card, current, dialog_for, source_label
 from prostop_demo_ehr.web_common import (
     ehr_of,
     locale_of,
@@ -22,9 +22,14 @@ from prostop_demo_ehr.web_common import (
     render,
     safe_next,
 )
-from prostop_plugin.errors import ConfirmationRefused, InvalidTransition
-from prostop_plugin.models import ConfirmationDecision, IssuanceRecord, IssuanceState
-from prostop_plugin.texts import get_texts
+from prostop_plugin import (
+    ConfirmationDecision,
+    ConfirmationRefused,
+    InvalidTransition,
+    IssuanceRecord,
+    IssuanceState,
+    get_texts,
+)
 
 router = APIRouter()
 _AUTH_REQ_ID = re.compile(r"^[A-Za-z0-9_\-.]{1,200}$")
@@ -118,7 +123,7 @@ def state(request: Request, issuance_id: str) -> JSONResponse:
 def _with_code(request: Request, issuance_id: str) -> IssuanceRecord | None:
     ehr = ehr_of(request)
     record = current(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
-    if record.state not in WITH_CODE:
+    if not record.state.holds_code:
         return None
     return ehr.runtime.ledger.get(issuance_id, with_code=True)
 

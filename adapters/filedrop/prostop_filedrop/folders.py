@@ -24,8 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from prostop_filedrop.settings import Folders
-from prostop_plugin.errors import ConfigError, ProstopError
-from prostop_plugin.fileio import write_atomically
+from prostop_plugin import ConfigError, ProstopError, write_atomically
 
 #: names still being written by their sender, or not lab files at all
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", ".download")

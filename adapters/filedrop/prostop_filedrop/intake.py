@@ -12,11 +12,16 @@ from dataclasses import dataclass
 
 from prostop_filedrop.folders import ClaimedFile
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
-from prostop_plugin.app import Prostop
-from prostop_plugin.eligibility import is_covid_relevant
-from prostop_plugin.errors import InputError, ProstopError
-from prostop_plugin.models import DiagnosisEvent, LabResult, ResultCorrection
-from prostop_plugin.readers import read_bytes
+from prostop_plugin import (
+    DiagnosisEvent,
+    InputError,
+    LabResult,
+    Prostop,
+    ProstopError,
+    ResultCorrection,
+    is_covid_relevant,
+    read_bytes,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,16 @@ from collections.abc import Callable
 from prostop_filedrop.service import InboxService
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings, load_filedrop_settings
 from prostop_filedrop.writeback import write_back
-from prostop_plugin import hookimpl
-from prostop_plugin.app import Prostop
-from prostop_plugin.config import Settings
-from prostop_plugin.errors import ConfigError
-from prostop_plugin.hooks import BackgroundService
-from prostop_plugin.models import AdapterInfo, IssuanceRecord, WriteBackReceipt
+from prostop_plugin import (
+    AdapterInfo,
+    BackgroundService,
+    ConfigError,
+    IssuanceRecord,
+    Prostop,
+    Settings,
+    WriteBackReceipt,
+    hookimpl,
+)
 
 INFO = AdapterInfo(
     name=ADAPTER_NAME,

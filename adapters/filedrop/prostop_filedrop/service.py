@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from prostop_filedrop.folders import ClaimedFile, FolderSet, SettleTracker, list_candidates
 from prostop_filedrop.intake import IntakeResult, Outcome, take_in
 from prostop_filedrop.settings import FiledropSettings
-from prostop_plugin.app import Prostop
+from prostop_plugin import Prostop
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from prostop_plugin.config import Settings, parse_adapter_section
-from prostop_plugin.readers import MAX_FILE_BYTES
+from prostop_plugin import MAX_FILE_BYTES, Settings, parse_adapter_section
 
 ADAPTER_NAME = "filedrop"
 SECTION = f"adapter.{ADAPTER_NAME}"

@@ -11,16 +11,21 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
-from prostop_plugin.documents import build_cda_note, build_hprim_report
-from prostop_plugin.errors import ConfigError
-from prostop_plugin.fileio import write_atomically
-from prostop_plugin.models import IssuanceRecord, Practitioner, WriteBackReceipt, utcnow
-from prostop_plugin.texts import get_texts
+from prostop_plugin import (
+    PARIS,
+    ConfigError,
+    IssuanceRecord,
+    Practitioner,
+    WriteBackReceipt,
+    build_cda_note,
+    build_hprim_report,
+    get_texts,
+    utcnow,
+    write_atomically,
+)
 
-PARIS = ZoneInfo("Europe/Paris")
 #: the EHR's import account must be able to read the files (same user, or this group)
 FILE_MODE = 0o640
 HPRIM_SENDER = "PROSTOP prostop-plugin"

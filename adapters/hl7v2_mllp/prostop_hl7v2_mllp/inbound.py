@@ -16,15 +16,19 @@ import logging
 from dataclasses import dataclass
 
 from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings
-from prostop_plugin.app import Prostop
-from prostop_plugin.eligibility import is_covid_relevant
-from prostop_plugin.errors import InputError, ProstopError
+from prostop_plugin import (
+    DiagnosisEvent,
+    InputError,
+    Prostop,
+    ProstopError,
+    ResultCorrection,
+    is_covid_relevant,
+)
 from prostop_plugin.hl7.ack import AckError, build_ack, build_ack_for_unparsed, wants_ack
 from prostop_plugin.hl7.er7 import Message, parse
 from prostop_plugin.hl7.mapping import map_message
 from prostop_plugin.hl7.mllp import MLLPFramingError
 from prostop_plugin.hl7.send import parse_address
-from prostop_plugin.models import DiagnosisEvent, ResultCorrection
 
 log = logging.getLogger(__name__)
 

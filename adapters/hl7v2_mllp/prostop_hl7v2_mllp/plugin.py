@@ -17,12 +17,16 @@ from collections.abc import Callable
 from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings, load_mllp_settings
 from prostop_hl7v2_mllp.writeback import send_write_back
-from prostop_plugin import hookimpl
-from prostop_plugin.app import Prostop
-from prostop_plugin.config import Settings
-from prostop_plugin.errors import ConfigError
-from prostop_plugin.hooks import BackgroundService
-from prostop_plugin.models import AdapterInfo, IssuanceRecord, WriteBackReceipt
+from prostop_plugin import (
+    AdapterInfo,
+    BackgroundService,
+    ConfigError,
+    IssuanceRecord,
+    Prostop,
+    Settings,
+    WriteBackReceipt,
+    hookimpl,
+)
 
 INFO = AdapterInfo(
     name=ADAPTER_NAME,
@@ -36,36 +40,36 @@ INFO = AdapterInfo(
 )
 
 
-class _Configured:
-    """The validated section of the runtime that configured this process last."""
+class MLLPPlugin:
+    """Holds the validated ``[adapter.hl7v2_mllp]`` section between hook calls."""
 
-    settings: MLLPSettings | None = None
+    def __init__(self) -> None:
+        self.config: MLLPSettings | None = None
+
+    def configured(self) -> MLLPSettings:
+        if self.config is None:
+            raise ConfigError("the HL7 v2 / MLLP adapter was not configured",
+                              fix=f"it is configured at start-up from [adapter.{ADAPTER_NAME}]")
+        return self.config
+
+    @hookimpl
+    def prostop_configure(self, settings: Settings) -> None:
+        self.config = load_mllp_settings(settings)
+
+    @hookimpl
+    def prostop_register_adapters(self, register: Callable[[AdapterInfo], None]) -> None:
+        register(INFO)
+
+    @hookimpl
+    def prostop_background_services(self, runtime: Prostop) -> list[BackgroundService]:
+        return [MLLPService(runtime, load_mllp_settings(runtime.settings))]
+
+    @hookimpl
+    def prostop_write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:
+        if record.event.source.adapter != ADAPTER_NAME or record.code is None:
+            return None
+        return send_write_back(record, self.configured())
 
 
-def configured() -> MLLPSettings:
-    if _Configured.settings is None:
-        raise ConfigError("the HL7 v2 / MLLP adapter was not configured",
-                          fix=f"it is configured at start-up from [adapter.{ADAPTER_NAME}]")
-    return _Configured.settings
-
-
-@hookimpl
-def prostop_configure(settings: Settings) -> None:
-    _Configured.settings = load_mllp_settings(settings)
-
-
-@hookimpl
-def prostop_register_adapters(register: Callable[[AdapterInfo], None]) -> None:
-    register(INFO)
-
-
-@hookimpl
-def prostop_background_services(runtime: Prostop) -> list[BackgroundService]:
-    return [MLLPService(runtime, load_mllp_settings(runtime.settings))]
-
-
-@hookimpl
-def prostop_write_back(record: IssuanceRecord) -> WriteBackReceipt | None:
-    if record.event.source.adapter != ADAPTER_NAME or record.code is None:
-        return None
-    return send_write_back(record, configured())
+#: the instance the entry point registers
+plugin = MLLPPlugin()

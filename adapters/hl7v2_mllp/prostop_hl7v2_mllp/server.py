@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 from prostop_hl7v2_mllp.inbound import RETRY_LATER, Delivery, InboundHandler, service_name
 from prostop_hl7v2_mllp.settings import SECTION, MLLPSettings
-from prostop_plugin.app import Prostop
-from prostop_plugin.errors import ConfigError
+from prostop_plugin import ConfigError, Prostop
 from prostop_plugin.hl7.ack import build_ack_for_unparsed
 from prostop_plugin.hl7.mllp import MLLPDecoder, MLLPFramingError, encode_frame
 from prostop_plugin.hl7.send import feed_decoder

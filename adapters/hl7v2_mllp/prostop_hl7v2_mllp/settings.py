@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from prostop_plugin.config import Settings, parse_adapter_section
-from prostop_plugin.errors import ConfigError, HL7ParseError
+from prostop_plugin import ConfigError, HL7ParseError, Settings, parse_adapter_section
 from prostop_plugin.hl7.er7 import ParseOptions, codec_for_charset
 from prostop_plugin.hl7.mllp import DEFAULT_MAX_FRAME_BYTES
 from prostop_plugin.hl7.send import parse_address

@@ -15,11 +15,10 @@ from __future__ import annotations
 import hashlib
 
 from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings
+from prostop_plugin import IssuanceRecord, Practitioner, WriteBackReceipt, get_texts
 from prostop_plugin.hl7.er7 import codec_for_charset
 from prostop_plugin.hl7.outgoing import WriteBackHeader, build_write_back
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
-from prostop_plugin.models import IssuanceRecord, Practitioner, WriteBackReceipt
-from prostop_plugin.texts import get_texts
 
 CONTROL_ID_PREFIX = "PROSTOP-"
 MAX_CONTROL_ID = 20  # MSH-10's length in v2.5

@@ -144,7 +144,7 @@ def test_entry_point_loads_the_plugin_and_its_service_starts_and_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert {ep.name: ep.value for ep in entry_points(group="prostop")}.get("demo_ehr") \
-        == "prostop_demo_ehr.plugin"
+        == "prostop_demo_ehr.plugin:plugin"
     monkeypatch.delenv("PROSTOP_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     settings = Settings(data_dir=tmp_path, adapters=["demo_ehr"],
                         adapter={"demo_ehr": {"port": 0}})
@@ -167,7 +167,7 @@ def test_entry_point_loads_the_plugin_and_its_service_starts_and_stops(
             with pytest.raises(httpx.ConnectError):
                 httpx.get(f"{url}/login", timeout=1)
     finally:
-        plugin_module.default_plugin.close()
+        plugin_module.plugin.close()
     printed = capsys.readouterr().out
     assert "Logiciel de cabinet de démonstration : http://127.0.0.1:" in printed
     assert "5. Ouvrez « Téléphone du patient »" in printed

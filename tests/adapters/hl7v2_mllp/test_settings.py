@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from prostop_hl7v2_mllp import plugin as mllp_plugin
+from prostop_hl7v2_mllp.plugin import plugin as mllp_plugin
 from prostop_hl7v2_mllp.settings import load_mllp_settings, parse_mllp_settings
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from prostop_hl7v2_mllp import plugin as mllp_plugin
+from prostop_hl7v2_mllp.plugin import plugin as mllp_plugin
 from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_hl7v2_mllp.writeback import control_id_for
