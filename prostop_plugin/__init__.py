@@ -41,6 +41,7 @@ from prostop_plugin.errors import (
 )
 from prostop_plugin.fileio import write_atomically
 from prostop_plugin.hooks import BackgroundService, hookimpl, hookspec
+from prostop_plugin.input_limits import MAX_FILE_BYTES
 from prostop_plugin.models import (
     AccessToken,
     AdapterInfo,
@@ -71,7 +72,7 @@ from prostop_plugin.models import (
     utcnow,
 )
 from prostop_plugin.psc import CibaTokenSource, HostTokenStore, new_binding_message
-from prostop_plugin.readers import MAX_FILE_BYTES, read_bytes
+from prostop_plugin.readers import read_bytes
 from prostop_plugin.texts import ConfirmationText, Handout, Message, get_texts
 from prostop_plugin.texts.formatting import format_date, format_datetime, in_paris
 from prostop_plugin.values import PARIS

@@ -282,12 +282,12 @@ def _create_secret_files(key_dir: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _publish_file(key_dir / ENCRYPTION_KEY_FILE, os.urandom(SYMMETRIC_KEY_SIZE))
-    _publish_file(key_dir / DIGEST_KEY_FILE, os.urandom(SYMMETRIC_KEY_SIZE))
-    _publish_file(key_dir / SIGNING_KEY_FILE, signing_pem)
+    publish_file(key_dir / ENCRYPTION_KEY_FILE, os.urandom(SYMMETRIC_KEY_SIZE))
+    publish_file(key_dir / DIGEST_KEY_FILE, os.urandom(SYMMETRIC_KEY_SIZE))
+    publish_file(key_dir / SIGNING_KEY_FILE, signing_pem)
 
 
-def _publish_file(path: Path, data: bytes) -> None:
+def publish_file(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` only if it does not exist, never showing a partial file.
 
     The content is written and synced under a temporary name, then hard-linked into place:
@@ -397,7 +397,7 @@ def _check_public_key_file(path: Path, signing_key: Ed25519PrivateKey, *, create
     """The public key file is derived: rewrite it when missing, refuse it when it differs."""
     expected = _public_pem(signing_key)
     if create and not os.path.lexists(path):
-        _publish_file(path, expected)
+        publish_file(path, expected)
     found = _read_key_file(path, secret=False)
     if found.strip() != expected.strip():
         raise KeyFileError(

@@ -14,13 +14,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from prostop_plugin.errors import InputError
+from prostop_plugin.hl7.cda import read_cda
+from prostop_plugin.hl7.reader import read_hl7
+from prostop_plugin.hprim import read_hprim
+from prostop_plugin.input_limits import MAX_FILE_BYTES, check_input
 from prostop_plugin.models import DiagnosisEvent, content_hash
 
 #: bytes, a display name for errors, the adapter name to record as the source
 Reader = Callable[[bytes, str, str], list[DiagnosisEvent]]
-
-MAX_FILE_BYTES = 20 * 1024 * 1024
-
 
 def sniff_format(data: bytes) -> str:
     """Return ``json``, ``hl7v2``, ``cda``, ``hprim`` or ``unknown`` from the first bytes."""
@@ -68,43 +69,12 @@ def read_json_events(data: bytes, name: str, adapter: str = "json") -> list[Diag
     return events
 
 
-def _hl7(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
-    from prostop_plugin.hl7.reader import read_hl7
-
-    return read_hl7(data, name, adapter)
-
-
-def _cda(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
-    from prostop_plugin.hl7.cda import read_cda
-
-    return read_cda(data, name, adapter)
-
-
-def _hprim(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
-    from prostop_plugin.hprim import read_hprim
-
-    return read_hprim(data, name, adapter)
-
-
 READERS: dict[str, Reader] = {
     "json": read_json_events,
-    "hl7v2": _hl7,
-    "cda": _cda,
-    "hprim": _hprim,
+    "hl7v2": read_hl7,
+    "cda": read_cda,
+    "hprim": read_hprim,
 }
-
-
-def check_input(
-    data: bytes, name: str, max_bytes: int, *, too_large: type[InputError] = InputError,
-    fix: str = "split it, or check that it is really a lab report",
-) -> None:
-    """Every reader's first check: the size (before anything copies the bytes), then content."""
-    if len(data) > max_bytes:
-        raise too_large(
-            f"the file is {len(data)} bytes, over the {max_bytes}-byte limit", where=name, fix=fix,
-        )
-    if not data.strip():
-        raise InputError("the file is empty", where=name, fix="check that the export completed")
 
 
 def read_bytes(data: bytes, name: str, adapter: str = "file") -> list[DiagnosisEvent]:

@@ -24,8 +24,8 @@ from prostop_plugin.keys import (
     SECRET_KEY_FILES,
     SIGNING_KEY_FILE,
     KeyRing,
-    _publish_file,
     code_fingerprint,
+    publish_file,
 )
 
 
@@ -155,8 +155,8 @@ def test_processes_opening_an_empty_directory_together_share_the_keys(tmp_path: 
 
 def test_publishing_a_key_file_keeps_the_first_writer(tmp_path: Path) -> None:
     path = tmp_path / "k"
-    _publish_file(path, b"first")
-    _publish_file(path, b"second")  # a racer that lost: its content is dropped, not written
+    publish_file(path, b"first")
+    publish_file(path, b"second")  # a racer that lost: its content is dropped, not written
     assert path.read_bytes() == b"first"
     assert mode_of(path) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["k"]  # no temporary file left

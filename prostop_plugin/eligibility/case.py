@@ -12,14 +12,14 @@ from prostop_plugin.eligibility.policy import EligibilityPolicy
 from prostop_plugin.eligibility.reading import (
     Interpretation,
     LabCategory,
-    _category_of,
-    _day,
-    _instant,
-    _test_code,
-    _upper,
+    aware_instant,
+    category_of,
     interpret_lab_result,
+    paris_day,
     parse_onset_date,
     resolve_loinc,
+    test_code_of,
+    upper_text,
 )
 from prostop_plugin.models import (
     CodeSystem,
@@ -81,9 +81,9 @@ class Fact:
 
 
 def _lab_fact(result: LabResult, policy: EligibilityPolicy) -> Fact:
-    test = _test_code(result, policy)
+    test = test_code_of(result, policy)
     kind = _LAB_KINDS[test.category]
-    days = [d for d in (_day(result.collected_at), _day(result.observed_at)) if d]
+    days = [d for d in (paris_day(result.collected_at), paris_day(result.observed_at)) if d]
     onset = None
     if kind is Kind.SYMPTOM_ONSET:
         onset = parse_onset_date(result.value_text or (
@@ -100,9 +100,9 @@ def _lab_fact(result: LabResult, policy: EligibilityPolicy) -> Fact:
 def _diagnosis_kind(coding: Coding, policy: EligibilityPolicy) -> Kind:
     if coding.system == CodeSystem.SNOMED:
         code = coding.code.upper()
-        if code in _upper(policy.confirmed_snomed):
+        if code in upper_text(policy.confirmed_snomed):
             return Kind.DIAGNOSIS_CONFIRMED
-        if code in _upper(policy.suspected_snomed):
+        if code in upper_text(policy.suspected_snomed):
             return Kind.DIAGNOSIS_SUSPECTED
         return Kind.OTHER
     # CIM-10, or a code sent without its system; "U071" and "U07.1" are the same code
@@ -121,16 +121,16 @@ def _diagnosis_kind(coding: Coding, policy: EligibilityPolicy) -> Kind:
 
 def _imaging_fact(finding: ImagingFinding, policy: EligibilityPolicy) -> Fact:
     exam = resolve_loinc(finding.exam, policy)
-    is_chest_ct = finding.exam is None or _category_of(exam, policy) is LabCategory.CHEST_CT
+    is_chest_ct = finding.exam is None or category_of(exam, policy) is LabCategory.CHEST_CT
     if finding.suggestive_of_covid is not None:
         reading = Interpretation(
             "positive" if finding.suggestive_of_covid else "negative")
     elif finding.finding is not None and finding.finding.system == CodeSystem.SNOMED and \
-            finding.finding.code.upper() in _upper(policy.chest_ct_finding_snomed):
+            finding.finding.code.upper() in upper_text(policy.chest_ct_finding_snomed):
         reading = Interpretation.POSITIVE
     else:
         reading = Interpretation.UNKNOWN
-    day = _day(finding.observed_at)
+    day = paris_day(finding.observed_at)
     return Fact(
         item=finding, kind=Kind.CHEST_CT if is_chest_ct else Kind.OTHER, reading=reading,
         day=day, known_on=day, status=finding.status,
@@ -145,7 +145,7 @@ def read_fact(item: Evidence, policy: EligibilityPolicy) -> Fact:
     if isinstance(item, ImagingFinding):
         return _imaging_fact(item, policy)
     if isinstance(item, DiagnosisEvidence):
-        day = _day(item.recorded_at)
+        day = paris_day(item.recorded_at)
         kind = _diagnosis_kind(item.code, policy)
         if item.status == "ruled_out" and kind is not Kind.OTHER:
             kind = Kind.DIAGNOSIS_RULED_OUT
@@ -163,7 +163,7 @@ def _rank(fact: Fact) -> tuple[int, datetime, int]:
     a deletion beats a correction stamped the same instant."""
     level = {"C": 2, "D": 2, "F": 1}.get(fact.status or "", 0)
     observed = fact.item.observed_at if isinstance(fact.item, LabResult) else None
-    return level, _instant(observed), 1 if fact.status == "D" else 0
+    return level, aware_instant(observed), 1 if fact.status == "D" else 0
 
 
 def _same_sample(a: Fact, b: Fact) -> bool:
@@ -171,7 +171,7 @@ def _same_sample(a: Fact, b: Fact) -> bool:
     if (a.kind, a.code) != (b.kind, b.code):
         return False
     ta, tb = a.item.collected_at, b.item.collected_at
-    return ta is None or tb is None or _instant(ta) == _instant(tb)
+    return ta is None or tb is None or aware_instant(ta) == aware_instant(tb)
 
 
 def _settle(facts: list[Fact]) -> tuple[list[Fact], list[Fact]]:
@@ -233,7 +233,7 @@ class Case:
         return None, None
 
 
-def _build_case(evidence: Sequence[Evidence], policy: EligibilityPolicy, as_of: date) -> Case:
+def build_case(evidence: Sequence[Evidence], policy: EligibilityPolicy, as_of: date) -> Case:
     ordered = sorted(evidence, key=lambda item: item.model_dump_json())
     facts = [read_fact(item, policy) for item in ordered]
     known = [f for f in facts if f.known_on is None or f.known_on <= as_of]
@@ -246,7 +246,7 @@ def _build_case(evidence: Sequence[Evidence], policy: EligibilityPolicy, as_of: 
     return Case(tuple(effective), tuple(superseded), tuple(ignored), as_of, policy, window_start)
 
 
-def _relevant(fact: Fact) -> bool:
+def relevant_facts(fact: Fact) -> bool:
     if fact.kind in (Kind.SYMPTOMS, Kind.CHEST_CT):
         return fact.reading is Interpretation.POSITIVE
     return fact.kind is not Kind.OTHER

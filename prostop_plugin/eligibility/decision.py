@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-from prostop_plugin.eligibility.case import Case, Fact, Kind, _build_case, _relevant, read_fact
+from prostop_plugin.eligibility.case import Case, Fact, Kind, build_case, read_fact, relevant_facts
 from prostop_plugin.eligibility.policy import EligibilityPolicy, default_policy
 from prostop_plugin.eligibility.reading import Interpretation
-from prostop_plugin.eligibility.rules import RULES, Outcome, _because, _dated_later
-from prostop_plugin.eligibility.summaries import _dates, _t, _used
+from prostop_plugin.eligibility.rules import RULES, Outcome, because, dated_later
+from prostop_plugin.eligibility.summaries import date_phrase, evidence_used, fr_en
 from prostop_plugin.models import EligibilityDecision, Evidence, LocalizedText
 from prostop_plugin.values import PARIS
 
@@ -26,20 +26,20 @@ def _notes(case: Case, outcome: Outcome) -> list[LocalizedText]:
     """What an eligible decision also tells: the date for the app, other results on file."""
     reference, kind = outcome.reference
     if reference is None:
-        notes = [_t("Date de début des symptômes inconnue : demandez-la au patient (sans "
+        notes = [fr_en("Date de début des symptômes inconnue : demandez-la au patient (sans "
                     "symptômes, la date du test).",
                     "Symptom onset date unknown: ask the patient (without symptoms, the test "
                     "date).")]
     else:
-        fr, en = _dates(reference)
+        fr, en = date_phrase(reference)
         what = ("date de début des symptômes", "symptom onset date") \
             if kind == "symptom_onset" else ("date du test", "test date")
-        notes = [_t(f"Date à indiquer dans l'application : {what[0]}, le {fr}.",
+        notes = [fr_en(f"Date à indiquer dans l'application : {what[0]}, le {fr}.",
                     f"Date to give in the app: {what[1]}, {en}.")]
     others = [f for f in case.find(Kind.NAAT) if f.reading is not Interpretation.POSITIVE]
-    notes.extend(_because(("Également au dossier : ", "Also on file: "), [f], (".", "."))
+    notes.extend(because(("Également au dossier : ", "Also on file: "), [f], (".", "."))
                  for f in others)
-    if (later := _dated_later(case)) is not None:
+    if (later := dated_later(case)) is not None:
         notes.extend(later.reasons)
     return notes
 
@@ -55,7 +55,7 @@ def evaluate(
     """
     policy = policy or default_policy()
     as_of = as_of or datetime.now(PARIS).date()
-    case = _build_case(evidence, policy, as_of)
+    case = build_case(evidence, policy, as_of)
     matches = ((rule, outcome) for rule in RULES if (outcome := rule.match(case)) is not None)
     rule, outcome = next(matches)  # insufficient_evidence always matches
     eligible = rule.decision != "not_eligible"
@@ -71,7 +71,7 @@ def evaluate(
     reference, kind = outcome.reference if eligible else (None, None)
     return EligibilityDecision(
         decision=rule.decision, rule=rule.id, reasons=reasons,
-        evidence=[_used(f) for f in _unique(used)], reference_date=reference,
+        evidence=[evidence_used(f) for f in _unique(used)], reference_date=reference,
         reference_date_kind=kind,
         requires_qr_attestation=rule.decision == "confirmed",
         requires_rtpcr_attestation=outcome.requires_rtpcr_attestation, as_of=as_of,
@@ -85,4 +85,4 @@ def is_covid_relevant(
     """Whether any piece could bear on a decision: a SARS-CoV-2 test, a COVID-19 diagnosis,
     clinical signs or a suggestive chest CT. Adapters acknowledge other messages unstored."""
     policy = policy or default_policy()
-    return any(_relevant(read_fact(item, policy)) for item in evidence)
+    return any(relevant_facts(read_fact(item, policy)) for item in evidence)

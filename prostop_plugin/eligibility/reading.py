@@ -76,7 +76,7 @@ def interpret_text(text: str | None, policy: EligibilityPolicy | None = None) ->
     return Interpretation.UNKNOWN
 
 
-def _upper(codes: Iterable[str]) -> set[str]:
+def upper_text(codes: Iterable[str]) -> set[str]:
     return {c.strip().upper() for c in codes}
 
 
@@ -88,7 +88,7 @@ def _coded_reading(coding: Coding, policy: EligibilityPolicy) -> Interpretation:
             (policy.negative_snomed, Interpretation.NEGATIVE),
             (policy.indeterminate_snomed, Interpretation.INDETERMINATE),
         ):
-            if code in _upper(codes):
+            if code in upper_text(codes):
                 return reading
     return Interpretation.UNKNOWN
 
@@ -130,11 +130,11 @@ def _chest_ct_reading(result: LabResult, policy: EligibilityPolicy) -> Interpret
     flag = (result.abnormal_flag or "").strip().upper()
     if finding is not None:
         listed = finding.system == CodeSystem.SNOMED and \
-            finding.code.upper() in _upper(policy.chest_ct_finding_snomed)
+            finding.code.upper() in upper_text(policy.chest_ct_finding_snomed)
         return Interpretation.POSITIVE if listed and flag != "N" else Interpretation.UNKNOWN
     if flag == "N":
         return Interpretation.NEGATIVE
-    if flag and flag in _upper(policy.chest_ct_abnormal_flags):
+    if flag and flag in upper_text(policy.chest_ct_abnormal_flags):
         return Interpretation.POSITIVE
     return Interpretation.UNKNOWN
 
@@ -162,7 +162,7 @@ def _canonical_local_key(key: str) -> str:
     return f"{normalise_system(system)}:{code}".upper() if sep else code.upper()
 
 
-def _category_of(loinc: str | None, policy: EligibilityPolicy) -> LabCategory:
+def category_of(loinc: str | None, policy: EligibilityPolicy) -> LabCategory:
     if loinc is None:
         return LabCategory.OTHER
     for codes, category in (
@@ -174,7 +174,7 @@ def _category_of(loinc: str | None, policy: EligibilityPolicy) -> LabCategory:
         (policy.symptoms_question_loinc, LabCategory.SYMPTOMS_QUESTION),
         (policy.symptom_onset_loinc, LabCategory.SYMPTOM_ONSET),
     ):
-        if loinc.upper() in _upper(codes):
+        if loinc.upper() in upper_text(codes):
             return category
     return LabCategory.OTHER
 
@@ -186,21 +186,21 @@ class _TestCode:
     local: str | None  # the lab's own code, when the LOINC code came from local_codes
 
 
-def _test_code(result: LabResult, policy: EligibilityPolicy) -> _TestCode:
+def test_code_of(result: LabResult, policy: EligibilityPolicy) -> _TestCode:
     """Category and LOINC code, looking at the first and the alternate test codes."""
     found: list[_TestCode] = []
     for coding in (result.test, result.test_alternate):
         loinc = resolve_loinc(coding, policy)
         if coding is not None and loinc is not None:
             local = None if coding.system == CodeSystem.LOINC else coding.code
-            found.append(_TestCode(_category_of(loinc, policy), loinc, local))
+            found.append(_TestCode(category_of(loinc, policy), loinc, local))
     known = [t for t in found if t.category is not LabCategory.OTHER]
     return (known or found or [_TestCode(LabCategory.OTHER, None, None)])[0]
 
 
 def classify_lab_result(result: LabResult, policy: EligibilityPolicy | None = None) -> LabCategory:
     """What kind of SARS-CoV-2 observation a lab result is (``other`` when none)."""
-    return _test_code(result, policy or default_policy()).category
+    return test_code_of(result, policy or default_policy()).category
 
 
 def interpret_lab_result(
@@ -237,7 +237,7 @@ def parse_onset_date(text: str | None) -> date | None:
     return None
 
 
-def _day(moment: datetime | None) -> date | None:
+def paris_day(moment: datetime | None) -> date | None:
     """The calendar day in France; a time without zone is taken as French local time."""
     if moment is None:
         return None
@@ -249,7 +249,7 @@ def _day(moment: datetime | None) -> date | None:
         return moment.date()
 
 
-def _instant(moment: datetime | None) -> datetime:
+def aware_instant(moment: datetime | None) -> datetime:
     """A comparable instant: zone-less times are French local time, unknown sorts first."""
     if moment is None:
         return datetime.min.replace(tzinfo=UTC)

@@ -6,9 +6,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from prostop_plugin.eligibility.case import Case, Fact, Kind, ReferenceKind, _relevant
+from prostop_plugin.eligibility.case import Case, Fact, Kind, ReferenceKind, relevant_facts
 from prostop_plugin.eligibility.reading import Interpretation
-from prostop_plugin.eligibility.summaries import _NAMES, _dates, _listing, _t, describe
+from prostop_plugin.eligibility.summaries import (
+    KIND_NAMES,
+    date_phrase,
+    describe,
+    fr_en,
+    listing,
+)
 from prostop_plugin.models import Decision, LocalizedText
 
 
@@ -35,10 +41,10 @@ def _earliest(facts: Sequence[Fact]) -> Fact:
     return min(facts, key=lambda f: (f.day is None, f.day or date.min))
 
 
-def _because(prefix: tuple[str, str], facts: Sequence[Fact], after: tuple[str, str] = ("", ""),
+def because(prefix: tuple[str, str], facts: Sequence[Fact], after: tuple[str, str] = ("", ""),
              ) -> LocalizedText:
-    listed = _listing(facts)
-    return _t(f"{prefix[0]}{listed.fr}{after[0]}", f"{prefix[1]}{listed.en}{after[1]}")
+    listed = listing(facts)
+    return fr_en(f"{prefix[0]}{listed.fr}{after[0]}", f"{prefix[1]}{listed.en}{after[1]}")
 
 
 def _confirming_test(case: Case, kind: Kind, rule_fr: str, rule_en: str) -> Outcome | None:
@@ -49,7 +55,7 @@ def _confirming_test(case: Case, kind: Kind, rule_fr: str, rule_en: str) -> Outc
     reference = case.reference(test.day)
     if not case.recent(reference[0]):
         return None
-    reason = _because((f"Cas confirmé{rule_fr} : ", f"Confirmed case{rule_en}: "), [test],
+    reason = because((f"Cas confirmé{rule_fr} : ", f"Confirmed case{rule_en}: "), [test],
                       (".", "."))
     return Outcome((reason,), (test, *case.signs), reference)
 
@@ -79,9 +85,9 @@ def _confirmed_diagnosis(case: Case) -> Outcome | None:
     if not case.recent(reference[0]):
         return None
     return Outcome(
-        (_because(("Cas confirmé sur diagnostic médical : ", "Confirmed case on a medical "
+        (because(("Cas confirmé sur diagnostic médical : ", "Confirmed case on a medical "
                    "diagnosis: "), diagnoses, (".", ".")),
-         _t("Aucune RT-PCR positive au dossier : le médecin doit attester qu'une RT-PCR "
+         fr_en("Aucune RT-PCR positive au dossier : le médecin doit attester qu'une RT-PCR "
             "SARS-CoV-2 positive a été réalisée.",
             "No positive RT-PCR on file: the physician must attest that a positive SARS-CoV-2 "
             "RT-PCR was performed.")),
@@ -100,7 +106,7 @@ def _probable(case: Case) -> Outcome | None:
         return None
     scan = _earliest(scans)
     return Outcome(
-        (_because(("Cas probable, signes cliniques et signes scanographiques thoraciques "
+        (because(("Cas probable, signes cliniques et signes scanographiques thoraciques "
                    "évocateurs : ",
                    "Probable case, clinical signs and suggestive chest-CT signs: "),
                   [*case.signs, scan], (".", ".")),),
@@ -122,9 +128,9 @@ def _too_old(case: Case) -> Outcome | None:
         onset = outcome.reference[0]
         if not stale and onset is not None and not case.recent(onset):
             stale = [f for f in outcome.used if f.onset == onset]
-        days, as_of = case.policy.contact_window_days, _dates(case.as_of)
+        days, as_of = case.policy.contact_window_days, date_phrase(case.as_of)
         return Outcome(
-            (_because(("Trop ancien : ", "Too old: "), stale or list(outcome.used), (
+            (because(("Trop ancien : ", "Too old: "), stale or list(outcome.used), (
                 f" — plus de {days} jours avant le {as_of[0]} : la période des contacts à "
                 "prévenir est dépassée.",
                 f" — more than {days} days before {as_of[1]}: the period of contacts to "
@@ -143,7 +149,7 @@ def _simple(kinds: tuple[Kind, ...], prefix: tuple[str, str], after: tuple[str, 
     def match(case: Case) -> Outcome | None:
         found = [f for f in case.find(*kinds, reading=reading, usable=usable, recent=recent)
                  if status is None or f.status == status]
-        return Outcome((_because(prefix, found, after),), tuple(found)) if found else None
+        return Outcome((because(prefix, found, after),), tuple(found)) if found else None
 
     return match
 
@@ -152,7 +158,7 @@ def _contested(case: Case) -> Outcome | None:
     found = [f for f in case.find(Kind.NAAT, Kind.ANTIGEN) if f.contested]
     if not found:
         return None
-    return Outcome((_because(
+    return Outcome((because(
         ("Résultats contradictoires pour le même prélèvement : ",
          "Conflicting results for the same sample: "), found,
         (" ; demandez au laboratoire le résultat validé.",
@@ -172,15 +178,15 @@ def _withdrawn(case: Case) -> Outcome | None:
         by = fact.superseded_by
         assert by is not None
         if by.status == "D":
-            reasons.append(_because(("Résultat supprimé par le laboratoire : ",
+            reasons.append(because(("Résultat supprimé par le laboratoire : ",
                                      "Result deleted by the laboratory: "), [fact], (".", ".")))
         else:
             was, now = describe(fact), describe(by)
-            replaced = "remplacée" if _NAMES[fact.kind][1] else "remplacé"
-            reasons.append(_t(f"Résultat corrigé par le laboratoire : {was.fr}, {replaced} par : "
-                              f"{now.fr}.",
-                              f"Result corrected by the laboratory: {was.en}, replaced by: "
-                              f"{now.en}."))
+            replaced = "remplacée" if KIND_NAMES[fact.kind][1] else "remplacé"
+            reasons.append(fr_en(
+                f"Résultat corrigé par le laboratoire : {was.fr}, {replaced} par : {now.fr}.",
+                f"Result corrected by the laboratory: {was.en}, replaced by: {now.en}.",
+            ))
     return Outcome(tuple(reasons), tuple(found))
 
 
@@ -191,7 +197,7 @@ def _deleted(case: Case) -> Outcome | None:
         and s.reading is Interpretation.POSITIVE for s in case.superseded)]
     if not found:
         return None
-    return Outcome((_because(("Résultat supprimé par le laboratoire : ",
+    return Outcome((because(("Résultat supprimé par le laboratoire : ",
                               "Result deleted by the laboratory: "), found, (".", ".")),),
                    tuple(found))
 
@@ -204,7 +210,7 @@ def _diagnosis_contradicted(case: Case) -> Outcome | None:
     if not diagnoses or not negatives or \
             case.find(Kind.NAAT, reading=Interpretation.POSITIVE, usable=True):
         return None
-    return Outcome((_because(
+    return Outcome((because(
         ("Diagnostic de COVID-19 avec virus identifié, mais seule une RT-PCR négative figure au "
          "dossier : ", "Diagnosis of COVID-19 with the virus identified, but only a negative "
          "RT-PCR is on file: "), [*diagnoses, *negatives],
@@ -217,7 +223,7 @@ def _diagnosis_not_final(case: Case) -> Outcome | None:
     found = [f for f in case.find(Kind.DIAGNOSIS_CONFIRMED) if f.status != "final"]
     if not found:
         return None
-    return Outcome((_because(("Diagnostic non définitif : ", "Diagnosis not final: "), found, (
+    return Outcome((because(("Diagnostic non définitif : ", "Diagnosis not final: "), found, (
         " ; un code n'est proposé que sur un diagnostic définitif ou une RT-PCR positive.",
         "; a code is offered only on a final diagnosis or a positive RT-PCR.")),), tuple(found))
 
@@ -225,7 +231,7 @@ def _diagnosis_not_final(case: Case) -> Outcome | None:
 def _clinical_signs_only(case: Case) -> Outcome | None:
     if not case.signs:
         return None
-    return Outcome((_because(("Signes cliniques sans signes scanographiques thoraciques : ",
+    return Outcome((because(("Signes cliniques sans signes scanographiques thoraciques : ",
                               "Clinical signs without chest-CT signs: "), case.signs, (
         " ; un scanner thoracique évocateur ou une RT-PCR positive rendrait le patient éligible.",
         "; a suggestive chest CT or a positive RT-PCR would make the patient eligible.")),),
@@ -241,28 +247,28 @@ def _ct_value_alone(case: Case) -> Outcome | None:
                     "; a Ct value is not a positive or negative result."))(case)
 
 
-def _dated_later(case: Case) -> Outcome | None:
-    found = [f for f in case.ignored if _relevant(f)]
+def dated_later(case: Case) -> Outcome | None:
+    found = [f for f in case.ignored if relevant_facts(f)]
     if not found:
         return None
-    as_of = _dates(case.as_of)
-    return Outcome((_because(
+    as_of = date_phrase(case.as_of)
+    return Outcome((because(
         (f"Daté après le {as_of[0]}, donc non pris en compte à cette date : ",
          f"Dated after {as_of[1]}, so not counted as of that day: "), found,
         (" ; vérifiez les dates du dossier.", "; check the dates on file.")),), tuple(found))
 
 
 def _no_covid_evidence(case: Case) -> Outcome | None:
-    if any(_relevant(f) for f in (*case.facts, *case.superseded, *case.ignored)):
+    if any(relevant_facts(f) for f in (*case.facts, *case.superseded, *case.ignored)):
         return None
-    return Outcome((_t("Aucun élément concernant la COVID-19 (RT-PCR, diagnostic, signes "
+    return Outcome((fr_en("Aucun élément concernant la COVID-19 (RT-PCR, diagnostic, signes "
                        "cliniques ou scanographiques).",
                        "Nothing about COVID-19 (RT-PCR, diagnosis, clinical or chest-CT signs)."),),
                    ())
 
 
 def _insufficient(case: Case) -> Outcome | None:
-    return Outcome((_t("Éléments insuffisants : ni RT-PCR positive, ni diagnostic définitif de "
+    return Outcome((fr_en("Éléments insuffisants : ni RT-PCR positive, ni diagnostic définitif de "
                        "COVID-19 avec virus identifié, ni signes cliniques et scanographiques.",
                        "Not enough evidence: no positive RT-PCR, no final diagnosis of COVID-19 "
                        "with the virus identified, no clinical and chest-CT signs."),), ())
@@ -324,7 +330,7 @@ RULES: tuple[Rule, ...] = (
         (Kind.DIAGNOSIS_RULED_OUT,), ("COVID-19 écartée : ", "COVID-19 ruled out: "),
         (".", "."))),
     Rule("dated_later", "not_eligible", "a result dated after as_of does not count",
-         _dated_later),
+         dated_later),
     Rule("no_covid_evidence", "not_eligible", "nothing about COVID-19", _no_covid_evidence,
          explains=False),
     Rule("insufficient_evidence", "not_eligible", "none of the above", _insufficient,

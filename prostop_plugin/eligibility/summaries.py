@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from prostop_plugin.eligibility.case import Fact, Kind
-from prostop_plugin.eligibility.reading import Interpretation, _day
+from prostop_plugin.eligibility.reading import Interpretation, paris_day
 from prostop_plugin.models import (
     DiagnosisEvidence,
     EvidenceUsed,
@@ -17,16 +17,16 @@ from prostop_plugin.models import (
 from prostop_plugin.texts.formatting import format_date
 
 
-def _t(fr: str, en: str) -> LocalizedText:
+def fr_en(fr: str, en: str) -> LocalizedText:
     return LocalizedText(fr=fr, en=en)
 
 
-def _dates(day: date) -> tuple[str, str]:
+def date_phrase(day: date) -> tuple[str, str]:
     return format_date(day, "fr"), format_date(day, "en")
 
 
 # name (fr), feminine in French, name (en)
-_NAMES: dict[Kind, tuple[str, bool, str]] = {
+KIND_NAMES: dict[Kind, tuple[str, bool, str]] = {
     Kind.NAAT: ("RT-PCR SARS-CoV-2", True, "SARS-CoV-2 RT-PCR"),
     Kind.ANTIGEN: ("test antigénique SARS-CoV-2", False, "SARS-CoV-2 antigen test"),
     Kind.SEROLOGY: ("sérologie SARS-CoV-2", True, "SARS-CoV-2 serology"),
@@ -75,7 +75,7 @@ def _raw_value(result: LabResult) -> str:
 
 
 def _describe_lab(fact: Fact, result: LabResult) -> LocalizedText:
-    name_fr, feminine, name_en = _NAMES.get(fact.kind, _NAMES[Kind.OTHER])
+    name_fr, feminine, name_en = KIND_NAMES.get(fact.kind, KIND_NAMES[Kind.OTHER])
     raw = _raw_value(result)
     if fact.kind is Kind.CT_VALUE:
         said_fr, said_en = raw.replace(".", ","), raw
@@ -97,26 +97,26 @@ def _describe_lab(fact: Fact, result: LabResult) -> LocalizedText:
         code, code_en = f"{code} ; {finding}", f"{code}; {finding}"
     e = "e" if feminine else ""
     when_fr, when_en = f"non daté{e}", "undated"
-    if (sampled := _day(result.collected_at)) is not None:
-        fr, en = _dates(sampled)
+    if (sampled := paris_day(result.collected_at)) is not None:
+        fr, en = date_phrase(sampled)
         when_fr, when_en = f"prélevé{e} le {fr}", f"sampled on {en}"
         if fact.kind is Kind.CHEST_CT:
             when_fr, when_en = f"réalisé le {fr}", f"performed on {en}"
-    elif (reported := _day(result.observed_at)) is not None:
-        fr, en = _dates(reported)
+    elif (reported := paris_day(result.observed_at)) is not None:
+        fr, en = date_phrase(reported)
         when_fr, when_en = f"rendu{e} le {fr}", f"reported on {en}"
     if fact.kind is Kind.SYMPTOMS:
         answer = {Interpretation.POSITIVE: ("oui", "yes"), Interpretation.NEGATIVE: ("non", "no")}
         yes_no = answer.get(fact.reading, (f"« {raw} »", f"“{raw}”"))
-        return _t(f"signes cliniques : {yes_no[0]} ({code})",
+        return fr_en(f"signes cliniques : {yes_no[0]} ({code})",
                   f"clinical signs: {yes_no[1]} ({code_en})")
     if fact.kind is Kind.SYMPTOM_ONSET:
         if fact.onset is None:
-            return _t(f"date de début des symptômes illisible (« {raw} », {code})",
+            return fr_en(f"date de début des symptômes illisible (« {raw} », {code})",
                       f"unreadable symptom onset date (“{raw}”, {code})")
-        fr, en = _dates(fact.onset)
-        return _t(f"début des symptômes le {fr} ({code})", f"symptom onset on {en} ({code})")
-    return _t(f"{name_fr} {said_fr} ({code}), {when_fr}",
+        fr, en = date_phrase(fact.onset)
+        return fr_en(f"début des symptômes le {fr} ({code})", f"symptom onset on {en} ({code})")
+    return fr_en(f"{name_fr} {said_fr} ({code}), {when_fr}",
               f"{name_en} {said_en} ({code_en}), {when_en}")
 
 
@@ -140,9 +140,9 @@ def _describe_imaging(fact: Fact, item: ImagingFinding) -> LocalizedText:
     else:
         name_fr, name_en = f"{name_fr} {said_fr}", f"{name_en} {said_en}"
     if fact.day is None:
-        return _t(name_fr, name_en)
-    fr, en = _dates(fact.day)
-    return _t(f"{name_fr}, réalisé le {fr}", f"{name_en}, performed on {en}")
+        return fr_en(name_fr, name_en)
+    fr, en = date_phrase(fact.day)
+    return fr_en(f"{name_fr}, réalisé le {fr}", f"{name_en}, performed on {en}")
 
 
 def describe(fact: Fact) -> LocalizedText:
@@ -153,31 +153,31 @@ def describe(fact: Fact) -> LocalizedText:
     if isinstance(item, DiagnosisEvidence):
         label_fr, label_en = _DIAGNOSES.get(fact.kind, _DIAGNOSES[Kind.OTHER])
         status_fr, status_en = _DIAGNOSIS_STATUSES[item.status]
-        text = _t(f"diagnostic {item.code.code} ({label_fr}), {status_fr}",
+        text = fr_en(f"diagnostic {item.code.code} ({label_fr}), {status_fr}",
                   f"diagnosis {item.code.code} ({label_en}), {status_en}")
         if fact.day is not None:
-            fr, en = _dates(fact.day)
-            text = _t(f"{text.fr}, enregistré le {fr}", f"{text.en}, recorded on {en}")
+            fr, en = date_phrase(fact.day)
+            text = fr_en(f"{text.fr}, enregistré le {fr}", f"{text.en}, recorded on {en}")
         return text
     if isinstance(item, ImagingFinding):
         return _describe_imaging(fact, item)
     if fact.reading is Interpretation.NEGATIVE:
-        return _t("pas de signes cliniques", "no clinical signs")
-    text = _t("signes cliniques présents", "clinical signs present")
+        return fr_en("pas de signes cliniques", "no clinical signs")
+    text = fr_en("signes cliniques présents", "clinical signs present")
     if item.description:
-        text = _t(f"{text.fr} ({item.description})", f"{text.en} ({item.description})")
+        text = fr_en(f"{text.fr} ({item.description})", f"{text.en} ({item.description})")
     if fact.onset is not None:
-        fr, en = _dates(fact.onset)
-        text = _t(f"{text.fr}, début le {fr}", f"{text.en}, onset on {en}")
+        fr, en = date_phrase(fact.onset)
+        text = fr_en(f"{text.fr}, début le {fr}", f"{text.en}, onset on {en}")
     return text
 
 
-def _listing(facts: Sequence[Fact]) -> LocalizedText:
+def listing(facts: Sequence[Fact]) -> LocalizedText:
     lines = [describe(f) for f in facts]
-    return _t(" ; ".join(x.fr for x in lines), "; ".join(x.en for x in lines))
+    return fr_en(" ; ".join(x.fr for x in lines), "; ".join(x.en for x in lines))
 
 
 
-def _used(fact: Fact) -> EvidenceUsed:
+def evidence_used(fact: Fact) -> EvidenceUsed:
     return EvidenceUsed(kind=fact.kind.value, summary=describe(fact),
                         source_ref=fact.item.source_ref, observed_on=fact.day)

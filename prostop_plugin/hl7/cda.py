@@ -38,6 +38,7 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from prostop_plugin.errors import InputError, UnsafeXMLError
 from prostop_plugin.identity import masked, parse_nir
+from prostop_plugin.input_limits import check_input
 from prostop_plugin.models import (
     CodeSystem,
     Coding,
@@ -53,7 +54,6 @@ from prostop_plugin.models import (
     content_hash,
     normalise_system,
 )
-from prostop_plugin.readers import check_input
 from prostop_plugin.values import lab_test_coding, parse_number, parse_ts
 
 log = logging.getLogger(__name__)

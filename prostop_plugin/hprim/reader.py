@@ -9,8 +9,8 @@ from prostop_plugin.hprim.mapping import report_to_event
 from prostop_plugin.hprim.medecin import parse_medecin
 from prostop_plugin.hprim.report import HprimReport
 from prostop_plugin.hprim.sante import SANTE_HEADER, parse_sante
+from prostop_plugin.input_limits import check_input
 from prostop_plugin.models import DiagnosisEvent, content_hash
-from prostop_plugin.readers import check_input
 
 MAX_HPRIM_BYTES = 20 * 1024 * 1024
 
