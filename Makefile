@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml $(ADAPTERS)
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/lint-imports --no-cache
 
 typecheck: setup
 	$(BIN)/mypy $(TYPED)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import tomllib
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,8 +34,9 @@ from prostop_plugin.models import (
     SymptomEvidence,
 )
 from prostop_plugin.readers import read_json_events
+from tests.paths import TESTS
 
-EVENTS = Path(__file__).parent / "events"
+EVENTS = TESTS / "events"
 EXPECTED = json.loads((EVENTS / "expected.json").read_text(encoding="utf-8"))
 AS_OF = date.fromisoformat(EXPECTED["as_of"])
 PARIS = ZoneInfo("Europe/Paris")

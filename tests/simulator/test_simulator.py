@@ -32,6 +32,7 @@ from prostop_plugin.simulator import (
 from prostop_plugin.simulator.codes import CodeStore
 from prostop_plugin.simulator.tokens import TokenAuthority
 from tests.fixtures.simulator import shared_signing_key, simulator_options
+from tests.paths import REPO
 
 CLAIRE = "810003456789"
 PAUL = "810009876543"
@@ -483,7 +484,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", script, "simulator", "--port", str(port), "--log-level", "warning"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=Path(__file__).parents[1], env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        cwd=REPO, env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )
     try:
         deadline = time.monotonic() + 15

@@ -23,8 +23,9 @@ from prostop_plugin.models import DiagnosisEvent, DiagnosisEvidence, LabResult, 
 from prostop_plugin.readers import read_bytes, sniff_format
 from tests.corpus_location import CORPUS
 from tests.fixtures.fuzzing import mutate, only_typed_errors
+from tests.paths import TESTS
 
-CASES = Path(__file__).parent / "file_cases"
+CASES = TESTS / "file_cases"
 CDA_CORPUS = CORPUS / "cda_crbio_positive.xml"
 PLUS_ONE = timezone(timedelta(hours=1))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from prostop_plugin.errors import HL7ParseError, InputError
@@ -18,9 +16,10 @@ from prostop_plugin.hl7.er7 import (
     unescape,
 )
 from tests.corpus_location import CORPUS
+from tests.paths import TESTS
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")
-CASES = Path(__file__).parent / "hl7_cases"
+CASES = TESTS / "hl7_cases"
 
 ORU = (
     "MSH|^~\\&|LAB|LABO|LGC|CAB|20201119101500||ORU^R01^ORU_R01|ID-1|P|2.5|||AL|NE|FRA|"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import string
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +31,7 @@ from prostop_plugin.models import (
 from prostop_plugin.readers import read_json_events
 from prostop_plugin.texts import CATALOGS, Message, get_texts, localized
 from prostop_plugin.texts.formatting import format_date, format_datetime
+from tests.paths import TESTS
 
 AS_OF = date(2020, 11, 20)
 ISSUED = datetime(2020, 11, 19, 13, 32, tzinfo=UTC)  # 14h32 in Paris
@@ -143,7 +143,7 @@ def test_french_is_the_default_and_unknown_locales_fail() -> None:
 
 
 def test_eligibility_reasons_are_clean_in_both_languages() -> None:
-    events = Path(__file__).parent / "events"
+    events = TESTS / "events"
     for path in events.glob("*.json"):
         if path.name == "expected.json":
             continue

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +22,9 @@ from prostop_plugin.models import DiagnosisEvent, LabResult, content_hash
 from prostop_plugin.readers import read_bytes, sniff_format
 from tests.corpus_location import CORPUS
 from tests.fixtures.fuzzing import mutate, only_typed_errors
+from tests.paths import TESTS
 
-CASES = Path(__file__).parent / "file_cases"
+CASES = TESTS / "file_cases"
 HPRIM_CORPUS = CORPUS / "hprim_rtpcr_positif.hpr"
 
 pytestmark = pytest.mark.skipif(not HPRIM_CORPUS.exists(), reason="shared corpus not laid out")

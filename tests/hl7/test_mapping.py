@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -19,9 +18,10 @@ from prostop_plugin.hl7.mapping import (
 )
 from prostop_plugin.models import DiagnosisEvidence, LabResult, content_hash
 from tests.corpus_location import CORPUS
+from tests.paths import TESTS
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")
-CASES = Path(__file__).parent / "hl7_cases"
+CASES = TESTS / "hl7_cases"
 
 MSH = "MSH|^~\\&|LAB|LABO-X|LGC|CAB|20201119101500||{type}|MID-1|P|2.5|||AL|NE|FRA|UNICODE UTF-8"
 PID = "PID|||DOS-1^^^CAB^PI||DUPONT^CAMILLE^^^^^L||19800115|F"

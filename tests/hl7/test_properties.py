@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import time
 import tracemalloc
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,9 +24,10 @@ from prostop_plugin.hl7.er7 import (
 from prostop_plugin.hl7.mapping import map_message
 from prostop_plugin.hl7.reader import read_hl7
 from tests.corpus_location import CORPUS as CORPUS_DIR
+from tests.paths import TESTS
 
 CORPUS = sorted(CORPUS_DIR.glob("*.hl7"))  # empty when ../shared is not laid out
-CASES = sorted((Path(__file__).parent / "hl7_cases").glob("*.hl7"))
+CASES = sorted((TESTS / "hl7_cases").glob("*.hl7"))
 SAMPLES = [p.read_bytes() for p in CORPUS + CASES]
 
 PUNCTUATION = "|^~\\&#$*!%@/+=:;,?<>{}[]"

@@ -25,9 +25,9 @@ from prostop_plugin.ledger import Ledger
 from prostop_plugin.simulator.options import SimulatorOptions
 from prostop_plugin.simulator.server import RunningSimulator, run_in_thread
 from tests.fixtures.builders import rtpcr_event
+from tests.paths import REPO
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 GENERATE = "/api/v1/generate/short"
 
 

@@ -27,9 +27,10 @@ from hypothesis import strategies as st
 from prostop_plugin.hl7.er7 import Message, MessageBuilder, parse
 from prostop_plugin.hl7.reader import split_messages
 from tests.corpus_location import CORPUS as CORPUS_DIR
+from tests.paths import TESTS
 
 CORPUS = sorted(CORPUS_DIR.glob("*.hl7"))  # empty when ../shared is not laid out
-CASES = sorted((Path(__file__).parent / "hl7_cases").glob("*.hl7"))
+CASES = sorted((TESTS / "hl7_cases").glob("*.hl7"))
 
 # Escapes python-hl7 decodes correctly: the delimiter escapes.
 _AGREED_ESCAPES = {"F", "S", "T", "R", "E"}

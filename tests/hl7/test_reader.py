@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from prostop_plugin.errors import HL7ParseError
@@ -11,9 +9,10 @@ from prostop_plugin.hl7.mllp import encode_frame
 from prostop_plugin.hl7.reader import read_hl7, read_hl7_messages, split_messages
 from prostop_plugin.readers import read_bytes
 from tests.corpus_location import CORPUS
+from tests.paths import TESTS
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")
-CASES = Path(__file__).parent / "hl7_cases"
+CASES = TESTS / "hl7_cases"
 
 #: corpus file → (message id, evidence source refs)
 EXPECTED = {
