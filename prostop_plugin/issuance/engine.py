@@ -145,13 +145,20 @@ class IssuanceEngine:
         window = self.policy.episode_window_days
         created: IssuanceRecord | None = None
         with self.ledger.transaction() as conn:
-            joined = self.ledger.issuance_for_event(conn, event)
+            match = self.ledger.find_event(conn, event)
+            joined = match.issuance_id
+            if match.reused_id and joined is None:
+                # never acknowledged and dropped: stored as the new message it is
+                log.warning(
+                    "event from %s/%s reuses a message id already stored with another "
+                    "content: stored as a new event", event.source.adapter, event.source.host,
+                )
             if joined is None:
                 latest = self.ledger.latest_in_patient(conn, patient_key)
                 in_episode = latest is not None and (today - latest.episode_start).days <= window
                 if latest is not None and in_episode and latest.state not in _REOPENING_STATES:
                     joined = latest.issuance_id
-                    self.ledger.insert_event(conn, event, joined)
+                    self.ledger.insert_event(conn, event, joined, reused_id=match.reused_id)
                 else:
                     if latest is not None and in_episode:
                         episode, start = latest.episode, latest.episode_start
@@ -166,7 +173,9 @@ class IssuanceEngine:
                         conn, created, patient_key=patient_key, episode_start=start,
                         actor=event.source.adapter,
                     )
-                    self.ledger.insert_event(conn, event, created.id)
+                    self.ledger.insert_event(
+                        conn, event, created.id, reused_id=match.reused_id
+                    )
         if created is not None:
             self.transitions.notify(created, None)
             return created, True

@@ -9,6 +9,7 @@ from prostop_plugin.ledger.leases import owner_is_dead, process_identity
 from prostop_plugin.ledger.schema import SCHEMA_VERSION
 from prostop_plugin.ledger.store import (
     EpisodeHead,
+    EventMatch,
     IssuanceSummary,
     Ledger,
     OutboxEntry,
@@ -18,6 +19,7 @@ from prostop_plugin.ledger.store import (
 __all__ = [
     "SCHEMA_VERSION",
     "EpisodeHead",
+    "EventMatch",
     "IssuanceSummary",
     "Ledger",
     "OutboxEntry",

@@ -19,6 +19,7 @@ The file, its schema and transactions are in :mod:`prostop_plugin.ledger.schema`
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -36,6 +37,7 @@ from prostop_plugin.models import DiagnosisEvent, IssuanceRecord, IssuanceState,
 __all__ = [
     "SCHEMA_VERSION",
     "EpisodeHead",
+    "EventMatch",
     "IssuanceSummary",
     "Ledger",
     "OutboxEntry",
@@ -61,6 +63,23 @@ class OutboxEntry:
     next_attempt_at: datetime
     last_error: str | None
     status: OutboxStatus
+
+
+@dataclass(frozen=True)
+class EventMatch:
+    """What the ledger holds of an incoming event (see :meth:`Ledger.find_event`)."""
+
+    issuance_id: str | None  #: the issuance the same event joined, None when not stored
+    reused_id: bool  #: another content was stored under this event's id
+
+
+def event_content_digest(event: DiagnosisEvent) -> str:
+    """What makes two events the same message: patient, practitioner and evidence.
+
+    Not the source (a resend is received at another time) nor defaults filled on reading.
+    """
+    content = event.model_dump_json(include={"patient", "practitioner", "evidence"})
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -224,15 +243,32 @@ class Ledger(LedgerDatabase):
 
     # -- writes ----------------------------------------------------------------------------
 
+    def _dedupe_keys(self, event: DiagnosisEvent) -> tuple[str, str]:
+        """The event's key by its id (MSH-10, file hash…) and by its id *and* its content.
+
+        A sender whose counter restarts reuses message ids: the second key tells a different
+        message under a seen id apart from a resend of the same one.
+        """
+        identity = event.source.dedupe_key()
+        return (
+            self.keyring.digest(identity, purpose="dedupe"),
+            self.keyring.digest(f"{identity}|{event_content_digest(event)}", purpose="dedupe"),
+        )
+
     def insert_event(
-        self, conn: sqlite3.Connection, event: DiagnosisEvent, issuance_id: str
+        self, conn: sqlite3.Connection, event: DiagnosisEvent, issuance_id: str, *,
+        reused_id: bool = False,
     ) -> None:
-        """Store an event under an issuance, inside the caller's transaction."""
-        dedupe = self.keyring.digest(event.source.dedupe_key(), purpose="dedupe")
+        """Store an event under an issuance, inside the caller's transaction.
+
+        ``reused_id``: another message was stored under this event's id; this one is filed
+        under its id and content (see :meth:`find_event`).
+        """
+        by_id, by_content = self._dedupe_keys(event)
         cursor = conn.execute(
             "INSERT INTO events (dedupe_key, issuance_id, received_at, payload) "
             "VALUES (?, ?, ?, x'')",
-            (dedupe, issuance_id, iso_utc(event.source.received_at)),
+            (by_content if reused_id else by_id, issuance_id, iso_utc(event.source.received_at)),
         )
         row_id = cursor.lastrowid
         payload = self.keyring.encrypt(
@@ -241,19 +277,36 @@ class Ledger(LedgerDatabase):
         conn.execute("UPDATE events SET payload = ? WHERE id = ?", (payload, row_id))
 
     def has_event(self, event: DiagnosisEvent) -> bool:
-        """Whether this event (by its dedupe key) is already stored: a plain read."""
-        dedupe = self.keyring.digest(event.source.dedupe_key(), purpose="dedupe")
-        row = self._connection().execute(
-            "SELECT 1 FROM events WHERE dedupe_key = ?", (dedupe,)
-        ).fetchone()
-        return row is not None
+        """Whether this event (same id, same content) is already stored: a plain read."""
+        return self.find_event(self._connection(), event).issuance_id is not None
 
     def issuance_for_event(self, conn: sqlite3.Connection, event: DiagnosisEvent) -> str | None:
-        dedupe = self.keyring.digest(event.source.dedupe_key(), purpose="dedupe")
-        row = conn.execute(
-            "SELECT issuance_id FROM events WHERE dedupe_key = ?", (dedupe,)
-        ).fetchone()
-        return None if row is None else str(row["issuance_id"])
+        return self.find_event(conn, event).issuance_id
+
+    def find_event(self, conn: sqlite3.Connection, event: DiagnosisEvent) -> EventMatch:
+        """Whether the event is stored already: same id *and* same content.
+
+        A different content under a stored id is no duplicate: it comes back with
+        ``reused_id`` set, to be stored (under its id and content) rather than dropped.
+        """
+        by_id, by_content = self._dedupe_keys(event)
+        rows = {
+            row["dedupe_key"]: row for row in conn.execute(
+                "SELECT id, dedupe_key, issuance_id, payload FROM events "
+                "WHERE dedupe_key IN (?, ?)", (by_id, by_content),
+            )
+        }
+        if by_content in rows:
+            return EventMatch(str(rows[by_content]["issuance_id"]), reused_id=True)
+        first = rows.get(by_id)
+        if first is None:
+            return EventMatch(None, reused_id=False)
+        stored = DiagnosisEvent.model_validate_json(
+            self.keyring.decrypt(first["payload"], context=f"event:{first['id']}".encode())
+        )
+        if event_content_digest(stored) == event_content_digest(event):
+            return EventMatch(str(first["issuance_id"]), reused_id=False)
+        return EventMatch(None, reused_id=True)
 
     def latest_in_patient(
         self, conn: sqlite3.Connection, patient_key: str
