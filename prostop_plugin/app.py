@@ -16,7 +16,7 @@ from types import TracebackType
 import pluggy
 
 from prostop_plugin.audit import AuditLog
-from prostop_plugin.audit.plugin import AuditPlugin, record_observer_failure
+from prostop_plugin.audit.plugin import AuditPlugin, record_observer_failure, record_set_aside
 from prostop_plugin.config import Settings
 from prostop_plugin.issuance import IssuanceEngine, IssuancePlugin
 from prostop_plugin.issuance.folder_writeback import FolderWriteBack
@@ -57,7 +57,12 @@ class Prostop:
                 self.audit, plugin, hook, exc
             ),
         )
-        self.engine = IssuanceEngine(settings, self.ledger, self.hooks, clock=clock)
+        self.engine = IssuanceEngine(
+            settings, self.ledger, self.hooks, clock=clock,
+            on_set_aside=lambda issuance_id, reason: record_set_aside(
+                self.audit, issuance_id, reason
+            ),
+        )
         self._psc = PSCTokenPlugin(settings.psc, settings.eligibility.allowed_professions)
         self._issuer = ProStopCovidPlugin()
         # built-ins first: pluggy calls the last registered first, and the fallbacks are

@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 def worker_tick(prostop: Prostop) -> None:
     try:
-        prostop.engine.resume()
-    except ProstopError as exc:  # a bad record must not stop the loop for the others
+        prostop.engine.resume()  # sets a damaged row aside itself
+    except ProstopError as exc:  # the ledger itself unreadable: try again at the next tick
         log.error("worker: %s", exc.one_line())
+    except Exception:  # never let the loop die: the next tick may succeed
+        log.exception("worker: unexpected error; trying again at the next tick")
 
 
 def announce_now(line: str) -> None:

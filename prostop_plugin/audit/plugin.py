@@ -68,3 +68,11 @@ def record_observer_failure(
             "message": str(exc)[:MAX_MESSAGE_LENGTH],
         },
     )
+
+
+def record_set_aside(log: AuditLog, issuance_id: str, reason: str) -> None:
+    """Audit that recovery set a row aside (its data unreadable, or a step that cannot run)."""
+    log.append(
+        actor="system", action="set_aside", issuance_id=issuance_id,
+        details={"reason": reason[:MAX_MESSAGE_LENGTH]},
+    )

@@ -66,6 +66,8 @@ def row_line(row: dict[str, Any]) -> str:
         parts.append(f"! {row['error']['en']}")
     if row["flag"]:
         parts.append(f"⚑ {row['flag']['en']}")
+    if row.get("set_aside"):
+        parts.append(f"SET ASIDE (recovery skips it): {row['set_aside']}")
     return "  ".join(str(p) for p in parts)
 
 

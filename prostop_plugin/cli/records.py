@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prostop_plugin.app import Prostop
 
 from prostop_plugin.cli.common import (
     open_runtime,
@@ -13,6 +16,8 @@ from prostop_plugin.cli.common import (
     resolve_id,
     row_line,
 )
+from prostop_plugin.errors import LedgerError
+from prostop_plugin.ledger import IssuanceSummary
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -29,9 +34,26 @@ def cmd_status(args: argparse.Namespace) -> int:
                 for before, after, actor in row["transitions"]:
                     print(f"    {before or '-'} -> {after}  by {actor}")
             return 0
-        rows = [record_row(prostop.ledger.get(s.id)) for s in prostop.ledger.summaries()]
+        rows = [summary_row(prostop, s) for s in prostop.ledger.summaries()]
         print_rows(rows, as_json=args.json)
     return 0
+
+
+def summary_row(prostop: Prostop, summary: IssuanceSummary) -> dict[str, Any]:
+    """A listing row; a row recovery set aside is listed from its columns, with why."""
+    try:
+        row = record_row(prostop.ledger.get(summary.id))
+    except LedgerError as exc:
+        row = {
+            "id": summary.id, "state": summary.state.value, "decision": None,
+            "patient": "(illisible)", "binding_message": None,
+            "code_last2": summary.code_last2, "valid_until": summary.valid_until,
+            "error": {"fr": exc.one_line(), "en": exc.one_line()}, "flag": None,
+            "replaces": None,
+        }
+    if summary.set_aside:
+        row["set_aside"] = summary.set_aside
+    return row
 
 
 def cmd_retry(args: argparse.Namespace) -> int:

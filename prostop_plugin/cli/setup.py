@@ -134,7 +134,17 @@ def doctor_checks(settings: Settings) -> list[Check]:
         keyring = KeyRing.open(settings.key_dir, create=False)
         store = Ledger(settings.ledger_path, keyring)
         try:
-            return f"schema v{store.schema_version()}, {len(store.summaries())} issuances"
+            summaries = store.summaries()
+            aside = [s.id for s in summaries if s.set_aside]
+            if aside:
+                raise ProstopError(
+                    f"{len(aside)} issuance(s) set aside, recovery skips them: "
+                    + ", ".join(aside[:5]) + ("…" if len(aside) > 5 else ""),
+                    where=str(settings.ledger_path),
+                    fix="'prostop status' says why; restore the ledger and keys from the same "
+                    "backup, then 'prostop retry ID'",
+                )
+            return f"schema v{store.schema_version()}, {len(summaries)} issuances"
         finally:
             store.close()
 

@@ -26,7 +26,7 @@ from datetime import date, datetime
 
 from prostop_plugin import eligibility
 from prostop_plugin.config import Settings
-from prostop_plugin.errors import InvalidTransition, ProstopError, TokenError
+from prostop_plugin.errors import InvalidTransition, LedgerError, ProstopError, TokenError
 from prostop_plugin.issuance import requests
 from prostop_plugin.issuance.transitions import Transitions, log
 from prostop_plugin.issuance.writeback import WriteBack
@@ -71,8 +71,12 @@ class IssuanceEngine:
         hooks: HookFacade,
         *,
         clock: Callable[[], datetime] = utcnow,
+        on_set_aside: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``on_set_aside(issuance_id, reason)``: told when recovery sets a damaged row aside
+        (the runtime audits it)."""
         self.settings = settings
+        self.on_set_aside = on_set_aside
         self.ledger = ledger
         self.hooks = hooks
         self.clock = clock
@@ -325,7 +329,18 @@ class IssuanceEngine:
     # -- actions a physician or an admin takes ------------------------------------------------
 
     def retry(self, issuance_id: str) -> IssuanceRecord:
-        """Retry a failed issue or write-back now."""
+        """Retry a failed issue or write-back, or a row recovery had set aside, now."""
+        if self.ledger.set_aside_reason(issuance_id) is not None:
+            self.take_back(issuance_id)
+            again = self._guarded(issuance_id, self.advance)
+            if not isinstance(again, IssuanceRecord):
+                raise LedgerError(
+                    "still cannot be advanced: " + (self.ledger.set_aside_reason(issuance_id)
+                                                    or "unknown reason"),
+                    where=f"issuance {issuance_id}",
+                    fix="restore the ledger and keys from the same backup; it stays set aside",
+                )
+            return again
         record = self.ledger.get(issuance_id)
         if record.state == S.ISSUE_FAILED:
             record.state = S.APPROVED
@@ -392,19 +407,48 @@ class IssuanceEngine:
     # -- queues ----------------------------------------------------------------------------
 
     def pending(self) -> list[ConfirmationRequest]:
-        return [
-            self.confirmation_request(r)
-            for r in self.ledger.records_in_states(S.AWAITING_CONFIRMATION)
+        """The requests waiting for a physician (an unreadable one is set aside, not shown)."""
+        found = [
+            self._guarded(i, lambda i: self.confirmation_request(self.ledger.get(i)))
+            for i in self.ledger.ids_in_states(S.AWAITING_CONFIRMATION)
         ]
+        return [request for request in found if isinstance(request, ConfirmationRequest)]
 
     def resume(self) -> list[IssuanceRecord]:
-        """Advance every unfinished issuance once (start-up, worker tick, after a crash)."""
+        """Advance every unfinished issuance once (start-up, worker tick, after a crash).
+
+        A row that cannot be read or advanced is set aside (visible in ``prostop status`` and
+        ``prostop doctor``, audited) and the others go on: one damaged row never stops the
+        recovery of the rest.
+        """
         now = self.clock()
         for expired_id in self.ledger.expired_candidates(now):
-            self.writeback.expire_if_due(self.ledger.get(expired_id))
+            self._guarded(expired_id, lambda i: self.writeback.expire_if_due(self.ledger.get(i)))
         # not awaiting_confirmation: those wait for a physician (the pending queue), and
         # asking a host's dialog again at every tick would pester the physician
         ids = self.ledger.ids_in_states(
             S.RECEIVED, S.APPROVED, S.ISSUING, S.ISSUED, S.WRITE_BACK_FAILED,
         )
-        return [self.advance(i) for i in ids]
+        advanced = [self._guarded(i, self.advance) for i in ids]
+        return [record for record in advanced if isinstance(record, IssuanceRecord)]
+
+    def _guarded(self, issuance_id: str, step: Callable[[str], object]) -> object:
+        try:
+            return step(issuance_id)
+        except Exception as exc:  # set aside, whatever it is: the others must go on
+            reason = exc.one_line() if isinstance(exc, ProstopError) else (
+                f"{type(exc).__name__}: {exc}"
+            )
+            log.error("issuance %s set aside, recovery goes on for the others: %s",
+                      issuance_id, reason)
+            self.ledger.set_aside(issuance_id, reason)
+            if self.on_set_aside is not None:
+                try:
+                    self.on_set_aside(issuance_id, reason)
+                except ProstopError:
+                    log.exception("could not audit that issuance %s was set aside", issuance_id)
+            return None
+
+    def take_back(self, issuance_id: str) -> None:
+        """Recovery considers a set-aside row again (after a restore, or to retry it)."""
+        self.ledger.set_aside(issuance_id, None)

@@ -58,6 +58,11 @@ _MIGRATIONS: list[str] = [
         status          TEXT NOT NULL DEFAULT 'pending'
     );
     """,
+    # 2: a row whose data cannot be read or advanced is set aside (why, in English, no
+    # patient data) so that recovery goes on for the others
+    """
+    ALTER TABLE issuances ADD COLUMN set_aside TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -26,9 +26,14 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from prostop_plugin.errors import InvalidTransition, IssuanceNotFound
+from prostop_plugin.errors import (
+    DecryptionError,
+    InvalidTransition,
+    IssuanceNotFound,
+    LedgerError,
+)
 from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger.leases import lease_free, owner_is_dead, process_identity
 from prostop_plugin.ledger.schema import SCHEMA_VERSION, LedgerDatabase, iso_utc, parse_utc
@@ -102,6 +107,7 @@ class IssuanceSummary:
     updated_at: datetime
     valid_until: datetime | None
     code_last2: str | None
+    set_aside: str | None = None  #: why recovery skips this row (see Ledger.set_aside)
 
 
 class Ledger(LedgerDatabase):
@@ -130,8 +136,16 @@ class Ledger(LedgerDatabase):
         return self.keyring.encrypt(body, context=f"issuance:{record.id}".encode())
 
     def _open_row(self, row: sqlite3.Row, *, with_code: bool) -> IssuanceRecord:
-        body = self.keyring.decrypt(row["body"], context=f"issuance:{row['id']}".encode())
-        record = IssuanceRecord.model_validate_json(body)
+        try:
+            body = self.keyring.decrypt(row["body"], context=f"issuance:{row['id']}".encode())
+            record = IssuanceRecord.model_validate_json(body)
+        except (DecryptionError, ValidationError) as exc:
+            raise LedgerError(
+                f"its stored data cannot be read ({type(exc).__name__})",
+                where=f"issuance {row['id']} in {self.path}",
+                fix="the others are unaffected; restore the ledger and keys from the same "
+                "backup, or leave this issuance set aside ('prostop status' lists it)",
+            ) from None
         record.state = IssuanceState(row["state"])
         if with_code and row["code_blob"] is not None:
             code = self.keyring.decrypt(row["code_blob"], context=f"code:{row['id']}".encode())
@@ -163,7 +177,8 @@ class Ledger(LedgerDatabase):
     def ids_in_states(self, *states: IssuanceState) -> list[str]:
         marks = ",".join("?" * len(states))
         rows = self._connection().execute(
-            f"SELECT id FROM issuances WHERE state IN ({marks}) ORDER BY created_at",
+            f"SELECT id FROM issuances WHERE state IN ({marks}) AND set_aside IS NULL "
+            "ORDER BY created_at",
             [s.value for s in states],
         ).fetchall()
         return [str(r["id"]) for r in rows]
@@ -173,7 +188,7 @@ class Ledger(LedgerDatabase):
 
     def summaries(self) -> list[IssuanceSummary]:
         rows = self._connection().execute(
-            "SELECT id, state, created_at, updated_at, valid_until, code_last2 "
+            "SELECT id, state, created_at, updated_at, valid_until, code_last2, set_aside "
             "FROM issuances ORDER BY created_at"
         ).fetchall()
         return [
@@ -182,6 +197,7 @@ class Ledger(LedgerDatabase):
                 created_at=datetime.fromisoformat(r["created_at"]),
                 updated_at=datetime.fromisoformat(r["updated_at"]),
                 valid_until=parse_utc(r["valid_until"]), code_last2=r["code_last2"],
+                set_aside=r["set_aside"],
             )
             for r in rows
         ]
@@ -237,11 +253,25 @@ class Ledger(LedgerDatabase):
     def expired_candidates(self, now: datetime) -> list[str]:
         rows = self._connection().execute(
             "SELECT id FROM issuances WHERE valid_until IS NOT NULL AND valid_until < ? "
-            "AND state IN ('issued', 'written_back', 'write_back_failed')", (iso_utc(now),),
+            "AND state IN ('issued', 'written_back', 'write_back_failed') "
+            "AND set_aside IS NULL", (iso_utc(now),),
         ).fetchall()
         return [str(r["id"]) for r in rows]
 
     # -- writes ----------------------------------------------------------------------------
+
+    def set_aside_reason(self, issuance_id: str) -> str | None:
+        row = self._connection().execute(
+            "SELECT set_aside FROM issuances WHERE id = ?", (issuance_id,)
+        ).fetchone()
+        return None if row is None else row["set_aside"]
+
+    def set_aside(self, issuance_id: str, reason: str | None) -> None:
+        """Skip (``reason``) or take back (``None``) a row that recovery cannot advance."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE issuances SET set_aside = ? WHERE id = ?", (reason, issuance_id)
+            )
 
     def _dedupe_keys(self, event: DiagnosisEvent) -> tuple[str, str]:
         """The event's key by its id (MSH-10, file hash…) and by its id *and* its content.
