@@ -31,6 +31,7 @@ from prostop_plugin.errors import (
     IssuerError,
     ProstopError,
     TokenError,
+    TokenRefused,
 )
 from prostop_plugin.events import (
     AccessToken,
@@ -45,7 +46,7 @@ from prostop_plugin.events import (
 from prostop_plugin.hooks import hookimpl
 from prostop_plugin.issuance_actions import IssuanceActions
 from prostop_plugin.issuance_base import PARIS, S, new_issuance_id
-from prostop_plugin.psc import check_token, new_binding_message
+from prostop_plugin.psc import first_verified_token, new_binding_message
 from prostop_plugin.secrets import code_fingerprint
 from prostop_plugin.texts import Message, localized
 
@@ -61,6 +62,8 @@ _MAX_STEPS = 12
 
 def _failure_text(exc: BaseException) -> LocalizedText:
     """The physician reads plain French; the English side keeps the technical detail."""
+    if isinstance(exc, TokenRefused):
+        return LocalizedText(fr=exc.fr, en=f"{exc.en} ({exc.what})")
     if isinstance(exc, TokenError):
         return LocalizedText(
             fr="L'authentification Pro Santé Connect n'a pas abouti (demande refusée, expirée "
@@ -278,17 +281,11 @@ class IssuanceEngine(IssuanceActions):
             )
 
     def _token(self, practitioner: Practitioner, binding_message: str) -> AccessToken:
-        token = self.hooks.practitioner_token(practitioner, binding_message)
-        if token is None:
-            raise TokenError(
-                "no Pro Santé Connect token source answered for this practitioner",
-                fix="log in with the CPS card / e-CPS in the host, or configure [psc]",
-            )
-        check_token(
-            token, practitioner, allowed_professions=self.policy.allowed_professions,
-            required_acr=self.settings.psc.acr_values.split()[0], now=self.clock(),
+        # the one place the core takes a token: verified, identity from PSC's claims
+        return first_verified_token(
+            self.hooks, practitioner, binding_message, settings=self.settings.psc,
+            allowed_professions=self.policy.allowed_professions, now=self.clock(),
         )
-        return token
 
     def _issue(self, record: IssuanceRecord) -> None:
         assert record.confirmation is not None and record.binding_message is not None
