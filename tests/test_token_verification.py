@@ -201,6 +201,20 @@ def test_garbage_falls_back_to_ciba_and_a_refusal_there_names_both(
     assert "not a JWT" in record.error.en
 
 
+def test_when_ciba_is_refused_too_the_physician_reads_the_last_reason(
+    simulator: RunningSimulator, runtime_for: Any
+) -> None:
+    """Garbage from the host, then a pharmacien approving by CIBA: the profession is what the
+    physician must read; the host's refusal stays in the technical detail."""
+    host = ApprovingHost(Practitioner(national_id=LEROY))
+    host.tokens.put(labelled("garbage", subject=LEROY))
+    record = issue_with(runtime_for(host))
+    assert record.state == S.ISSUE_FAILED and generate_calls(simulator) == []
+    assert record.error is not None
+    assert "pharmacien" in record.error.fr
+    assert "refused before" in record.error.en and "not a JWT" in record.error.en
+
+
 # -- the verifier on its own -------------------------------------------------------------------
 
 

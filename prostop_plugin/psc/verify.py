@@ -394,7 +394,8 @@ def first_verified_token(
     form. A refused token is logged and the next source asked: a host's bad token falls back
     to CIBA, which asks the confirming practitioner on their e-CPS app.
 
-    :raises TokenRefused: the only token offered was refused (its reason).
+    :raises TokenRefused: every token offered was refused (the last one's reason, naming the
+        earlier refusals).
     :raises TokenError: no source answered, or the last one failed (naming earlier refusals).
     """
     caller = hooks.pm.hook.prostop_practitioner_token
@@ -425,8 +426,13 @@ def first_verified_token(
             earlier = "; ".join(f"{name}'s token: {r.what}" for name, r in refusals)
             raise TokenError(f"{failed.what} (refused before: {earlier})", where=failed.where,
                              fix=failed.fix) from None
-    if refusals:
-        raise refusals[0][1]
+    if refusals:  # the last word (CIBA's, when it was asked) is the one to show
+        last = refusals[-1][1]
+        if len(refusals) == 1:
+            raise last
+        earlier = "; ".join(f"{name}'s token: {r.what}" for name, r in refusals[:-1])
+        raise TokenRefused(f"{last.what} (refused before: {earlier})", reason=last.reason,
+                           fr=last.fr, en=last.en, where=last.where, fix=last.fix)
     raise TokenError(
         "no Pro Santé Connect token source answered for this practitioner",
         fix="log in with the CPS card / e-CPS in the host, or configure [psc]",
