@@ -162,7 +162,6 @@ class TokenVerifier:
         endpoints = self.endpoints()
         claims = self.claims(raw, endpoints=endpoints)
         expires_at = datetime.fromtimestamp(float(claims["exp"]), UTC)
-        subject = str(claims.get("SubjectNameID") or "")
         # expired: refused before asking userinfo (which would refuse it less clearly)
         _check_expiry(expires_at, now, endpoints.issuer)
         subject = str(claims.get("SubjectNameID") or "")
@@ -404,7 +403,9 @@ def first_verified_token(
     for impl in reversed(caller.get_hookimpls()):  # pluggy's own order: LIFO, trylast last
         if impl.hookwrapper or getattr(impl, "wrapper", False):
             continue
-        source = type(impl.plugin).__name__
+        # unnamed plugins are named by id(): the class (or module) says more
+        name = impl.plugin_name
+        source = type(impl.plugin).__name__ if name.isdigit() else name
         try:
             token = impl.function(**{name: offered[name] for name in impl.argnames})
             if token is None:
