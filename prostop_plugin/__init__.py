@@ -37,6 +37,7 @@ from prostop_plugin.errors import (
     LedgerError,
     ProstopError,
     TokenError,
+    TokenRefused,
     UnsafeXMLError,
 )
 from prostop_plugin.fileio import write_atomically
@@ -129,6 +130,7 @@ __all__ = [
     "Settings",
     "SymptomEvidence",
     "TokenError",
+    "TokenRefused",
     "UnsafeXMLError",
     "WriteBackReceipt",
     "WriteBackSettings",

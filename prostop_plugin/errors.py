@@ -5,6 +5,8 @@ Callers (the CLI, adapters) print ``str(error)`` as one line and never a traceba
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class ProstopError(Exception):
     """Base class of every error the plugin raises on purpose.
@@ -76,6 +78,34 @@ class InvalidTransition(ProstopError):
 
 class TokenError(ProstopError):
     """No usable Pro Santé Connect token for the practitioner."""
+
+
+#: why a token was refused (:class:`TokenRefused`)
+TokenRefusalReason = Literal[
+    "malformed",  # not a JWT
+    "algorithm",  # unsigned, HMAC, or an algorithm PSC does not use
+    "signature",  # not signed by a key in PSC's JWKS
+    "issuer",  # issued by someone else than the configured PSC realm
+    "audience",  # issued to another client than this software ([psc] client_id)
+    "not_access_token",  # an ID token or another kind of JWT
+    "expired",
+    "acr",  # authenticated below [psc] acr_values (eidas1)
+    "userinfo",  # PSC no longer accepts the token (revoked, logged out)
+    "practitioner",  # someone else's token than the confirming practitioner's
+    "profession",  # a profession not in eligibility.allowed_professions
+]
+
+
+class TokenRefused(TokenError):
+    """A token failed a check: ``reason`` says which; ``what`` is the English detail for logs
+    and admins, ``fr`` (and ``en``) what the physician reads."""
+
+    def __init__(self, what: str, *, reason: TokenRefusalReason, fr: str, en: str,
+                 where: str | None = None, fix: str | None = None) -> None:
+        self.reason: TokenRefusalReason = reason
+        self.fr = fr
+        self.en = en
+        super().__init__(what, where=where, fix=fix)
 
 
 class IssuerError(ProstopError):

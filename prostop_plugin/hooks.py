@@ -153,9 +153,15 @@ def prostop_practitioner_token(
 ) -> AccessToken | None:
     """A Pro Santé Connect access token for the confirming practitioner.
 
-    Hosts that already did a PSC login hand theirs over; the built-in fallback asks PSC by
-    CIBA (the practitioner approves on the e-CPS app, which shows ``binding_message``).
-    Tokens live about two minutes: keep them in memory only. First non-None result wins.
+    Hosts that already did a PSC login hand theirs over (only the token of the session whose
+    work is running: see :class:`~prostop_plugin.psc.HostTokenStore`); the built-in fallback
+    asks PSC by CIBA (the practitioner approves on the e-CPS app, which shows
+    ``binding_message``). Tokens live about two minutes: keep them in memory only. The core
+    verifies every token (signature, issuer, client, expiry, acr, this practitioner, an
+    allowed profession) and reads the identity from its verified claims, whatever the
+    :class:`AccessToken`'s fields say.
+    First non-None result wins if it passes those checks; a refused one makes the core ask
+    the next source.
 
     :param practitioner: who confirmed the issuance.
     :param binding_message: the two digits the confirmation dialog showed.

@@ -26,7 +26,7 @@ from datetime import date, datetime
 
 from prostop_plugin import eligibility
 from prostop_plugin.config import Settings
-from prostop_plugin.errors import InvalidTransition, LedgerError, ProstopError, TokenError
+from prostop_plugin.errors import InvalidTransition, LedgerError, ProstopError
 from prostop_plugin.issuance import requests
 from prostop_plugin.issuance.transitions import Transitions, log
 from prostop_plugin.issuance.writeback import WriteBack
@@ -51,7 +51,7 @@ from prostop_plugin.models import (
     utcnow,
 )
 from prostop_plugin.plugins import HookFacade
-from prostop_plugin.psc import check_token, new_binding_message
+from prostop_plugin.psc import first_verified_token, new_binding_message
 from prostop_plugin.texts import Message, localized
 from prostop_plugin.values import PARIS
 
@@ -280,17 +280,11 @@ class IssuanceEngine:
         return self.advance(issuance_id) if advance else record
 
     def _token(self, practitioner: Practitioner, binding_message: str) -> AccessToken:
-        token = self.hooks.practitioner_token(practitioner, binding_message)
-        if token is None:
-            raise TokenError(
-                "no Pro Santé Connect token source answered for this practitioner",
-                fix="log in with the CPS card / e-CPS in the host, or configure [psc]",
-            )
-        check_token(
-            token, practitioner, allowed_professions=self.policy.allowed_professions,
-            required_acr=self.settings.psc.acr_values.split()[0], now=self.clock(),
+        # the one place the core takes a token: verified, identity from PSC's claims
+        return first_verified_token(
+            self.hooks, practitioner, binding_message, settings=self.settings.psc,
+            allowed_professions=self.policy.allowed_professions, now=self.clock(),
         )
-        return token
 
     def _issue(self, record: IssuanceRecord) -> None:
         assert record.confirmation is not None and record.binding_message is not None

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 
 from prostop_plugin.config import Settings
-from prostop_plugin.errors import ConfirmationRefused, IssuerError, TokenError
+from prostop_plugin.errors import ConfirmationRefused, IssuerError, TokenError, TokenRefused
 from prostop_plugin.models import (
     CodeRequest,
     ConfirmationDecision,
@@ -147,6 +147,8 @@ def issuing_lease(settings: Settings) -> float:
 
 def failure_text(exc: BaseException) -> LocalizedText:
     """The physician reads plain French; the English side keeps the technical detail."""
+    if isinstance(exc, TokenRefused):
+        return LocalizedText(fr=exc.fr, en=f"{exc.en} ({exc.what})")
     if isinstance(exc, TokenError):
         return LocalizedText(
             fr="L'authentification Pro Santé Connect n'a pas abouti (demande refusée, expirée "

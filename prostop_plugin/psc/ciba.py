@@ -1,4 +1,4 @@
-"""The CIBA poll client: a token from the practitioner's e-CPS approval, cached in memory."""
+"""The CIBA poll client: a token from the practitioner's e-CPS approval, one per request."""
 
 from __future__ import annotations
 
@@ -6,30 +6,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 from urllib.parse import quote
 
 import httpx
-import jwt
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prostop_plugin.config import PSCSettings
 from prostop_plugin.errors import TokenError
 from prostop_plugin.models import AccessToken, Practitioner, utcnow
-from prostop_plugin.psc.checks import DEFAULT_ALLOWED_PROFESSIONS, check_token, profession_codes
+from prostop_plugin.psc.checks import DEFAULT_ALLOWED_PROFESSIONS
 from prostop_plugin.psc.discovery import PSCEndpoints, discover, psc_client
+from prostop_plugin.psc.verify import verifier_for
 
 # the package's logger, as before psc became a package (log lines name it)
 log = logging.getLogger("prostop_plugin.psc")
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
-#: signatures we accept on access tokens (never "none", never HMAC)
-SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA")
 #: CIBA: after ``slow_down`` the interval "MUST be increased by at least 5 seconds"
 SLOW_DOWN_STEP = 5.0
-#: tolerated clock difference with PSC when checking exp / iat
-CLOCK_LEEWAY = 30
 _POLL_FAILURES_TOLERATED = 3
 
 
@@ -61,13 +56,18 @@ def _error_of(response: httpx.Response) -> tuple[str, str]:
 
 
 class CibaTokenSource:
-    """Tokens by CIBA poll mode, cached in memory per practitioner.
+    """Tokens by CIBA poll mode, one authentication per call.
+
+    Each :meth:`token_for` sends its own request to the practitioner's e-CPS app (showing that
+    call's binding message) and returns the token of that approval, verified. Nothing is
+    cached: a token never serves another request, session or issuance than the one that asked
+    for it, and concurrent calls never wait for each other.
 
     :param settings: the ``[psc]`` section.
     :param allowed_professions: PSC profession codes that may issue codes.
     :param slow_down_step: seconds added to the polling interval after ``slow_down``
         (CIBA requires at least 5; tests use less).
-    :param clock: the current time, for cache expiry.
+    :param clock: the current time, for the token's expiry.
     """
 
     def __init__(
@@ -84,48 +84,30 @@ class CibaTokenSource:
         self._clock = clock
         self._client = psc_client(settings)
         self._endpoints: PSCEndpoints | None = None
-        self._jwks: jwt.PyJWKSet | None = None
-        self._tokens: dict[str, AccessToken] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
+        self.verifier = verifier_for(settings)
 
     # -- public
 
-    def token_for(self, practitioner: Practitioner, binding_message: str) -> AccessToken:
-        """A checked token for ``practitioner``: the cached one while fresh, else by CIBA.
+    def token_for(
+        self, practitioner: Practitioner, binding_message: str, *,
+        cancel: threading.Event | None = None,
+        on_started: Callable[[str], None] | None = None,
+    ) -> AccessToken:
+        """A verified token for ``practitioner``, from a new CIBA approval.
 
         Blocks while the practitioner decides (at most ``ciba_timeout`` seconds).
 
-        :raises TokenError: refused, timed out, unreachable, or the token fails the checks.
+        :param cancel: set it to stop waiting (a newer request replaced this one).
+        :param on_started: called with PSC's ``auth_req_id`` once the request is accepted.
+        :raises TokenError: refused, timed out, cancelled, unreachable; :class:`TokenRefused`
+            when the token fails the checks.
         """
-        key = practitioner.national_id
-        with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:  # one CIBA request at a time per practitioner
-            cached = self._tokens.get(key)
-            if cached is not None and not cached.expires_within(
-                self.settings.token_refresh_margin, self._clock()
-            ):
-                return cached
-            self._tokens.pop(key, None)
-            token = self._by_ciba(practitioner, binding_message)
-            check_token(
-                token, practitioner, allowed_professions=self.allowed_professions,
-                required_acr=self.settings.acr_values.split()[0],
-            )
-            self._tokens[key] = token
-            return token
-
-    def forget(self, practitioner: Practitioner | None = None) -> None:
-        """Drop the cached token of one practitioner (after a 401), or of all."""
-        with self._lock:
-            if practitioner is None:
-                self._tokens.clear()
-            else:
-                self._tokens.pop(practitioner.national_id, None)
+        raw = self._by_ciba(practitioner, binding_message, cancel, on_started)
+        return self.verifier.verify_for(raw, practitioner,
+                                        allowed_professions=self.allowed_professions,
+                                        now=self._clock())
 
     def close(self) -> None:
-        self.forget()
         self._client.close()
 
     # -- the exchange
@@ -152,7 +134,10 @@ class CibaTokenSource:
             return self._client.post(url, data=form)
         return self._client.post(url, data=form, auth=auth)
 
-    def _by_ciba(self, practitioner: Practitioner, binding_message: str) -> AccessToken:
+    def _by_ciba(
+        self, practitioner: Practitioner, binding_message: str,
+        cancel: threading.Event | None, on_started: Callable[[str], None] | None,
+    ) -> str:
         endpoints = self.endpoints()
         who = f"practitioner {practitioner.national_id}"
         form = {
@@ -180,8 +165,9 @@ class CibaTokenSource:
                 where=endpoints.backchannel_authentication_endpoint,
             ) from None
         log.info("CIBA request sent for %s; waiting for approval on the e-CPS app", who)
-        access_token = self._poll(endpoints, started, who)
-        return self._read_token(endpoints, access_token, who)
+        if on_started is not None:
+            on_started(started.auth_req_id)
+        return self._poll(endpoints, started, who, cancel)
 
     def _ciba_refused(self, response: httpx.Response, practitioner: Practitioner) -> TokenError:
         error, description = _error_of(response)
@@ -203,7 +189,10 @@ class CibaTokenSource:
             where=where,
         )
 
-    def _poll(self, endpoints: PSCEndpoints, started: _CibaStarted, who: str) -> str:
+    def _poll(
+        self, endpoints: PSCEndpoints, started: _CibaStarted, who: str,
+        cancel: threading.Event | None = None,
+    ) -> str:
         """Poll until approved; the answer is the raw access token."""
         url = endpoints.token_endpoint
         waited_for = min(started.expires_in, self.settings.ciba_timeout)
@@ -217,7 +206,13 @@ class CibaTokenSource:
                     f"the practitioner did not approve on the e-CPS app within {waited_for:g} s",
                     where=who, fix="ask again and approve the request showing the same two digits",
                 )
-            time.sleep(min(interval, left))
+            if cancel is None:
+                time.sleep(min(interval, left))
+            elif cancel.wait(min(interval, left)):
+                raise TokenError(
+                    "this approval request was cancelled: a newer one replaced it", where=who,
+                    fix="approve the newest request on the e-CPS app",
+                )
             try:
                 response = self._post(
                     url, {"grant_type": CIBA_GRANT, "auth_req_id": started.auth_req_id}
@@ -264,95 +259,3 @@ class CibaTokenSource:
                 f"{error} {description})".rstrip(),
                 where=url,
             )
-
-    def _signing_key(self, kid: str | None, *, refresh: bool = False) -> jwt.PyJWK:
-        endpoints = self.endpoints()
-        if self._jwks is None or refresh:
-            try:
-                response = self._client.get(endpoints.jwks_uri)
-                response.raise_for_status()
-                self._jwks = jwt.PyJWKSet.from_dict(response.json())
-            except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
-                raise TokenError(
-                    f"cannot read Pro Santé Connect's signing keys: {exc}",
-                    where=endpoints.jwks_uri,
-                ) from None
-        for key in self._jwks.keys:
-            if kid is None or key.key_id == kid:
-                return key
-        if not refresh:  # keys rotate: look once more
-            return self._signing_key(kid, refresh=True)
-        raise TokenError(
-            f"the token is signed with key {kid!r}, unknown to Pro Santé Connect's JWKS",
-            where=endpoints.jwks_uri,
-        )
-
-    def _verified_claims(self, endpoints: PSCEndpoints, raw: str, what: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(raw)
-        except jwt.InvalidTokenError as exc:
-            raise TokenError(f"the {what} is not a JWT: {exc}", where=endpoints.issuer) from None
-        algorithm = header.get("alg")
-        if algorithm not in SIGNING_ALGORITHMS:
-            raise TokenError(
-                f"the {what} is signed with {algorithm!r}, which is not accepted",
-                where=endpoints.issuer,
-            )
-        key = self._signing_key(header.get("kid"))
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                raw,
-                key.key,
-                algorithms=[algorithm],
-                issuer=endpoints.issuer,
-                leeway=CLOCK_LEEWAY,
-                options={"require": ["exp", "iat", "iss"], "verify_aud": False},
-            )
-        except jwt.InvalidTokenError as exc:
-            raise TokenError(f"the {what} is not valid: {exc}", where=endpoints.issuer) from None
-        azp = claims.get("azp")
-        if azp is not None and azp != self.settings.client_id:
-            raise TokenError(
-                f"the {what} was issued to client {azp!r}, not to {self.settings.client_id!r}",
-                where=endpoints.issuer,
-            )
-        return claims
-
-    def _userinfo(self, endpoints: PSCEndpoints, raw: str) -> dict[str, Any]:
-        url = endpoints.userinfo_endpoint
-        try:
-            response = self._client.get(url, headers={"Authorization": f"Bearer {raw}"})
-        except httpx.HTTPError as exc:
-            raise TokenError(f"userinfo cannot be reached: {exc}", where=url) from None
-        if response.status_code != 200:
-            error, description = _error_of(response)
-            raise TokenError(
-                f"userinfo refused the token (HTTP {response.status_code} {error} "
-                f"{description})".rstrip(),
-                where=url,
-            )
-        if response.headers.get("content-type", "").startswith("application/jwt"):
-            return self._verified_claims(endpoints, response.text, "signed userinfo")
-        try:
-            info = response.json()
-        except ValueError:
-            raise TokenError("userinfo is not JSON", where=url) from None
-        if not isinstance(info, dict):
-            raise TokenError("userinfo is not a JSON object", where=url)
-        return info
-
-    def _read_token(self, endpoints: PSCEndpoints, raw: str, who: str) -> AccessToken:
-        claims = self._verified_claims(endpoints, raw, "access token")
-        info = self._userinfo(endpoints, raw)
-        subject = str(claims.get("SubjectNameID") or info.get("SubjectNameID") or "")
-        if info.get("SubjectNameID") and str(info["SubjectNameID"]) != subject:
-            raise TokenError(
-                "userinfo and the access token name different practitioners", where=who
-            )
-        return AccessToken(
-            access_token=SecretStr(raw),
-            expires_at=datetime.fromtimestamp(float(claims["exp"]), UTC),
-            subject=subject,
-            acr=str(claims["acr"]) if claims.get("acr") is not None else None,
-            profession_codes=profession_codes(info) or profession_codes(claims),
-        )

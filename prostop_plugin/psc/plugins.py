@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,11 +22,23 @@ if TYPE_CHECKING:
     from prostop_plugin.config import Settings
 
 
+#: the host session on whose behalf the current work runs (:meth:`HostTokenStore.session`)
+_acting_session: ContextVar[str | None] = ContextVar("prostop_host_session", default=None)
+
+
 class HostTokenStore:
     """Tokens a host obtained with its own PSC login, handed over with :meth:`put`.
 
+    A token belongs to the authentication that obtained it. A host with several users at once
+    (a web EHR) puts each login's token under that login's ``session`` and runs the work a
+    session starts inside ``with store.session(session_id):``; the store then hands a token
+    only to work of the session that put it. A single-user desktop host may put tokens without
+    a session: they serve work outside any session.
+
     Register an instance with the plugin manager; it answers ``prostop_practitioner_token``
-    with a stored token that is still fresh, else ``None`` (the next source, CIBA, tries).
+    with such a token while it is fresh, else ``None`` (the next source, CIBA, tries). The core
+    verifies every token (:func:`~prostop_plugin.psc.first_verified_token`): what the host
+    wrote in the :class:`AccessToken` is only used to find it, never trusted.
     """
 
     def __init__(
@@ -32,11 +46,12 @@ class HostTokenStore:
     ) -> None:
         self.refresh_margin = refresh_margin
         self._clock = clock
-        self._tokens: dict[str, AccessToken] = {}
+        self._tokens: dict[tuple[str | None, str], AccessToken] = {}
         self._lock = threading.Lock()
 
-    def put(self, token: AccessToken) -> None:
-        """Keep ``token`` (in memory) for the practitioner it names in ``subject``.
+    def put(self, token: AccessToken, *, session: str | None = None) -> None:
+        """Keep ``token`` (in memory) for the practitioner its ``subject`` names, for work of
+        ``session`` only (``None``: work outside any session).
 
         :raises TokenError: when ``subject`` is not a national id.
         """
@@ -48,22 +63,41 @@ class HostTokenStore:
                 fix="pass the SubjectNameID claim ('8' + RPPS) as the token's subject",
             ) from None
         with self._lock:
-            self._tokens[national_id] = token
+            self._tokens[(session, national_id)] = token
 
-    def forget(self, practitioner: Practitioner) -> None:
+    def forget(
+        self, practitioner: Practitioner | None = None, *, session: str | None = None
+    ) -> None:
+        """Drop the tokens of ``session`` (``None``: those put without one), of one
+        practitioner or all of them (at logout)."""
         with self._lock:
-            self._tokens.pop(practitioner.national_id, None)
+            for key in list(self._tokens):
+                if key[0] == session and (
+                    practitioner is None or key[1] == practitioner.national_id
+                ):
+                    del self._tokens[key]
+
+    @staticmethod
+    @contextmanager
+    def session(session: str) -> Iterator[None]:
+        """Run the block on behalf of ``session``: tokens put for it are offered inside only."""
+        reset = _acting_session.set(session)
+        try:
+            yield
+        finally:
+            _acting_session.reset(reset)
 
     @hookimpl
     def prostop_practitioner_token(
         self, practitioner: Practitioner, binding_message: str
     ) -> AccessToken | None:
+        key = (_acting_session.get(), practitioner.national_id)
         with self._lock:
-            token = self._tokens.get(practitioner.national_id)
+            token = self._tokens.get(key)
             if token is None:
                 return None
             if token.expires_within(self.refresh_margin, self._clock()):
-                del self._tokens[practitioner.national_id]
+                del self._tokens[key]
                 return None
             return token
 

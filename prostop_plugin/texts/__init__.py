@@ -58,6 +58,10 @@ class Message(enum.StrEnum):
     TOKEN_DENIED = "token_denied"  #: the physician declined on the e-CPS app
     TOKEN_TIMEOUT = "token_timeout"  #: no approval on the e-CPS app in time
     PROFESSION_NOT_ALLOWED = "profession_not_allowed"  #: {profession}, {allowed}
+    TOKEN_UNVERIFIED = "token_unverified"  #: a PSC token failed signature/issuer/client checks
+    TOKEN_EXPIRED = "token_expired"  #: a PSC token expired before use
+    TOKEN_OTHER_PRACTITIONER = "token_other_practitioner"  #: {holder} — someone else's token
+    TOKEN_LEVEL = "token_level"  #: {level}, {required} — authenticated below eidas1
     RESULT_CORRECTED = "result_corrected"  #: {test}, {issued_on} — flag after issuance
     RESULT_DELETED = "result_deleted"  #: {test}, {issued_on} — flag after issuance
     QR_ATTESTATION_MISSING = "qr_attestation_missing"

@@ -97,7 +97,18 @@ CATALOG: dict[str, str] = {
     "message.token_timeout": "The request was not approved in the e-CPS app in time: no code was "
     "requested. Confirm again.",
     "message.profession_not_allowed": "Your profession ({profession}) cannot give StopCovid "
-    "codes; allowed professions: {allowed}.",
+    "codes; allowed professions: {allowed}. No code was requested.",
+    "message.token_unverified": "The Pro Santé Connect authentication handed over by your "
+    "software could not be verified (unreadable token, not signed by Pro Santé Connect, issued "
+    "to another software, or revoked): no code was requested. Log in again with your CPS card "
+    "or e-CPS; if it happens again, tell your IT administrator.",
+    "message.token_expired": "Your Pro Santé Connect authentication has expired: no code was "
+    "requested. Log in again with your CPS card or e-CPS.",
+    "message.token_other_practitioner": "The Pro Santé Connect authentication handed over "
+    "belongs to another practitioner ({holder}) than the one who confirmed: no code was "
+    "requested. Each practitioner confirms with their own CPS card or e-CPS.",
+    "message.token_level": "The authentication level ({level}) is too low: no code was "
+    "requested. Log in with your CPS card or the e-CPS app (level {required} at least).",
     "message.result_corrected": "The result {test} behind the code given on {issued_on} was "
     "corrected by the laboratory. Check the patient's situation; a code already used cannot be "
     "withdrawn.",

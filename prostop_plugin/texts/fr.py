@@ -99,7 +99,19 @@ CATALOG: dict[str, str] = {
     "message.token_timeout": "La demande n'a pas été validée sur l'application e-CPS à temps : "
     "aucun code n'a été demandé. Recommencez la confirmation.",
     "message.profession_not_allowed": "Votre profession ({profession}) ne permet pas de remettre "
-    "un code StopCovid ; professions autorisées : {allowed}.",
+    "un code StopCovid ; professions autorisées : {allowed}. Aucun code n'a été demandé.",
+    "message.token_unverified": "L'authentification Pro Santé Connect transmise par votre "
+    "logiciel n'a pas pu être vérifiée (jeton illisible, non signé par Pro Santé Connect, délivré "
+    "à un autre logiciel ou révoqué) : aucun code n'a été demandé. Reconnectez-vous avec votre "
+    "carte CPS ou l'e-CPS ; si cela se reproduit, prévenez votre informaticien.",
+    "message.token_expired": "Votre authentification Pro Santé Connect a expiré : aucun code n'a "
+    "été demandé. Reconnectez-vous avec votre carte CPS ou l'e-CPS.",
+    "message.token_other_practitioner": "L'authentification Pro Santé Connect transmise est "
+    "celle d'un autre praticien ({holder}) que celui qui a confirmé : aucun code n'a été demandé. "
+    "Chaque praticien confirme avec sa propre carte CPS ou e-CPS.",
+    "message.token_level": "Le niveau d'authentification ({level}) est insuffisant : aucun code "
+    "n'a été demandé. Connectez-vous avec votre carte CPS ou l'application e-CPS (niveau "
+    "{required} au moins).",
     "message.result_corrected": "Le résultat {test} sur lequel reposait le code remis le "
     "{issued_on} a été corrigé par le laboratoire. Vérifiez la situation du patient ; un code "
     "déjà utilisé ne peut pas être annulé.",

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from prostop_plugin import hookimpl
 from prostop_plugin.app import Prostop
+from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfirmationRefused, InvalidTransition, IssuerError
 from prostop_plugin.models import IssuanceRecord, IssuanceState
+from prostop_plugin.simulator import RunningSimulator
 from tests.fixtures.builders import (
     DURAND,
     Clock,
@@ -24,6 +26,7 @@ from tests.fixtures.builders import (
     serology_event,
     settings_for,
 )
+from tests.fixtures.simulator import minted_token, psc_settings
 
 S = IssuanceState
 
@@ -34,13 +37,26 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def host(clock: Clock) -> HostPlugin:
-    return HostPlugin(clock=clock, decision=approve())
+def make_host(clock: Clock, simulator: RunningSimulator) -> Callable[[], HostPlugin]:
+    """Hosts handing over tokens signed by the simulated PSC (every token is verified)."""
+    return lambda: HostPlugin(clock=clock, decision=approve(),
+                              tokens=lambda who: minted_token(simulator, who.national_id))
 
 
 @pytest.fixture
-def prostop(tmp_path: Path, clock: Clock, host: HostPlugin) -> Iterator[Prostop]:
-    with Prostop.open(settings_for(tmp_path), plugins=[host], clock=clock) as app:
+def host(make_host: Callable[[], HostPlugin]) -> HostPlugin:
+    return make_host()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, simulator: RunningSimulator) -> Callable[..., Settings]:
+    return lambda **values: settings_for(tmp_path, psc=psc_settings(simulator), **values)
+
+
+@pytest.fixture
+def prostop(settings: Callable[..., Settings], clock: Clock,
+            host: HostPlugin) -> Iterator[Prostop]:
+    with Prostop.open(settings(), plugins=[host], clock=clock) as app:
         yield app
 
 
@@ -171,14 +187,14 @@ def test_write_back_failure_is_visible_then_retried(
 
 
 def test_a_failing_observer_neither_stops_the_flow_nor_other_observers(
-    tmp_path: Path, clock: Clock, host: HostPlugin
+    settings: Callable[..., Settings], clock: Clock, host: HostPlugin
 ) -> None:
     class Broken:
         @hookimpl
         def prostop_issuance_changed(self, record: IssuanceRecord, previous: object) -> None:
             raise RuntimeError("statistics server down")
 
-    with Prostop.open(settings_for(tmp_path), plugins=[Broken(), host], clock=clock) as app:
+    with Prostop.open(settings(), plugins=[Broken(), host], clock=clock) as app:
         record = app.hooks.diagnosis_recorded(rtpcr_event(when=clock()))
         assert record is not None and record.state == S.WRITTEN_BACK
         assert "changed:written_back" in host.trace
@@ -275,17 +291,17 @@ def test_nurse_may_issue_pharmacist_may_not(
 
 
 def test_concurrent_events_for_one_patient_yield_one_code(
-    tmp_path: Path, clock: Clock
+    settings: Callable[..., Settings], clock: Clock, make_host: Callable[[], HostPlugin]
 ) -> None:
     """Eight threads, each with its own runtime on the same ledger file."""
-    hosts = [HostPlugin(clock=clock, decision=approve()) for _ in range(8)]
-    settings = settings_for(tmp_path)
-    Prostop.open(settings, clock=clock).close()  # create keys once, as `prostop init` does
+    hosts = [make_host() for _ in range(8)]
+    shared = settings()
+    Prostop.open(shared, clock=clock).close()  # create keys once, as `prostop init` does
     barrier = threading.Barrier(len(hosts))
     results: list[IssuanceRecord | None] = []
 
     def deliver(host: HostPlugin) -> None:
-        with Prostop.open(settings, plugins=[host], clock=clock) as app:
+        with Prostop.open(shared, plugins=[host], clock=clock) as app:
             barrier.wait()
             results.append(app.hooks.diagnosis_recorded(rtpcr_event(when=clock())))
 
@@ -375,11 +391,11 @@ def test_the_worker_does_not_ask_the_physician_again_and_again(
 
 
 def test_the_installation_language_applies_to_events_that_name_none(
-    tmp_path: Path, clock: Clock, host: HostPlugin
+    settings: Callable[..., Settings], clock: Clock, host: HostPlugin
 ) -> None:
     event = rtpcr_event(when=clock())
     assert event.locale is None  # what the HL7/HPRIM/CDA readers produce
-    with Prostop.open(settings_for(tmp_path, locale="en"), plugins=[host], clock=clock) as app:
+    with Prostop.open(settings(locale="en"), plugins=[host], clock=clock) as app:
         record = app.hooks.diagnosis_recorded(event)
         assert record is not None and record.locale == "en"
         french = rtpcr_event(n=9, when=clock()).model_copy(update={"locale": "fr"})

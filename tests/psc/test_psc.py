@@ -1,5 +1,5 @@
 """Pro Santé Connect tokens against the simulator: CIBA approve / deny / timeout / slow_down,
-caching, checks (acr, subject, profession), and the two hook sources."""
+one authentication per request, checks (acr, subject, profession), and the two hook sources."""
 
 from __future__ import annotations
 
@@ -224,16 +224,16 @@ def test_a_token_psc_did_not_sign_is_refused(
     forged = forger.mint(issuer=simulator.psc_issuer, client_id="prostop-plugin",
                          national_id=CLAIRE.national_id, scope="openid")
     with pytest.raises(TokenError) as caught:
-        source._verified_claims(source.endpoints(), forged, "access token")
+        source.verifier.claims(forged)
     assert "unknown to Pro Santé Connect's JWKS" in str(caught.value)
     real = TokenAuthority.create("RS256", shared_signing_key("RS256"), 120, "eidas1")
     other_issuer = real.mint(issuer="http://elsewhere", client_id="prostop-plugin",
                              national_id=CLAIRE.national_id, scope="openid")
-    with pytest.raises(TokenError, match="not valid"):
-        source._verified_claims(source.endpoints(), other_issuer, "access token")
+    with pytest.raises(TokenError, match="issuer is 'http://elsewhere'"):
+        source.verifier.claims(other_issuer)
     unsigned = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0."
     with pytest.raises(TokenError, match="'none'"):
-        source._verified_claims(source.endpoints(), unsigned, "access token")
+        source.verifier.claims(unsigned)
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -299,43 +299,53 @@ def test_profession_codes_from_userinfo_shapes() -> None:
     assert profession_codes({}) == []
 
 
-# -- caching -----------------------------------------------------------------------------------
+# -- one authentication per request -------------------------------------------------------------
 
 
-def test_tokens_are_cached_per_practitioner_until_shortly_before_expiry(
-    simulator: RunningSimulator,
-) -> None:
-    now = [datetime.now(UTC)]
-    source = CibaTokenSource(psc_settings(simulator, token_refresh_margin=15),
-                             clock=lambda: now[0])
-    first = source.token_for(CLAIRE, "42")
-    assert source.token_for(CLAIRE, "17") is first
-    assert source.token_for(NURSE, "17") is not first  # per practitioner
-    now[0] = first.expires_at - timedelta(seconds=16)
-    assert source.token_for(CLAIRE, "42") is first
-    now[0] = first.expires_at - timedelta(seconds=14)  # inside the margin: ask again
-    second = source.token_for(CLAIRE, "42")
-    assert second is not first
-    assert len(calls(simulator, CIBA_PATH)) == 3
-    source.forget(CLAIRE)
-    source.token_for(CLAIRE, "42")
-    assert len(calls(simulator, CIBA_PATH)) == 4
-    source.close()
-
-
-def test_concurrent_requests_for_one_practitioner_share_one_ciba(
+def test_every_request_is_its_own_authentication(
     simulator: RunningSimulator, source: CibaTokenSource
 ) -> None:
-    simulator.state.options.approvals[CLAIRE.national_id] = Approval(mode="after", after=0.2)
-    tokens: list[AccessToken] = []
-    threads = [threading.Thread(target=lambda: tokens.append(source.token_for(CLAIRE, "42")))
-               for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
-    assert len(tokens) == 3 and len({id(t) for t in tokens}) == 1
-    assert len(calls(simulator, CIBA_PATH)) == 1
+    """A token serves the request that asked for it only: a second request, even seconds
+    later for the same practitioner, is a new approval showing its own two digits."""
+    first = source.token_for(CLAIRE, "42")
+    second = source.token_for(CLAIRE, "17")
+    assert first.access_token != second.access_token
+    bodies = [str(c["body"]) for c in calls(simulator, CIBA_PATH)]
+    assert len(bodies) == 2
+    assert "binding_message=42" in bodies[0] and "binding_message=17" in bodies[1]
+
+
+def test_concurrent_requests_for_one_practitioner_do_not_wait_for_each_other(
+    simulator: RunningSimulator, source: CibaTokenSource
+) -> None:
+    """An abandoned request (never approved) must not hold up the next one."""
+    simulator.state.options.approvals[CLAIRE.national_id] = Approval(mode="never")
+    started: list[str] = []
+    abandoned = threading.Event()
+    errors: list[TokenError] = []
+
+    def forgotten() -> None:
+        try:
+            source.token_for(CLAIRE, "11", cancel=abandoned, on_started=started.append)
+        except TokenError as exc:
+            errors.append(exc)
+
+    waiting = threading.Thread(target=forgotten)
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started, "the first request never reached PSC"
+    simulator.state.options.approvals[CLAIRE.national_id] = Approval(mode="now")
+    token = source.token_for(CLAIRE, "22")  # while the first one still waits
+    assert token.subject == CLAIRE.national_id
+    assert waiting.is_alive()
+    abandoned.set()
+    waiting.join(5)
+    assert not waiting.is_alive()
+    assert errors and "cancelled" in str(errors[0])
+    (old,) = [r for r in simulator.state.ciba.listing() if r["auth_req_id"] == started[0]]
+    assert old["status"] == "pending"  # PSC has no cancel: nobody will use its answer
 
 
 # -- hook sources ------------------------------------------------------------------------------
@@ -357,6 +367,28 @@ def test_host_token_store_hands_over_fresh_tokens_only() -> None:
     store.put(_token())
     store.forget(CLAIRE)
     assert store.prostop_practitioner_token(CLAIRE, "42") is None
+
+
+def test_a_session_token_serves_the_work_of_its_own_session_only() -> None:
+    store = HostTokenStore()
+    mine = _token()
+    store.put(mine, session="browser-a")
+    assert store.prostop_practitioner_token(CLAIRE, "42") is None  # outside any session
+    with store.session("browser-b"):
+        assert store.prostop_practitioner_token(CLAIRE, "42") is None
+    with store.session("browser-a"):
+        assert store.prostop_practitioner_token(CLAIRE, "42") is mine
+        assert store.prostop_practitioner_token(PAUL, "42") is None
+    seen: list[AccessToken | None] = []
+    with store.session("browser-a"):  # another thread is another context
+        other = threading.Thread(
+            target=lambda: seen.append(store.prostop_practitioner_token(CLAIRE, "42")))
+        other.start()
+        other.join(5)
+    assert seen == [None]
+    store.forget(session="browser-a")
+    with store.session("browser-a"):
+        assert store.prostop_practitioner_token(CLAIRE, "42") is None
 
 
 def test_host_token_wins_and_ciba_is_the_fallback(simulator: RunningSimulator) -> None:

@@ -340,6 +340,8 @@ VALUES: dict[Message, dict[str, object]] = {
     Message.RESULT_CORRECTED: {"test": "94500-6", "issued_on": date(2020, 11, 19)},
     Message.RESULT_DELETED: {"test": "94500-6", "issued_on": date(2020, 11, 19)},
     Message.CODE_STILL_VALID: {"valid_until": VALID_UNTIL},
+    Message.TOKEN_OTHER_PRACTITIONER: {"holder": "810009876543"},
+    Message.TOKEN_LEVEL: {"level": "eidas0", "required": "eidas1"},
 }
 
 

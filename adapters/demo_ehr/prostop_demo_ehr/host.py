@@ -84,13 +84,19 @@ class DemoEhr:
             self._announced = [r.id for r in waiting]
         return waiting
 
-    def in_background(self, what: str, action: Callable[[], object]) -> None:
+    def in_background(self, what: str, action: Callable[[], object],
+                      session: str | None = None) -> None:
         """Run a slow step (advance, retry) off the request thread; failures are logged,
-        and the record's own state shows the physician what happened."""
+        and the record's own state shows the physician what happened. ``session``: the login
+        the step runs for — only its PSC token may be used (else the CIBA fallback asks)."""
 
         def run() -> None:
             try:
-                action()
+                if session is None:
+                    action()
+                else:
+                    with self.plugin.tokens.session(session):
+                        action()
             except ProstopError as exc:
                 log.warning("%s: %s", what, exc.one_line())
             except Exception:
@@ -98,12 +104,13 @@ class DemoEhr:
 
         self._jobs.submit(run)
 
-    def advance_later(self, issuance_id: str) -> None:
+    def advance_later(self, issuance_id: str, session: str | None = None) -> None:
         self.in_background(f"issuance {issuance_id}",
-                           lambda: self.runtime.engine.advance(issuance_id))
+                           lambda: self.runtime.engine.advance(issuance_id), session)
 
-    def retry_later(self, issuance_id: str) -> None:
-        self.in_background(f"retry {issuance_id}", lambda: self.runtime.engine.retry(issuance_id))
+    def retry_later(self, issuance_id: str, session: str | None = None) -> None:
+        self.in_background(f"retry {issuance_id}",
+                           lambda: self.runtime.engine.retry(issuance_id), session)
 
     # -- refusals shown in the dialog ------------------------------------------------------------
 

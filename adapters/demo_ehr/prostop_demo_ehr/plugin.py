@@ -12,9 +12,12 @@ How each hook is answered, and why:
   screen that recorded it, or as a banner and on the pending page when it came from a channel
   without a screen. The hook is where the EHR hears of those: it keeps their ids for the banner.
   The physician's answer goes to ``engine.decide``.
-* ``prostop_practitioner_token`` — the token of the physician's own PSC login
-  (:class:`~prostop_plugin.psc.HostTokenStore`); when it has expired (PSC tokens live ~2 min)
-  ``None`` lets the plugin's CIBA fallback ask again, showing the dialog's two digits.
+* ``prostop_practitioner_token`` — the token of the PSC login of the session that made the
+  decision (:class:`~prostop_plugin.psc.HostTokenStore`, keyed by session: the work a browser
+  starts runs inside ``tokens.session(its session)``); another session's token is never
+  offered. When it has expired (PSC tokens live ~2 min), or for work no session started,
+  ``None`` lets the plugin's CIBA fallback ask again, showing the dialog's two digits. The
+  plugin verifies every token it is given (PSC's signature, the confirming physician, …).
 * ``prostop_write_back`` — the note into the patient record and the line into the
   consultation summary, in the EHR's own database; idempotent by issuance id.
 """
@@ -87,6 +90,7 @@ class DemoEhrPlugin:
     def prostop_configure(self, settings: Settings) -> None:
         self.ehr_settings = load_ehr_settings(settings)  # a bad port fails at start-up
         self.settings = settings
+        self.tokens.refresh_margin = settings.psc.token_refresh_margin
 
     @hookimpl
     def prostop_register_adapters(self, register: Callable[[AdapterInfo], None]) -> None:

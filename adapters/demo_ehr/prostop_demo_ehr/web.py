@@ -130,7 +130,9 @@ def login_wait(request: Request, next: str = "/patients") -> Response:
         response.set_cookie(SESSION_COOKIE, session_id, **COOKIE_OPTIONS)  # type: ignore[arg-type]
         response.delete_cookie(LOGIN_NONCE_COOKIE)
         return response
-    ecps = pending_ecps_requests(ehr.settings, attempt.practitioner.national_id) \
+    # the phone panel offers this login's request only (not an abandoned login's)
+    ecps = [r for r in pending_ecps_requests(ehr.settings, attempt.practitioner.national_id)
+            if r.auth_req_id == attempt.auth_req_id] \
         if ehr.simulator_controls and status == "waiting" else []
     # the simulated e-CPS app may not have received the request yet: until it shows it,
     # poll with a state that never matches, so the page reloads at the next tick

@@ -50,6 +50,11 @@ def practitioner_of(request: Request) -> Practitioner:
     return found
 
 
+def session_of(request: Request) -> str | None:
+    """This browser's login session (the key of its PSC token), if any."""
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
 def safe_next(target: str | None, default: str = "/patients") -> str:
     """Only local paths: never redirect to another site."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:

@@ -21,6 +21,7 @@ from prostop_demo_ehr.web_common import (
     redirect,
     render,
     safe_next,
+    session_of,
 )
 from prostop_plugin import (
     ConfirmationDecision,
@@ -73,7 +74,7 @@ def decide(
     except InvalidTransition:
         return redirect(page)  # decided meanwhile, elsewhere: the page shows the outcome
     if approved:
-        ehr.advance_later(issuance_id)
+        ehr.advance_later(issuance_id, session_of(request))
     return redirect(page)
 
 
@@ -83,7 +84,7 @@ def retry(request: Request, issuance_id: str, back: str = Form("/patients")) -> 
     ehr = ehr_of(request)
     record = ehr.runtime.ledger.get(issuance_id)
     if record.state in (IssuanceState.ISSUE_FAILED, IssuanceState.WRITE_BACK_FAILED):
-        ehr.retry_later(issuance_id)
+        ehr.retry_later(issuance_id, session_of(request))
         # the page we redirect to shows a spinner (and polls) only once the state has moved:
         # wait for that first, quick step, so the physician never sees the old failure again
         deadline = time.monotonic() + RETRY_SETTLE_SECONDS
