@@ -142,7 +142,7 @@ class InboxService:
                 return 1
             failure = result.failure or "unknown failure"
         except Exception as exc:  # disk full, share gone…: the file stays, tried again later
-            log.debug("file drop: %s", claimed.name, exc_info=True)
+            log.debug("file drop: %s", claimed.original_name, exc_info=True)
             failure = f"{type(exc).__name__}: {exc}"
         retry = self._retries.get(claimed.name, _Retry(0, 0.0))
         retry.attempts += 1
