@@ -33,6 +33,16 @@ class InputError(ProstopError):
     """An input (message, file, JSON event) cannot be used."""
 
 
+class IncompleteInputError(InputError):
+    """The input ends before its format says it may (no final segment terminator, a batch
+    without its trailer, an HPRIM block never closed): cut short, or still being written.
+
+    A reader raises it instead of reading what is there as a complete document: a file whose
+    writer paused would otherwise be read without its last results. A file watcher may wait
+    and read it again; anyone else treats it as any :class:`InputError`.
+    """
+
+
 class HL7ParseError(InputError):
     """An HL7 v2 message cannot be parsed. ``position`` is a byte offset when known."""
 

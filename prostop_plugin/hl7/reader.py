@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from prostop_plugin.errors import HL7ParseError
+from prostop_plugin.errors import HL7ParseError, IncompleteInputError
 from prostop_plugin.hl7.er7 import DEFAULT_OPTIONS, ParseOptions, parse
 from prostop_plugin.hl7.mapping import MappedMessage, map_message
 from prostop_plugin.models import DiagnosisEvent
@@ -19,6 +19,15 @@ _BOUNDARY = re.compile(rb"(?:^|(?<=[\r\n]))(MSH|BHS|BTS|FHS|FTS)(?![A-Za-z0-9])"
 _BOM = b"\xef\xbb\xbf"
 # MLLP start/end bytes become segment separators: same length, so offsets stay true.
 _UNFRAME = bytes.maketrans(b"\x0b\x1c", b"\r\r")
+_SEGMENT = re.compile(rb"[^\r\n]+")
+#: OBR-25 result statuses of an order that has no result yet, or never will (HL7 table 0123)
+_NO_RESULT_STATUSES = frozenset({b"O", b"I", b"S", b"X", b"Y", b"Z"})
+_CUT_SHORT = ("the transfer was probably cut short, or the file is still being written: if it "
+              "does not complete, ask the sender to export it again")
+
+
+class IncompleteHL7Error(HL7ParseError, IncompleteInputError):
+    """The file ends before its last message or batch does (see :func:`split_messages`)."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,17 @@ class RawMessage:
 
 
 def split_messages(data: bytes) -> list[RawMessage]:
-    """Cut a file into messages; batch envelopes (FHS/BHS/BTS/FTS) are checked and dropped."""
+    """Cut a file into messages; batch envelopes (FHS/BHS/BTS/FTS) are checked and dropped.
+
+    A file that ends before its end is :class:`IncompleteHL7Error` rather than read as it is
+    (its last results would be missing): an MLLP frame without its end byte, a last segment
+    without its terminator, a batch without its trailer (BTS, FTS), or an ORU whose last order
+    (OBR) has no result (OBX) while its status (OBR-25) announces results.
+    """
     if data.lstrip(b" \t\r\n" + _BOM).startswith(b"\x0b"):
+        if data.rfind(b"\x0b") > data.rfind(b"\x1c"):
+            raise IncompleteHL7Error("truncated: the last MLLP frame has no end byte (0x1C)",
+                                     position=data.rfind(b"\x0b"), fix=_CUT_SHORT)
         data = data.translate(_UNFRAME)
     if data.startswith(_BOM):
         data = b"\r\r\r" + data[3:]  # a blank line of the same length: offsets stay true
@@ -43,6 +61,9 @@ def split_messages(data: bytes) -> list[RawMessage]:
         raise HL7ParseError("no MSH segment found", position=0,
                             fix="an HL7 v2 file holds messages that start with 'MSH|^~\\&|'")
     _only_blank(data, 0, matches[0].start())
+    _check_terminated(data)
+    open_file: int | None = None  # offset of an FHS not closed by its FTS yet
+    open_batch: int | None = None  # offset of a BHS not closed by its BTS yet
     for i, match in enumerate(matches):
         start = match.start()
         end = matches[i + 1].start() if i + 1 < len(matches) else len(data)
@@ -53,12 +74,66 @@ def split_messages(data: bytes) -> list[RawMessage]:
         line_end = _line_end(data, start, end)
         _only_blank(data, line_end, end)
         if kind == b"BHS":
-            batch_start = len(messages)
+            batch_start, open_batch = len(messages), start
         elif kind == b"BTS":
             _check_count(data[start:line_end], len(messages) - batch_start, start)
+            open_batch = None
+        elif kind == b"FHS":
+            open_file = start
+        else:  # FTS
+            open_file = None
+    for opened, header, trailer in ((open_batch, "batch", "BTS"), (open_file, "file", "FTS")):
+        if opened is not None:
+            raise IncompleteHL7Error(
+                f"truncated: the {header} header at byte {opened} has no trailer ({trailer})",
+                position=len(data), fix=_CUT_SHORT,
+            )
+    if messages:
+        _check_last_order(messages[-1])
     if not messages:
         raise HL7ParseError("the batch holds no message (no MSH segment)", position=0)
     return messages
+
+
+def _check_terminated(data: bytes) -> None:
+    """Every segment ends with a carriage return (or a line feed), the last one too."""
+    body = data.rstrip(b" \t\x00")
+    if body and body[-1:] not in (b"\r", b"\n"):
+        raise IncompleteHL7Error(
+            "truncated: the file ends in the middle of a segment (the last segment has no "
+            "terminating carriage return)",
+            position=max(body.rfind(b"\r"), body.rfind(b"\n")) + 1, fix=_CUT_SHORT,
+        )
+
+
+def _check_last_order(raw: RawMessage) -> None:
+    """An ORU whose last OBR has no OBX after it was cut short, unless OBR-25 says the order
+    has no result (ordered, in progress, scheduled, cancelled…)."""
+    segments = list(_SEGMENT.finditer(raw.data))
+    head = segments[0][0] if segments else b""
+    sep = head[3:4]
+    fields = head.split(sep) if sep else []
+    if len(fields) < 9:
+        return
+    component = fields[1][:1] or b"^"
+    if fields[8].split(component)[0].strip().upper() != b"ORU":
+        return
+    last_order: re.Match[bytes] | None = None
+    for segment in segments[1:]:
+        name = segment[0][:4]
+        if name == b"OBR" + sep:
+            last_order = segment
+        elif name == b"OBX" + sep:
+            last_order = None
+    if last_order is None:
+        return
+    obr = last_order[0].split(sep)
+    status = obr[25].split(component)[0].strip().upper() if len(obr) > 25 else b""
+    if status not in _NO_RESULT_STATUSES:
+        raise IncompleteHL7Error(
+            "truncated: the message's last order (OBR) is not followed by any result (OBX)",
+            position=raw.offset + last_order.start(), fix=_CUT_SHORT,
+        )
 
 
 def _line_end(data: bytes, start: int, end: int) -> int:
@@ -105,7 +180,8 @@ def read_hl7_messages(
     try:
         raws = split_messages(data)
     except HL7ParseError as exc:
-        raise HL7ParseError(exc.what, where=name, fix=exc.fix, position=exc.position) from None
+        kind = IncompleteHL7Error if isinstance(exc, IncompleteInputError) else HL7ParseError
+        raise kind(exc.what, where=name, fix=exc.fix, position=exc.position) from None
     mapped: list[MappedMessage] = []
     for raw in raws:
         try:

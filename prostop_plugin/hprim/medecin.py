@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from prostop_plugin.errors import InputError
+from prostop_plugin.errors import IncompleteInputError, InputError
 from prostop_plugin.hprim.report import HprimReport, result_status, text_value
 from prostop_plugin.models import LabResult
 from prostop_plugin.values import PARIS, lab_test_coding, parse_date
@@ -29,6 +29,13 @@ def _medecin_blocks(lines: list[str], name: str) -> Iterator[tuple[int, int | No
         start = i
         while i < n and lines[i].strip() not in (LAB_START, FILE_END):
             i += 1
+        if i == n and lines[-1].strip():
+            raise IncompleteInputError(  # a letter ends with a line break: this was cut short
+                "truncated: the file ends in the middle of a line, before any "
+                f"{LAB_START} block", where=f"{name}, line {n}",
+                fix="the transfer was probably cut short, or the file is still being written: "
+                "if it does not complete, ask the lab to send the file again",
+            )
         if i == n or lines[i].strip() == FILE_END:
             yield start, None, i  # a text-only report (a letter): no results
             continue
@@ -37,10 +44,12 @@ def _medecin_blocks(lines: list[str], name: str) -> Iterator[tuple[int, int | No
         while i < n and lines[i].strip() not in (LAB_END, LAB_START, FILE_END):
             i += 1
         if i == n or lines[i].strip() != LAB_END:
-            raise InputError(
+            error = IncompleteInputError if i == n else InputError  # at the end: cut short
+            raise error(
                 f"truncated: the {LAB_START} block opened on line {lab + 1} is never closed "
                 f"by {LAB_END}", where=f"{name}, line {i + 1 if i < n else n}",
-                fix="the transfer was probably cut short: ask the lab to send the file again",
+                fix="the transfer was probably cut short, or the file is still being written: "
+                "if it does not complete, ask the lab to send the file again",
             )
         yield start, lab, i
         i += 1

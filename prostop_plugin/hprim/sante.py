@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from prostop_plugin.errors import InputError
+from prostop_plugin.errors import IncompleteInputError, InputError
 from prostop_plugin.hprim.report import HprimReport, TextValue, result_status, text_value
 from prostop_plugin.identity import RPPS, parse_nir
 from prostop_plugin.models import CodeSystem, Coding, LabResult
@@ -114,10 +114,11 @@ def parse_sante(lines: list[str], name: str) -> list[HprimReport]:
         elif kind == "L":
             ended, current = True, None
     if not ended:
-        raise InputError(
+        raise IncompleteInputError(
             "truncated: the HPRIM Santé message has no closing L record",
             where=f"{name}, line {len(lines)}",
-            fix="the transfer was probably cut short: ask the lab to send the file again",
+            fix="the transfer was probably cut short, or the file is still being written: if "
+            "it does not complete, ask the lab to send the file again",
         )
     return reports
 

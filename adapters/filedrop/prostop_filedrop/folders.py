@@ -120,16 +120,41 @@ class ClaimedFile:
     @classmethod
     def at(cls, path: Path) -> ClaimedFile:
         match = _CLAIMED.match(path.name)
-        return cls(path, match["original"] if match else path.name)
+        return cls(path, display_name(match["original"] if match else path.name))
 
     def claimed_at(self) -> datetime | None:
         match = _CLAIMED.match(self.path.name)
         return datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S") if match else None
 
 
+def display_name(name: str) -> str:
+    """A file name as people can read it in a log or a note, whatever its bytes.
+
+    A name that is not UTF-8 (a Latin-1 ``résultat.hl7`` from a French Windows share reaches
+    Python as ``r\\udce9sultat.hl7``) is read as Windows-1252, the Latin-1 superset those
+    shares write; bytes that are not even that, and control characters (a line break in a name
+    could forge a log line), are shown as escapes such as ``\\x81`` or ``\\n``.
+    """
+    raw = os.fsencode(name)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def claimed_name(original: str, now: datetime) -> str:
     prefix = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}--"
     room = _MAX_NAME_BYTES - len(prefix) - len(ERROR_SUFFIX)
+    shown = display_name(original)
+    if shown != original:  # not UTF-8, or control characters: keep it under a readable name
+        original = shown.replace("\\", "_")  # (escapes: no path separator on Windows)
     if len(original.encode()) > room:  # keep the extension, shorten the stem
         stem, dot, ext = original.rpartition(".")
         ext = f"{dot}{ext}" if dot and len(ext) <= 10 else ""
@@ -196,7 +221,7 @@ class FolderSet:
             os.rename(self.folders.inbox / name, target)
         except (FileNotFoundError, PermissionError):
             return None
-        return ClaimedFile(target, name)
+        return ClaimedFile(target, display_name(name))
 
     def in_processing(self) -> list[ClaimedFile]:
         """Files waiting in ``processing/`` (left by a crash, or waiting for a retry)."""
@@ -229,7 +254,7 @@ class FolderSet:
     def error_text(self, claimed: ClaimedFile, problem: ProstopError) -> str:
         """The note an admin reads: what is wrong, where, how to fix; never a traceback."""
         arrived = claimed.claimed_at()
-        facts = [("File", claimed.original_name), ("Kept as", claimed.name),
+        facts = [("File", claimed.original_name), ("Kept as", display_name(claimed.name)),
                  ("Picked up", f"{arrived:%Y-%m-%d %H:%M:%S}" if arrived else None),
                  ("Problem", problem.what), ("Where", problem.where), ("How to fix", problem.fix)]
         lines = [

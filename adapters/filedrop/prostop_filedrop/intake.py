@@ -9,11 +9,13 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from prostop_filedrop.folders import ClaimedFile
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
 from prostop_plugin import (
     DiagnosisEvent,
+    IncompleteInputError,
     InputError,
     LabResult,
     Prostop,
@@ -62,6 +64,23 @@ def read_events(claimed: ClaimedFile, max_bytes: int) -> list[DiagnosisEvent]:
     return read_bytes(data, name, adapter=ADAPTER_NAME)
 
 
+def incomplete(path: Path, name: str, max_bytes: int) -> IncompleteInputError | None:
+    """Why the file at ``path`` looks cut short (a writer that paused longer than the settle
+    time: an HL7 segment without its terminator, a batch without its trailer, an HPRIM block
+    never closed), or ``None`` when it looks whole or is unusable for another reason (the read
+    after the claim says why)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) <= max_bytes:
+            read_bytes(data, name, adapter=ADAPTER_NAME)
+    except IncompleteInputError as exc:
+        return exc
+    except Exception:  # any other problem is for take_in to report
+        return None
+    return None
+
+
 def as_received(event: DiagnosisEvent, host: str) -> DiagnosisEvent:
     """The event as this adapter received it: ``source.adapter`` is ``filedrop`` (a JSON event
     file names its own, and the write-back must come back here), and the sender is named when
@@ -99,6 +118,12 @@ def take_in(claimed: ClaimedFile, runtime: Prostop, config: FiledropSettings) ->
     name = claimed.original_name
     try:
         events = read_events(claimed, config.max_file_bytes)
+    except IncompleteInputError as exc:  # waited for the rest in the inbox (service): no more
+        return IntakeResult(Outcome.UNUSABLE, problem=InputError(
+            f"{exc.what} (it did not change for {config.incomplete_timeout:g} s)",
+            where=exc.where, fix=f"{exc.fix}; if the sender pauses longer while writing, raise "
+            "adapter.filedrop.incomplete_timeout",
+        ))
     except InputError as exc:
         return IntakeResult(Outcome.UNUSABLE, problem=exc)
     except Exception as exc:  # a reader bug: keep the file aside, the traceback in the log only

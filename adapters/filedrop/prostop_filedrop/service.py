@@ -15,8 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prostop_filedrop.folders import ClaimedFile, FolderSet, SettleTracker, list_candidates
-from prostop_filedrop.intake import IntakeResult, Outcome, take_in
+from prostop_filedrop.folders import (
+    ClaimedFile,
+    FolderSet,
+    Seen,
+    SettleTracker,
+    display_name,
+    list_candidates,
+)
+from prostop_filedrop.intake import IntakeResult, Outcome, incomplete, take_in
 from prostop_filedrop.settings import FiledropSettings
 from prostop_plugin import Prostop
 
@@ -48,6 +55,7 @@ class InboxService:
         self.tracker = SettleTracker(config.settle_seconds, clock)
         self.name = f"file drop {config.inbox}"
         self._retries: dict[str, _Retry] = {}
+        self._incomplete: dict[str, Seen] = {}  # inbox files that look cut short, since when
         self._recovered = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,14 +114,40 @@ class InboxService:
                 return finished
             finished += self.process(waiting)
         entries = list_candidates(self.config.inbox, MAX_FILES_PER_POLL)
+        stats = {name: (size, mtime_ns) for name, size, mtime_ns in entries}
+        self._incomplete = {k: v for k, v in self._incomplete.items() if k in stats}
         for name in self.tracker.settled(entries):
             if self._stop.is_set():
                 break
+            if self._waits_for_the_rest(name, *stats[name]):
+                continue
             claimed = self.files.claim(name)
             self.tracker.forget(name)
             if claimed is not None:
                 finished += self.process(claimed)
         return finished
+
+    def _waits_for_the_rest(self, name: str, size: int, mtime_ns: int) -> bool:
+        """Whether a settled file that looks cut short stays in the inbox: its writer may have
+        paused longer than ``settle_seconds``. It is read again after each further settle
+        time, and claimed (then quarantined, saying why) once it has stayed unchanged and
+        incomplete for ``incomplete_timeout``."""
+        shown = display_name(name)
+        problem = incomplete(self.config.inbox / name, shown, self.config.max_file_bytes)
+        if problem is None:
+            self._incomplete.pop(name, None)
+            return False
+        now = self.clock()
+        since = self._incomplete.get(name)
+        if since is None or (since.size, since.mtime_ns) != (size, mtime_ns):
+            since = self._incomplete[name] = Seen(size, mtime_ns, now)
+            log.info("%s: looks incomplete (%s); left in the inbox for up to %g s for the rest",
+                     shown, problem.what, self.config.incomplete_timeout)
+        if now - since.since >= self.config.incomplete_timeout:
+            self._incomplete.pop(name, None)
+            return False
+        self.tracker.forget(name)  # looked at again after another settle time
+        return True
 
     def _due_in_processing(self) -> list[ClaimedFile]:
         now = self.clock()
@@ -142,7 +176,7 @@ class InboxService:
                 return 1
             failure = result.failure or "unknown failure"
         except Exception as exc:  # disk full, share gone…: the file stays, tried again later
-            log.debug("file drop: %s", claimed.name, exc_info=True)
+            log.debug("file drop: %s", claimed.original_name, exc_info=True)
             failure = f"{type(exc).__name__}: {exc}"
         retry = self._retries.get(claimed.name, _Retry(0, 0.0))
         retry.attempts += 1

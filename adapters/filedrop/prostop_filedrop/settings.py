@@ -40,6 +40,11 @@ class FiledropSettings(BaseModel):
     hprim_encoding: str = "latin-1"
     poll_interval: float = Field(default=2.0, gt=0, le=3600)
     settle_seconds: float = Field(default=5.0, ge=0, le=3600)
+    incomplete_timeout: float = Field(
+        default=300.0, ge=0, le=86_400,
+        description="how long a file that looks cut short may wait for the rest before it is "
+        "quarantined",
+    )
     max_file_bytes: int = Field(default=MAX_FILE_BYTES, gt=0, le=MAX_FILE_BYTES)
     host: str | None = Field(
         default=None, min_length=1,

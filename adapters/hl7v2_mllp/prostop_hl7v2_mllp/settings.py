@@ -36,6 +36,10 @@ class MLLPSettings(BaseModel):
     )
     max_frame_bytes: int = Field(default=DEFAULT_MAX_FRAME_BYTES, ge=1024, le=MAX_FRAME_LIMIT)
     idle_timeout: float = Field(default=300.0, gt=0, description="close silent connections")
+    frame_timeout: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="a message must arrive whole within this time once its first byte came",
+    )
     max_connections: int = Field(default=64, ge=1, le=10_000)
     workers: int = Field(default=4, ge=1, le=64, description="threads handing messages over")
     shutdown_grace: float = Field(default=5.0, ge=0, le=300)

@@ -66,6 +66,9 @@ BAD_VALUES = [
      "'adapter.filedrop.poll_interval' = 0 is invalid: Input should be greater than 0"),
     ({"inbox": "/srv/in", "outbox": "/srv/out", "settle_seconds": "soon"},
      "'adapter.filedrop.settle_seconds' = 'soon' is invalid"),
+    ({"inbox": "/srv/in", "outbox": "/srv/out", "incomplete_timeout": -1},
+     "'adapter.filedrop.incomplete_timeout' = -1 is invalid: Input should be greater than or "
+     "equal to 0"),
     ({"inbox": "/srv/in", "outbox": "/srv/out", "max_file_bytes": MAX_FILE_BYTES + 1},
      f"'adapter.filedrop.max_file_bytes' = {MAX_FILE_BYTES + 1} is invalid: Input should be "
      f"less than or equal to {MAX_FILE_BYTES}"),

@@ -173,25 +173,34 @@ def test_idle_connection_is_closed(listener: MLLPService) -> None:
         conn.close()
 
 
-@pytest.mark.parametrize("section", [mllp_section(max_connections=2)])
-def test_connections_beyond_the_limit_are_closed(listener: MLLPService) -> None:
+@pytest.mark.parametrize("section", [mllp_section(max_connections=2, frame_timeout=1.0)])
+def test_connections_beyond_the_limit_close_the_idlest_or_are_refused(
+    listener: MLLPService,
+) -> None:
     first, second = RawConnection(listener.port), RawConnection(listener.port)
+    third = fourth = fifth = None
     try:
         for conn in (first, second):
             conn.send_message(GLUCOSE_ORU)
             assert conn.read_ack().code == "AA"
-        third = RawConnection(listener.port)
-        assert third.closed_by_peer()
-        third.close()
-        first.close()
-        assert wait_until(lambda: listener.connection_count == 1)
+        third = RawConnection(listener.port)  # both others idle: the idlest makes room
+        third.send_message(GLUCOSE_ORU)
+        assert third.read_ack().code == "AA"
+        assert first.closed_by_peer()
+        for conn in (second, third):  # a message in progress on each: none is idle
+            conn.send(b"\x0bMSH|^~\\&|")
+        assert wait_until(lambda: listener.idle_count == 0)
         fourth = RawConnection(listener.port)
-        fourth.send_message(GLUCOSE_ORU)
-        assert fourth.read_ack().code == "AA"
-        fourth.close()
+        assert fourth.closed_by_peer()
+        assert second.closed_by_peer() and third.closed_by_peer()  # frame_timeout
+        assert wait_until(lambda: listener.connection_count == 0)
+        fifth = RawConnection(listener.port)
+        fifth.send_message(GLUCOSE_ORU)
+        assert fifth.read_ack().code == "AA"
     finally:
-        first.close()
-        second.close()
+        for conn in (first, second, third, fourth, fifth):
+            if conn is not None:
+                conn.close()
 
 
 @needs_corpus

@@ -21,6 +21,7 @@ def test_defaults() -> None:
     assert config.server_ssl_context() is None and config.peer_ssl_context() is None
     assert (config.write_back_message_type, config.write_back_value_type) == ("ORU^R01", "TX")
     assert config.parse_options.fallback_charset == "latin-1"
+    assert (config.frame_timeout, config.idle_timeout) == (30.0, 300.0)
     assert parse_mllp_settings({"listen": "[::1]:2575"}).listen_address == ("::1", 2575)
 
 
@@ -35,6 +36,8 @@ def test_defaults() -> None:
     ({"write_back_charset": "KOI8-R"}, "expected an MSH-18 name"),
     ({"write_back_message_type": "ORU^R30"}, "write_back_message_type"),
     ({"max_frame_bytes": 10}, "max_frame_bytes"),
+    ({"frame_timeout": 0}, "'adapter.hl7v2_mllp.frame_timeout' = 0 is invalid"),
+    ({"frame_timeout": "slow"}, "'adapter.hl7v2_mllp.frame_timeout' = 'slow' is invalid"),
 ])
 def test_bad_values_are_one_line_config_errors(values: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError) as error:
