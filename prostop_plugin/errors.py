@@ -69,12 +69,14 @@ class ConfigError(ProstopError):
 class ConfirmationRefused(ProstopError):
     """A physician's decision cannot be accepted (e.g. approval without the QR attestation).
 
-    ``what`` is English (logs, admins); ``fr`` is what the physician reads.
+    ``what`` is English (logs, admins); ``fr`` is what the physician reads, ``en`` the same
+    for a physician reading English (``what`` when not given).
     """
 
-    def __init__(self, what: str, *, fr: str, where: str | None = None,
+    def __init__(self, what: str, *, fr: str, en: str | None = None, where: str | None = None,
                  fix: str | None = None) -> None:
         self.fr = fr
+        self.en = en or what
         super().__init__(what, where=where, fix=fix)
 
 

@@ -65,7 +65,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_reissue(args: argparse.Namespace) -> int:
     with open_runtime(args) as prostop:
-        record = prostop.engine.reissue(resolve_id(prostop, args.id))
+        record = prostop.engine.reissue(
+            resolve_id(prostop, args.id), unused_attested=args.attest_unused
+        )
         print(row_line(record_row(record)))
     return 0
 
@@ -102,6 +104,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser("reissue", help="a new code for an expired one (asks for confirmation)")
+    p.add_argument("--attest-unused", action="store_true",
+                   help="attest that you checked with the patient that they did not enter the "
+                   "expired code in the app (mandatory: otherwise they would declare twice)")
     p.add_argument("id")
     p.set_defaults(func=cmd_reissue)
 

@@ -26,7 +26,7 @@ from datetime import date, datetime
 
 from prostop_plugin import eligibility
 from prostop_plugin.config import Settings
-from prostop_plugin.errors import InvalidTransition, LedgerError, ProstopError
+from prostop_plugin.errors import ConfirmationRefused, InvalidTransition, LedgerError, ProstopError
 from prostop_plugin.issuance import requests
 from prostop_plugin.issuance.transitions import Transitions, log
 from prostop_plugin.issuance.writeback import WriteBack
@@ -348,10 +348,17 @@ class IssuanceEngine:
             )
         return self.advance(issuance_id)
 
-    def reissue(self, issuance_id: str) -> IssuanceRecord:
-        """After a code expired unused: a new issuance for the same episode, linked to it.
+    def reissue(self, issuance_id: str, *, unused_attested: bool = False) -> IssuanceRecord:
+        """After a code's validity passed: a new issuance for the same episode, linked to it.
 
-        It is evaluated again (as of today) and asks for confirmation like any other.
+        The plugin cannot know whether the patient entered the expired code: the physician
+        attests they checked (``unused_attested``). One valid code per patient holds here
+        too (:func:`~.requests.reissue_refusal`), checked inside the write transaction so that
+        concurrent re-issues give one request. The new one is evaluated again (as of today)
+        and asks for confirmation like any other.
+
+        :raises ConfirmationRefused: no attestation, a code still valid, a newer code or
+            request, a re-issue already made.
         """
         old = self.ledger.get(issuance_id)
         if old.state != S.EXPIRED:
@@ -359,19 +366,38 @@ class IssuanceEngine:
                 f"only an expired code can be re-issued; this one is '{old.state.value}'",
                 where=f"issuance {issuance_id}",
             )
+        if not unused_attested:
+            text = localized(Message.REISSUE_UNUSED_MISSING)
+            raise ConfirmationRefused(
+                "the physician must attest that the patient did not enter the expired code",
+                fr=text.fr, en=text.en, fix="re-issue with --attest-unused after checking",
+            )
         now = self.clock()
         new = IssuanceRecord(
             id=requests.new_issuance_id(), episode=old.episode, state=S.RECEIVED,
             event=old.event, replaces=old.id, created_at=now, updated_at=now,
         )
+        patient_key = self.ledger.patient_key(old.event)
         with self.ledger.transaction() as conn:
-            head = self.ledger.latest_in_patient(conn, self.ledger.patient_key(old.event))
+            # read inside the transaction: a concurrent re-issue has committed or waits
+            current = self.ledger.get(issuance_id)
+            refusal = requests.reissue_refusal(current, self.ledger.patient_history(patient_key),
+                                               now)
+            if refusal is not None:
+                raise refusal
+            head = self.ledger.latest_in_patient(conn, patient_key)
             self.ledger.insert_issuance(
-                conn, new, patient_key=self.ledger.patient_key(old.event),
+                conn, new, patient_key=patient_key,
                 episode_start=head.episode_start if head else self.today(), actor="system",
             )
         self.transitions.notify(new, None)
         return self.advance(new.id)
+
+    def reissue_refusal(self, issuance_id: str) -> ConfirmationRefused | None:
+        """Why a host should not offer "new code" for this record now (None: it may)."""
+        record = self.ledger.get(issuance_id)
+        history = self.ledger.patient_history(self.ledger.patient_key(record.event))
+        return requests.reissue_refusal(record, history, self.clock())
 
     def result_corrected(self, correction: ResultCorrection) -> list[IssuanceRecord]:
         """Flag the issuances whose code rested on a result that was corrected or deleted."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfirmationRefused, IssuerError, TokenError, TokenRefused
@@ -171,3 +171,52 @@ def failure_text(exc: BaseException) -> LocalizedText:
         en=f"Unexpected error while requesting the code ({type(exc).__name__}). "
         "You may retry; if it persists, tell your IT administrator.",
     )
+
+
+#: a request for the patient is under way: no re-issue beside it
+_UNDER_WAY = frozenset({
+    IssuanceState.RECEIVED, IssuanceState.AWAITING_CONFIRMATION, IssuanceState.APPROVED,
+    IssuanceState.ISSUING, IssuanceState.ISSUE_FAILED,
+})
+#: states of a re-issue that leave the expired code open to another attempt
+_NOTHING_CAME_OF_IT = frozenset({IssuanceState.DECLINED, IssuanceState.NOT_ELIGIBLE})
+
+
+def reissue_refusal(
+    expired: IssuanceRecord, history: Sequence[IssuanceRecord], now: datetime,
+) -> ConfirmationRefused | None:
+    """Why no new code may replace ``expired`` now, or None when one may.
+
+    One valid code per patient: while a code of theirs is valid, none; a re-issue belongs to
+    the patient's latest expired code only, once (a declined or not-eligible re-issue leaves
+    it open); never beside a request under way. ``history`` is the patient's, oldest first.
+    """
+    if expired.state != IssuanceState.EXPIRED:
+        return ConfirmationRefused(
+            f"only an expired code can be re-issued; this one is '{expired.state.value}'",
+            fr=localized(Message.REISSUE_NOT_LATEST).fr,
+        )
+    others = [h for h in history if h.id != expired.id]
+    for other in others:
+        if other.state.holds_code and other.valid_until is not None and other.valid_until > now:
+            text = localized(Message.CODE_STILL_VALID, valid_until=other.valid_until)
+            return ConfirmationRefused(
+                f"a code of this patient is still valid until {other.valid_until:%Y-%m-%d %H:%M}"
+                " UTC", fr=text.fr, en=text.en,
+            )
+    if any(o.state in _UNDER_WAY for o in others):
+        text = localized(Message.REISSUE_IN_PROGRESS)
+        return ConfirmationRefused("a code request for this patient is under way",
+                                   fr=text.fr, en=text.en)
+    newer_with_code = [
+        o for o in others if o.state.received_code and o.created_at > expired.created_at
+    ]
+    replaced = [o for o in others if o.replaces == expired.id
+                and o.state not in _NOTHING_CAME_OF_IT]
+    if newer_with_code or replaced:
+        text = localized(Message.REISSUE_NOT_LATEST)
+        return ConfirmationRefused(
+            "this code was already replaced, or a newer code exists for this patient",
+            fr=text.fr, en=text.en,
+        )
+    return None

@@ -67,6 +67,11 @@ class Message(enum.StrEnum):
     QR_ATTESTATION_MISSING = "qr_attestation_missing"
     RTPCR_ATTESTATION_MISSING = "rtpcr_attestation_missing"
     CODE_STILL_VALID = "code_still_valid"  #: {valid_until}
+    CODE_VALIDITY_PASSED = "code_validity_passed"  #: {valid_until} — what is known, no more
+    REISSUE_UNUSED_ATTESTATION = "reissue_unused_attestation"  #: the question before a re-issue
+    REISSUE_UNUSED_MISSING = "reissue_unused_missing"  #: re-issue asked without that answer
+    REISSUE_NOT_LATEST = "reissue_not_latest"  #: a newer code or request exists for the patient
+    REISSUE_IN_PROGRESS = "reissue_in_progress"  #: a request for this patient is under way
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ CATALOG: dict[str, str] = {
     "anyone else.",
     "note.rtpcr_attested": "Attestation: positive SARS-CoV-2 RT-PCR performed (result not on "
     "file).",
-    "note.replaces": "New code: the previous one expired unused.",
+    "note.replaces": "New code: the previous one was past its validity and the physician "
+    "checked that the patient had not entered it.",
     "note.flag": "Warning: {flag}",
     "practitioner": "{name} ({profession}, {id_kind} {id})",
     "practitioner.unknown": "unidentified practitioner",
@@ -121,4 +122,14 @@ CATALOG: dict[str, str] = {
     "that a positive SARS-CoV-2 RT-PCR was performed.",
     "message.code_still_valid": "A code given to this patient is still valid until "
     "{valid_until}: no new code, give that one again.",
+    "message.code_validity_passed": "Validity passed on {valid_until}. If the patient already "
+    "entered it in the app, do not give them another one.",
+    "message.reissue_unused_attestation": "I confirm I checked with the patient that they did "
+    "not enter this code in the TousAntiCovid app.",
+    "message.reissue_unused_missing": "A new code is given only after checking with the patient "
+    "that they did not enter the previous one: otherwise they would declare twice.",
+    "message.reissue_not_latest": "This code was already replaced, or a newer request exists for "
+    "this patient: no new code from this one.",
+    "message.reissue_in_progress": "A code request is already under way for this patient: wait "
+    "for its outcome.",
 }

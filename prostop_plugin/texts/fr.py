@@ -66,7 +66,8 @@ CATALOG: dict[str, str] = {
     "non utilisé par une autre personne.",
     "note.rtpcr_attested": "Attestation : RT-PCR SARS-CoV-2 positive réalisée (résultat absent "
     "du dossier).",
-    "note.replaces": "Nouveau code : le précédent a expiré sans avoir été utilisé.",
+    "note.replaces": "Nouveau code : la validité du précédent était dépassée et le médecin a "
+    "vérifié que le patient ne l'avait pas saisi.",
     "note.flag": "Attention : {flag}",
     "practitioner": "{name} ({profession}, {id_kind} {id})",
     "practitioner.unknown": "praticien non identifié",
@@ -124,4 +125,14 @@ CATALOG: dict[str, str] = {
     "attester qu'une RT-PCR SARS-CoV-2 positive a été réalisée.",
     "message.code_still_valid": "Un code remis à ce patient est encore valable jusqu'au "
     "{valid_until} : pas de nouveau code, redonnez celui-ci.",
+    "message.code_validity_passed": "Validité dépassée le {valid_until}. Si le patient l'a déjà "
+    "saisi dans l'application, ne lui en remettez pas un autre.",
+    "message.reissue_unused_attestation": "Je confirme avoir vérifié avec le patient qu'il n'a "
+    "pas saisi ce code dans l'application TousAntiCovid.",
+    "message.reissue_unused_missing": "Un nouveau code n'est remis qu'après avoir vérifié avec le "
+    "patient qu'il n'a pas saisi le précédent : sinon, il se déclarerait deux fois.",
+    "message.reissue_not_latest": "Ce code a déjà été remplacé, ou une demande plus récente "
+    "existe pour ce patient : aucun nouveau code à partir de celui-ci.",
+    "message.reissue_in_progress": "Une demande de code est déjà en cours pour ce patient : "
+    "attendez son issue.",
 }

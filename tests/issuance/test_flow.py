@@ -252,13 +252,13 @@ def test_expiry_then_reissue_links_the_new_record(
     assert prostop.ledger.get(record.id).state == S.EXPIRED
     again = prostop.hooks.diagnosis_recorded(rtpcr_event(when=clock()))
     assert again is not None and again.id == record.id  # answered: expired, re-issue is explicit
-    new = prostop.engine.reissue(record.id)
+    new = prostop.engine.reissue(record.id, unused_attested=True)
     assert new.replaces == record.id and new.state == S.WRITTEN_BACK
     assert new.episode == record.episode
     request_history = prostop.engine.previous_issuances(new)
     assert [p.issuance_id for p in request_history] == [record.id]
     with pytest.raises(InvalidTransition):
-        prostop.engine.reissue(new.id)
+        prostop.engine.reissue(new.id, unused_attested=True)
 
 
 def test_confirmation_shows_codes_this_patient_received_before(

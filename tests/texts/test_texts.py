@@ -281,7 +281,8 @@ def test_record_note() -> None:
     assert "Confirmé par : Dr Hélène BLANC (médecin, RPPS 10009990001)" in note
     assert any(line.startswith("Attestation : QR code SI-DEP indisponible") for line in note)
     assert any(line.startswith("Attention : Le résultat 94500-6") for line in note)
-    assert "Nouveau code : le précédent a expiré sans avoir été utilisé." in note
+    assert "Nouveau code : la validité du précédent était dépassée et le médecin a vérifié que " \
+        "le patient ne l'avait pas saisi." in note
 
 
 def test_record_note_in_english() -> None:
@@ -342,6 +343,7 @@ VALUES: dict[Message, dict[str, object]] = {
     Message.CODE_STILL_VALID: {"valid_until": VALID_UNTIL},
     Message.TOKEN_OTHER_PRACTITIONER: {"holder": "810009876543"},
     Message.TOKEN_LEVEL: {"level": "eidas0", "required": "eidas1"},
+    Message.CODE_VALIDITY_PASSED: {"valid_until": VALID_UNTIL},
 }
 
 

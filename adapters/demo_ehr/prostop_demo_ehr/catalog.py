@@ -128,7 +128,10 @@ UI: dict[Locale, dict[str, str]] = {
         "code.title": "Code de déclaration StopCovid",
         "code.valid_until": "Valable jusqu'au {until}",
         "code.remaining": "Temps restant",
-        "code.expired": "Ce code a expiré sans avoir été utilisé.",
+        "code.expired": "Validité du code dépassée. Si le patient l'a déjà saisi, ne lui en "
+        "remettez pas un autre.",
+        "code.reissue_attest": "J'ai vérifié avec le patient qu'il n'a pas saisi ce code dans "
+        "l'application.",
         "code.handout": "Imprimer la fiche patient",
         "code.pdf": "Fiche en PDF",
         "code.reissue": "Remettre un nouveau code",
@@ -249,7 +252,10 @@ UI: dict[Locale, dict[str, str]] = {
         "code.title": "StopCovid declaration code",
         "code.valid_until": "Valid until {until}",
         "code.remaining": "Time left",
-        "code.expired": "This code expired unused.",
+        "code.expired": "Code past its validity. If the patient already entered it, do not give "
+        "them another one.",
+        "code.reissue_attest": "I checked with the patient that they did not enter this code in "
+        "the app.",
         "code.handout": "Print the patient handout",
         "code.pdf": "Handout as PDF",
         "code.reissue": "Give a new code",

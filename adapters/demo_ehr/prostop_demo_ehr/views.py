@@ -71,6 +71,9 @@ class CodeCard:
     binding_message: str | None = None
     written_back: bool = False
     replaces: str | None = None
+    #: an expired code: what is known of it, and why no new code may replace it (None: may)
+    validity_passed: str | None = None
+    reissue_refusal: str | None = None
 
     @property
     def in_progress(self) -> bool:
@@ -86,7 +89,7 @@ class CodeCard:
 
     @property
     def can_reissue(self) -> bool:
-        return self.state == S.EXPIRED
+        return self.state == S.EXPIRED and self.reissue_refusal is None
 
     @property
     def needs_decision(self) -> bool:
@@ -99,6 +102,8 @@ def code_card(runtime: Prostop, record: IssuanceRecord, locale: Locale) -> CodeC
     if record.state.holds_code:
         record = runtime.ledger.get(record.id, with_code=True)
     code = record.code.get_secret_value().upper() if record.code is not None else None
+    expired = record.state == S.EXPIRED
+    refusal = runtime.engine.reissue_refusal(record.id) if expired else None
     return CodeCard(
         id=record.id, state=record.state, state_label=texts.state_label(record.state),
         decision_label=texts.decision_label(record.decision.decision) if record.decision else "",
@@ -112,6 +117,10 @@ def code_card(runtime: Prostop, record: IssuanceRecord, locale: Locale) -> CodeC
         flag=record.flag.get(locale) if record.flag else None,
         binding_message=record.binding_message,
         written_back=record.state == S.WRITTEN_BACK, replaces=record.replaces,
+        validity_passed=texts.error_text(Message.CODE_VALIDITY_PASSED,
+                                         valid_until=record.valid_until)
+        if expired and record.valid_until else None,
+        reissue_refusal=(refusal.fr if locale == "fr" else refusal.en) if refusal else None,
     )
 
 

@@ -95,14 +95,17 @@ def retry(request: Request, issuance_id: str, back: str = Form("/patients")) -> 
 
 
 @router.post("/issuances/{issuance_id}/reissue")
-def reissue(request: Request, issuance_id: str, back: str = Form("/patients")) -> Response:
-    """An expired, unused code: a new issuance for the same episode, confirmed again."""
+def reissue(request: Request, issuance_id: str, back: str = Form("/patients"),
+            attest_unused: str = Form("")) -> Response:
+    """A code past its validity, which the patient did not enter (the physician checked it):
+    a new issuance for the same episode, confirmed again. The engine refuses it while another
+    code is valid, after a newer code, or a second time; the card then says why."""
     practitioner_of(request)
     ehr = ehr_of(request)
     page = _path_only(back)
     try:
-        new = ehr.runtime.engine.reissue(issuance_id)
-    except InvalidTransition:
+        new = ehr.runtime.engine.reissue(issuance_id, unused_attested=attest_unused == "on")
+    except (InvalidTransition, ConfirmationRefused):
         return redirect(page)
     ehr.store.link_issuance(new.id, new.patient.host_patient_id,
                             ehr.store.consultation_of(issuance_id, new.patient.host_patient_id))

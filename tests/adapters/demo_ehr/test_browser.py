@@ -280,6 +280,7 @@ def test_both_attestations_then_expiry_and_reissue(page: Page, running_ehr: Runn
         shot(page, "13-expired-reissue")
     finally:
         running_ehr.clock.offset = timedelta()
+    card.get_by_label("J'ai vérifié avec le patient qu'il n'a pas saisi ce code").check()
     card.get_by_role("button", name="Remettre un nouveau code").click()
     dialog = the_dialog(page)
     expect(dialog.locator(".previous")).to_contain_text(f"se terminant par {first_code[-2:]}")
@@ -289,7 +290,7 @@ def test_both_attestations_then_expiry_and_reissue(page: Page, running_ehr: Runn
     wait_written_back(running_ehr, second_id)
     page.reload()
     expect(page.get_by_test_id("record-note").first).to_contain_text(
-        "le précédent a expiré sans avoir été utilisé")
+        "le médecin a vérifié que le patient ne l'avait pas saisi")
     assert running_ehr.runtime.ledger.get(second_id).replaces == first_id
     assert second_code  # a new code, its own validity
 
