@@ -52,6 +52,7 @@ def record_row(record: Any) -> dict[str, Any]:
         "error": record.error.model_dump() if record.error else None,
         "flag": record.flag.model_dump() if record.flag else None,
         "replaces": record.replaces,
+        "written_back_to": [f"{r.adapter}: {r.target}" for r in record.receipts],
     }
 
 
@@ -62,6 +63,8 @@ def row_line(row: dict[str, Any]) -> str:
     parts.append(row["patient"])
     if row["code_last2"]:
         parts.append(f"code …{row['code_last2']} until {row['valid_until']}")
+    if row.get("written_back_to"):
+        parts.append("→ " + "; ".join(row["written_back_to"]))
     if row["error"]:
         parts.append(f"! {row['error']['en']}")
     if row["flag"]:

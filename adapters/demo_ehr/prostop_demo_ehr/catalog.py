@@ -140,6 +140,8 @@ UI: dict[Locale, dict[str, str]] = {
         "code.progress_binding": "Si votre application e-CPS le demande, validez le nombre "
         "{binding}.",
         "code.written": "Reporté au dossier et dans la synthèse de consultation.",
+        "code.delivered_elsewhere": "Code transmis par une autre voie ({where}) : il "
+        "n'apparaîtra dans ce dossier qu'une fois importé par le logiciel.",
         "dialog.close": "Fermer",
         "samples.lead": "Pas de fichier sous la main ? Résultats d'exemple du laboratoire de "
         "démonstration, au nom de ce patient et datés d'hier :",
@@ -263,6 +265,8 @@ UI: dict[Locale, dict[str, str]] = {
         "code.progress": "Requesting the code…",
         "code.progress_binding": "If your e-CPS app asks, approve the number {binding}.",
         "code.written": "Copied into the record and the consultation summary.",
+        "code.delivered_elsewhere": "Code delivered another way ({where}): it shows in this "
+        "record only once the software imports it.",
         "dialog.close": "Close",
         "samples.lead": "No file at hand? Sample results from the demo lab, in this patient's "
         "name and dated yesterday:",

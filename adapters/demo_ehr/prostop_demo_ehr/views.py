@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from prostop_demo_ehr.settings import ADAPTER_NAME
 from prostop_plugin import (
     ConfirmationRequest,
     ConfirmationText,
@@ -69,7 +70,10 @@ class CodeCard:
     error: str | None = None
     flag: str | None = None
     binding_message: str | None = None
+    #: the code is in *this* record (the demo EHR's own write-back took it)
     written_back: bool = False
+    #: where another adapter delivered it instead (a file to import, an HL7 message)
+    delivered_elsewhere: tuple[str, ...] = ()
     replaces: str | None = None
     #: an expired code: what is known of it, and why no new code may replace it (None: may)
     validity_passed: str | None = None
@@ -116,7 +120,12 @@ def code_card(runtime: Prostop, record: IssuanceRecord, locale: Locale) -> CodeC
         error=record.error.get(locale) if record.error else None,
         flag=record.flag.get(locale) if record.flag else None,
         binding_message=record.binding_message,
-        written_back=record.state == S.WRITTEN_BACK, replaces=record.replaces,
+        written_back=any(r.adapter == ADAPTER_NAME for r in record.receipts),
+        delivered_elsewhere=tuple(
+            f"{r.adapter} : {r.detail or r.target}" for r in record.receipts
+            if r.adapter != ADAPTER_NAME
+        ),
+        replaces=record.replaces,
         validity_passed=texts.error_text(Message.CODE_VALIDITY_PASSED,
                                          valid_until=record.valid_until)
         if expired and record.valid_until else None,
