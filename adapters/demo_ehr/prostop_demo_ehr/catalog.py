@@ -162,6 +162,7 @@ UI: dict[Locale, dict[str, str]] = {
         "pending.case": "Cas",
         "pending.source": "Reçu par",
         "pending.review": "Examiner",
+        "pending.decided": "Décision enregistrée",
         "phone.title": "Téléphone du patient — application TousAntiCovid",
         "phone.lead": "Ce panneau joue l'application du patient : le code est vérifié auprès du "
         "service de codes, comme le fait l'application.",
@@ -282,6 +283,7 @@ UI: dict[Locale, dict[str, str]] = {
         "pending.case": "Case",
         "pending.source": "Received through",
         "pending.review": "Review",
+        "pending.decided": "Decision recorded",
         "phone.title": "Patient's phone — TousAntiCovid app",
         "phone.lead": "This panel plays the patient's app: the code is checked with the code "
         "service, as the app does.",

@@ -69,6 +69,7 @@ class CodeCard:
     binding_message: str | None = None
     written_back: bool = False
     replaces: str | None = None
+    patient: str = ""
 
     @property
     def in_progress(self) -> bool:
@@ -110,6 +111,7 @@ def code_card(runtime: Prostop, record: IssuanceRecord, locale: Locale) -> CodeC
         flag=record.flag.get(locale) if record.flag else None,
         binding_message=record.binding_message,
         written_back=record.state == S.WRITTEN_BACK, replaces=record.replaces,
+        patient=record.event.patient.display_name(),
     )
 
 

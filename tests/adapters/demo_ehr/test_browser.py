@@ -317,15 +317,25 @@ def test_pending_request_from_a_channel_without_screen_then_retry_after_failure(
 
     running_ehr.simulator.queue_faults("503:3")  # every attempt of the code request fails
     approve(dialog, qr=True)
-    page.goto(f"{running_ehr.url}/patients/DOS-9012")
+    # the physician stays where they decided, and sees what became of the request
+    expect(page).to_have_url(re.compile(r"/pending\?done="))
     card = page.locator(f"#issuance-{record.id}")
+    expect(page.get_by_test_id("decided")).to_contain_text("ROUSSEAU Jeanne")
     expect(card.get_by_test_id("state-label")).to_have_text("échec de l'obtention du code",
                                                             timeout=15_000)
     expect(card.locator(".alert-error")).to_contain_text("ProStopCovid")
     shot(page, "15-issue-failed-retry")
+
+    running_ehr.simulator.queue_faults("latency=3")  # a slow code service: the progress shows
     card.get_by_role("button", name="Réessayer").click()
+    progress = card.get_by_role("status")
+    expect(progress).to_contain_text("Demande du code en cours")
+    expect(progress).to_contain_text(f"validez le nombre {record.binding_message}")
     issuance_id, _ = issued_code(page)
     assert issuance_id == record.id
+    expect(page).to_have_url(re.compile(r"/pending\?done="))
+    page.goto(f"{running_ehr.url}/patients/DOS-9012")
+    expect(page.locator(f"#issuance-{record.id} .code-display[data-code]")).to_be_visible()
 
 
 def test_english_on_request(page: Page, running_ehr: RunningEhr) -> None:
