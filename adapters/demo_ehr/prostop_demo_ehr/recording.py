@@ -29,7 +29,7 @@ from prostop_plugin.events import (
     Practitioner,
     SymptomEvidence,
 )
-from prostop_plugin.readers import read_bytes
+from prostop_plugin.readers import MAX_FILE_BYTES, READERS, read_bytes, sniff_format
 from prostop_plugin.texts.formatting import PARIS, format_date
 
 CT_EXAM = Coding(code="24627-2", system="LN", display="Scanner thoracique")
@@ -82,7 +82,7 @@ def entry_evidence(entry: ConsultationEntry, now: datetime) -> list[Evidence]:
         ggo = entry.ct_finding == "ground_glass"
         evidence.append(ImagingFinding(
             exam=CT_EXAM, finding=GROUND_GLASS if ggo else None, suggestive_of_covid=True,
-            text="opacités en verre dépoli" if ggo else "aspect évocateur de COVID-19",
+            text=None,  # the finding says it all; a report text would go here
             observed_at=_at_noon(entry.ct_date) if entry.ct_date else now,
             source_ref="consultation/scanner (attestation du médecin)",
         ))
@@ -168,3 +168,18 @@ def imported_events(data: bytes, name: str, patient: Patient,
         if not same_person(patient, event.patient):
             raise WrongPatient(event.patient)
     return [e.model_copy(update={"patient": patient.ref(), "locale": locale}) for e in events]
+
+
+def unreadable_file(data: bytes, name: str, locale: Locale) -> str:
+    """Why a file could not be imported, in the physician's words (the reader's own message,
+    in English, is kept as a technical detail for the support)."""
+    if not data.strip():
+        return ui_text(locale, "import.empty", name=name)
+    if len(data) > MAX_FILE_BYTES:
+        return ui_text(locale, "import.too_large", name=name,
+                       size=f"{len(data) / 1_000_000:.0f}", limit=f"{MAX_FILE_BYTES // 1_000_000}")
+    fmt = sniff_format(data)
+    if fmt not in READERS:
+        return ui_text(locale, "import.unknown_format", name=name)
+    return ui_text(locale, "import.unreadable", name=name,
+                   format={"hl7v2": "HL7 v2", "hprim": "HPRIM", "cda": "CDA"}.get(fmt, fmt.upper()))

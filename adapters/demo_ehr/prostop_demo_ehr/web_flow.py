@@ -173,8 +173,9 @@ def pending(request: Request, dialog: str | None = None, done: str | None = None
     rows = []
     for item in ehr.runtime.engine.pending():
         record = ehr.runtime.ledger.get(item.issuance_id)
-        rows.append((item, texts.decision_label(item.decision.decision), source_label(record),
-                     code_card(ehr.runtime, record, locale).created_on))
+        received = code_card(ehr.runtime, record, locale).created_on
+        rows.append((item, texts.decision_label(item.decision.decision),
+                     source_label(record, locale), received))
     shown = None
     if dialog:
         shown = dialog_for(ehr.runtime, ehr.runtime.ledger.get(dialog), locale,

@@ -125,8 +125,9 @@ def test_confirmed_case_from_an_imported_result_to_the_patients_phone(
     dialog = the_dialog(page)
     assert focus_is_in_dialog(page)
     expect(dialog).to_contain_text("Cas confirmé de COVID-19 — DUPONT Camille (15/01/1980)")
-    expect(dialog).to_contain_text("LABO-DEMO")
+    expect(dialog).to_contain_text("Origine : fichier importé dans le dossier — LABO-DEMO (HL7 v2)")
     expect(dialog).to_contain_text(f"date du test, le {yesterday}")
+    expect(dialog.locator(".reasons")).not_to_contain_text("Date à indiquer")  # said once, below
     expect(dialog.get_by_label(re.compile("QR code SI-DEP"))).not_to_be_checked()
     binding = dialog.locator(".binding-digits").inner_text()
     expect(dialog).to_contain_text(f"affichera le nombre {binding}")
@@ -189,6 +190,13 @@ def test_corpus_result_of_november_2020_and_a_file_for_another_patient(
 ) -> None:
     login(page, corpus_ehr)
     open_consultation(page, corpus_ehr, "DOS-4411")
+    page.set_input_files("#file", files=[{"name": "garbage.txt", "mimeType": "text/plain",
+                                          "buffer": b"not a lab result\n"}])
+    page.locator("form[action$='/import'] button[type=submit]:not([formaction])").click()
+    error = page.get_by_test_id("page-error")
+    expect(error).to_contain_text("Le fichier « garbage.txt » n'est pas un résultat de "
+                                  "laboratoire lisible (HL7 v2, HPRIM ou CDA)")
+    expect(error.locator("p").first).not_to_contain_text("unrecognised")  # English: a detail
     import_file(page, corpus_file("oru_rtpcr_negative.hl7"))  # Luc MARTIN's result
     expect(page.get_by_test_id("page-error")).to_contain_text(
         "Ce fichier concerne MARTIN LUC (02/03/1967), pas DUPONT Camille")
@@ -206,18 +214,21 @@ def test_probable_case_clinical_signs_and_chest_ct(page: Page, running_ehr: Runn
     login(page, running_ehr)
     open_consultation(page, running_ehr, "DOS-5120")
     onset_iso, onset_fr = day(-3)
-    ct_iso, _ = day(-1)
+    ct_iso, ct_fr = day(-1)
     record_diagnosis(page, "U07.2", status="working", onset=onset_iso, signs="fièvre, toux",
                      ct_date=ct_iso)
     dialog = the_dialog(page)
     expect(dialog).to_contain_text("Cas probable de COVID-19 — MARTIN Luc")
     expect(dialog).to_contain_text(f"date de début des symptômes, le {onset_fr}")
     expect(dialog.get_by_label(re.compile("QR code SI-DEP"))).to_have_count(0)
+    expect(dialog.locator(".reasons")).to_contain_text(
+        f"scanner thoracique évocateur de COVID-19 (opacités en verre dépoli), réalisé le {ct_fr}")
+    expect(dialog).to_contain_text("Origine : saisie en consultation")
     shot(page, "10-dialog-probable")
     approve(dialog)
     issuance_id, code = issued_code(page)
     summary = page.get_by_test_id("consultation-summary")
-    expect(summary).to_contain_text("U07.2")
+    expect(summary).to_contain_text("U07.2 — COVID-19, virus non identifié (provisoire)")
     expect(summary).to_contain_text("Scanner thoracique : signes évocateurs de COVID-19")
     expect(summary).to_contain_text(f"code {code} remis le")
     page.goto(f"{running_ehr.url}/issuances/{issuance_id}/handout")
@@ -256,8 +267,11 @@ def test_decline_needs_a_reason_and_leaves_no_code(page: Page, running_ehr: Runn
     dialog.get_by_label("Motif du refus").fill("La patiente a son QR code SI-DEP.")
     dialog.get_by_role("button", name="Ne pas remettre de code").click()
     card = page.locator(".code-card").first
-    expect(card.get_by_test_id("state-label")).to_have_text("refusé")
+    expect(card.get_by_test_id("state-label")).to_have_text(
+        "non remis — motif : La patiente a son QR code SI-DEP")
     expect(card.locator(".code-display")).to_have_count(0)
+    expect(page.get_by_test_id("consultation-summary")).to_contain_text(
+        "Diagnostic : U07.1 — COVID-19, virus identifié (définitif)")
     shot(page, "12-declined")
 
 
@@ -291,6 +305,10 @@ def test_both_attestations_then_expiry_and_reissue(page: Page, running_ehr: Runn
     expect(page.get_by_test_id("record-note").first).to_contain_text(
         "le précédent a expiré sans avoir été utilisé")
     assert running_ehr.runtime.ledger.get(second_id).replaces == first_id
+    meta = page.locator(f"#issuance-{second_id} .meta")
+    expect(meta).to_contain_text(f"remplace le code remis le {today():%d/%m/%Y} à ")
+    expect(meta).to_contain_text(f"(se terminant par {first_code[-2:]})")
+    expect(meta).not_to_contain_text(first_id)
     assert second_code  # a new code, its own validity
 
 
@@ -306,9 +324,11 @@ def test_pending_request_from_a_channel_without_screen_then_retry_after_failure(
     assert record is not None and record.state == IssuanceState.AWAITING_CONFIRMATION
 
     login(page, running_ehr)
-    expect(page.locator(".banner")).to_contain_text("ROUSSEAU Jeanne")
+    expect(page.locator(".banner")).to_contain_text(
+        "ROUSSEAU Jeanne · fichier importé dans le dossier — LABO-DEMO (HL7 v2)")
     page.get_by_role("link", name=re.compile("Confirmations en attente")).click()
     expect(page.locator("table")).to_contain_text("ROUSSEAU Jeanne")
+    expect(page.locator("table")).to_contain_text("fichier importé dans le dossier — LABO-DEMO")
     assert unlabelled_fields(page) == []
     shot(page, "14-pending")
     page.get_by_role("link", name="Examiner").first.click()
