@@ -190,6 +190,7 @@ UI: dict[Locale, dict[str, str]] = {
         "phone.malformed": "Un code compte 6 lettres ou chiffres.",
         "phone.unreachable": "Le service de codes ne répond pas : {what}",
         "error.title": "Erreur",
+        "error.not_found": "Ce patient ou cette demande n'existe pas (ou plus) dans ce logiciel.",
         "state.label": "État",
     },
     "en": {
@@ -326,6 +327,7 @@ UI: dict[Locale, dict[str, str]] = {
         "phone.malformed": "A code is 6 letters or digits.",
         "phone.unreachable": "The code service does not answer: {what}",
         "error.title": "Error",
+        "error.not_found": "This patient or request does not exist (any more) in this software.",
         "state.label": "State",
     },
 }

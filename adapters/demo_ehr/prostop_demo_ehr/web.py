@@ -70,7 +70,9 @@ def create_app(ehr: DemoEhr) -> FastAPI:
 
     @app.exception_handler(IssuanceNotFound)
     def not_found(request: Request, exc: IssuanceNotFound) -> Response:
-        return render(request, "error.html", status_code=404, message=exc.one_line())
+        return render(request, "error.html", status_code=404,
+                      message=ui_text(locale_of(request), "error.not_found"),
+                      detail=exc.one_line())
 
     return app
 

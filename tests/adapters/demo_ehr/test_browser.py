@@ -189,6 +189,9 @@ def test_corpus_result_of_november_2020_and_a_file_for_another_patient(
     page: Page, corpus_ehr: RunningEhr
 ) -> None:
     login(page, corpus_ehr)
+    page.goto(f"{corpus_ehr.url}/patients/DOS-0000")
+    expect(page.get_by_role("alert").locator("p").first).to_have_text(
+        "Ce patient ou cette demande n'existe pas (ou plus) dans ce logiciel.")
     open_consultation(page, corpus_ehr, "DOS-4411")
     page.set_input_files("#file", files=[{"name": "garbage.txt", "mimeType": "text/plain",
                                           "buffer": b"not a lab result\n"}])
