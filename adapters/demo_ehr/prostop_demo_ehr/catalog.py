@@ -53,6 +53,8 @@ CIM10_BY_CODE = {c.code: c for c in CIM10_CODES}
 UI: dict[Locale, dict[str, str]] = {
     "fr": {
         "app.name": "Cabinet médical — dossier patient",
+        "app.short_name": "Cabinet médical",
+        "app.name_more": "dossier patient",
         "app.subtitle": "Logiciel de démonstration (patients fictifs)",
         "nav.patients": "Patients",
         "nav.pending": "Confirmations en attente",
@@ -195,6 +197,8 @@ UI: dict[Locale, dict[str, str]] = {
     },
     "en": {
         "app.name": "Medical practice — patient record",
+        "app.short_name": "Medical practice",
+        "app.name_more": "patient record",
         "app.subtitle": "Demonstration software (fictional patients)",
         "nav.patients": "Patients",
         "nav.pending": "Pending confirmations",

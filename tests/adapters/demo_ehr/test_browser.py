@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from prostop_demo_ehr.samples import sample_file
 from prostop_plugin.events import IssuanceState
@@ -21,7 +21,6 @@ from prostop_plugin.texts.formatting import PARIS, format_date
 from tests.adapters.demo_ehr.browser import (
     BERNARD,
     CHROMIUM,
-    CHROMIUM_ARGS,
     approve,
     contrast_ratio,
     css_rgb,
@@ -43,17 +42,6 @@ pytestmark = pytest.mark.skipif(
     reason="Debian's chromium is not installed at /usr/bin/chromium "
     "(apt-get install chromium; .ci/run installs it)",
 )
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-            env={"LANG": "fr_FR.UTF-8", "LANGUAGE": "fr", "TZ": "Europe/Paris"},
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
