@@ -57,12 +57,14 @@ COOKIE_OPTIONS = {"httponly": True, "samesite": "strict"}
 
 def create_app(ehr: DemoEhr) -> FastAPI:
     from prostop_demo_ehr.web_flow import router as flow_router
+    from prostop_demo_ehr.web_simulator import router as simulator_router
 
     app = FastAPI(title="prostop demo EHR", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ehr = ehr
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     app.include_router(router)
     app.include_router(flow_router)
+    app.include_router(simulator_router)
 
     @app.exception_handler(LoginRequired)
     def to_login(request: Request, exc: LoginRequired) -> Response:

@@ -3,7 +3,8 @@ under .venv/node, loaded from disk) on the main screens, the code as assistive t
 read it, and the focus going back to what opened a dialog.
 
 No serious or critical axe violation is allowed on: login, patients, consultation with its
-dialog, the code, the patient record, the handout, the pending list, the patient's phone.
+dialog, the code, the patient record, the handout, the pending list, the patient's phone, the
+simulator's settings.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def test_main_screens_have_no_serious_accessibility_violation(
     assert violations(page, axe_source) == [], "pending"
     page.goto(f"{corpus_ehr.url}/phone")
     assert violations(page, axe_source) == [], "phone"
+    page.goto(f"{corpus_ehr.url}/simulator")
+    assert violations(page, axe_source) == [], "simulator"
 
 
 def test_focus_returns_to_what_opened_the_dialog(page: Page, corpus_ehr: RunningEhr) -> None:
