@@ -6,10 +6,13 @@ ADAPTERS := $(wildcard adapters/*/pyproject.toml)
 LINTED   := prostop_plugin tests bench $(wildcard adapters/*/)
 TYPED    := prostop_plugin $(wildcard adapters/*/prostop_*)
 STAMP  := $(VENV)/.installed
+# the browser tests' accessibility check loads axe-core from disk (never downloaded at test time)
+AXE_CORE := axe-core@4.14.1
+AXE      := $(VENV)/node/.$(AXE_CORE)
 
 .PHONY: setup test lint typecheck pytest demo bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(AXE)
 
 $(STAMP): pyproject.toml $(ADAPTERS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +20,12 @@ $(STAMP): pyproject.toml $(ADAPTERS)
 	$(BIN)/python -m pip install --quiet -e '.[dev]' \
 		$(foreach a,$(ADAPTERS),-e '$(patsubst %/pyproject.toml,%,$(a))[test]')
 	touch $(STAMP)
+
+$(AXE):
+	@command -v npm >/dev/null || { echo "npm is needed to install $(AXE_CORE) for the" \
+		"accessibility tests: apt-get install npm (.ci/run does)" >&2; exit 1; }
+	npm install --prefix $(VENV)/node --no-audit --no-fund --no-save --loglevel=error $(AXE_CORE)
+	touch $(AXE)
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
@@ -30,7 +39,7 @@ pytest: setup
 
 test: lint typecheck pytest
 
-demo: setup
+demo: $(STAMP)
 	$(BIN)/prostop demo
 
 bench: setup

@@ -74,7 +74,7 @@ from prostop_plugin.models import (
     utcnow,
 )
 from prostop_plugin.psc import CibaTokenSource, HostTokenStore, new_binding_message
-from prostop_plugin.readers import read_bytes
+from prostop_plugin.readers import read_bytes, sniff_format
 from prostop_plugin.texts import ConfirmationText, Handout, Message, get_texts
 from prostop_plugin.texts.formatting import format_date, format_datetime, in_paris
 from prostop_plugin.values import PARIS
@@ -150,6 +150,7 @@ __all__ = [
     "new_binding_message",
     "parse_adapter_section",
     "read_bytes",
+    "sniff_format",
     "utcnow",
     "write_atomically",
 ]

@@ -122,19 +122,22 @@ DEMO_ADAPTERS: dict[str, dict[str, object]] = {
 }
 
 
-def run_demo(*, scripted: bool = True, port: int = 0, pause: bool = False) -> int:
+def run_demo(*, scripted: bool = True, port: int = 0, pause: bool = False,
+             code_validity: float = 60.0) -> int:
+    """``code_validity``: minutes the simulator's codes are valid (shorter shows expiry)."""
     if not scripted:
-        return run_interactive_demo(port=port)
-    return run_scripted_demo(port=port, pause=pause)
+        return run_interactive_demo(port=port, code_validity=code_validity)
+    return run_scripted_demo(port=port, pause=pause, code_validity=code_validity)
 
 
-def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data")) -> int:
+def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data"),
+                         code_validity: float = 60.0) -> int:
     """Simulator + the runtime with every installed demo adapter, until Ctrl-C."""
     import threading
     from importlib.metadata import entry_points
 
     from prostop_plugin.runner import install_stop_signals, serve
-    from prostop_plugin.simulator.options import SimulatorOptions
+    from prostop_plugin.simulator.options import SimulatorOptions, describe_minutes
     from prostop_plugin.simulator.server import run_in_thread
 
     installed = {ep.name for ep in entry_points(group="prostop")}
@@ -152,13 +155,16 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data")) -
     }
     stop = threading.Event()
     install_stop_signals(stop)
-    with run_in_thread(SimulatorOptions(ciba_interval=0.5), port=port or 8700) as simulator:
+    options = SimulatorOptions(ciba_interval=0.5, code_validity_minutes=code_validity)
+    with run_in_thread(options, port=port or 8700) as simulator:
         settings = Settings(
             data_dir=data / "var", adapters=adapters, adapter=adapter_settings,
             code_service={"base_url": simulator.base_url},
             psc={"issuer": simulator.psc_issuer},
         )
         print(f"Simulateur ProStopCovid + Pro Santé Connect : {simulator.base_url}")
+        if code_validity != 60:
+            print(f"Codes valables {describe_minutes(code_validity)} (le vrai service : 60 min)")
         print(f"Données de démonstration : {data}")
         with Prostop.open(settings) as prostop:
             serve(prostop, stop, tick=2.0)
@@ -166,14 +172,14 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data")) -
     return 0
 
 
-def run_scripted_demo(*, port: int = 0, pause: bool = False) -> int:
+def run_scripted_demo(*, port: int = 0, pause: bool = False, code_validity: float = 60.0) -> int:
     from prostop_plugin.simulator.options import SimulatorOptions
     from prostop_plugin.simulator.server import run_in_thread
 
     say = Narrator(pause=pause)
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="prostop-demo-") as tmp, run_in_thread(
-        SimulatorOptions(ciba_interval=0.2), port=port
+        SimulatorOptions(ciba_interval=0.2, code_validity_minutes=code_validity), port=port
     ) as simulator:
         settings = Settings(
             data_dir=Path(tmp) / "var",

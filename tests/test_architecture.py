@@ -127,11 +127,13 @@ def test_only_the_command_line_imports_argparse() -> None:
     assert [m for m in users if not m.startswith("prostop_plugin.cli")] == []
 
 
-def test_adapters_use_the_public_api_and_the_hl7_toolkit_only() -> None:
+def test_adapters_use_the_public_api_and_the_toolkits_only() -> None:
+    """The root, the HL7 toolkit, and the simulator (the demo EHR drives its settings)."""
     reached = set()
     for path in python_files(ADAPTERS):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module:
                 reached.add(node.module)
     internal = {m for m in reached if m.startswith("prostop_plugin.")}
-    assert {m for m in internal if not m.startswith("prostop_plugin.hl7")} == set()
+    toolkits = ("prostop_plugin.hl7", "prostop_plugin.simulator")
+    assert {m for m in internal if not m.startswith(toolkits)} == set()

@@ -246,10 +246,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from prostop_plugin.demo import run_demo
 
-    return run_demo(scripted=args.scripted, port=args.port, pause=not args.scripted)
+    return run_demo(scripted=args.scripted, port=args.port, pause=not args.scripted,
+                    code_validity=args.code_validity)
 
 
 def register(sub: Any) -> None:
+    from prostop_plugin.cli.simulator import code_validity_argument
+
     p = sub.add_parser("init", help="write a commented prostop.toml and create the key files")
     p.add_argument("dir", nargs="?", default=".", help="folder for prostop.toml (default .)")
     p.add_argument("--host-name", default="cabinet", help="this installation's name")
@@ -264,5 +267,9 @@ def register(sub: Any) -> None:
                    help="headless: run the scenario in-process and print a checked transcript")
     p.add_argument("--port", type=int, default=0,
                    help="simulator port (default: 8700 interactive, any free one scripted)")
+    p.add_argument("--code-validity", type=code_validity_argument, default=60.0,
+                   metavar="DURATION",
+                   help="how long the simulator's codes are valid: 60m like the real service "
+                   "(default); e.g. 2m to see a code expire and be given again")
     p.set_defaults(func=cmd_demo)
 

@@ -14,7 +14,9 @@ from prostop_plugin.simulator.options import (
     Approval,
     Fault,
     SimulatorOptions,
+    describe_minutes,
     parse_approval,
+    parse_code_validity,
     parse_fault,
 )
 
@@ -27,7 +29,8 @@ was withdrawn in 2022). It serves, on one loopback port:
   PSC realm      /auth/realms/esante-wallet/.well-known/wallet-openid-configuration,
                  JWKS, CIBA (…/ext/ciba/auth), token polling, introspection, userinfo
   admin          /_simulator (overview), /_simulator/faults (queue faults),
-                 /_simulator/ciba/{auth_req_id}/approve|deny, /_simulator/practitioners/…
+                 /_simulator/ciba/{auth_req_id}/approve|deny, /_simulator/practitioners/…,
+                 /_simulator/code-validity
 
 It knows a few fictional practitioners (printed at start); each approves CIBA requests at once
 unless told otherwise (--approval, --approve-after, or the admin endpoints).
@@ -51,6 +54,14 @@ Point the plugin at it (these are also the defaults):
 def _fault(text: str) -> Fault:
     try:
         return parse_fault(text, default_count=None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def code_validity_argument(text: str) -> float:
+    """``--code-validity 2m`` (also used by ``prostop demo``): minutes."""
+    try:
+        return parse_code_validity(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -98,6 +109,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "never (then approve or deny by hand on /_simulator/ciba/…)",
     )
     parser.add_argument(
+        "--code-validity", type=code_validity_argument, default=60.0, metavar="DURATION",
+        help="how long codes are valid: 60m like the real service (default), or e.g. 2m, 90s "
+        "to see a code expire",
+    )
+    parser.add_argument(
         "--ciba-interval", type=float, default=2.0, metavar="SECONDS",
         help="polling interval the CIBA answer asks for (default 2)",
     )
@@ -132,6 +148,7 @@ def options_from(args: argparse.Namespace) -> SimulatorOptions:
         signing_algorithm=args.signing_algorithm,
         token_lifetime=args.token_lifetime,
         ciba_interval=args.ciba_interval,
+        code_validity_minutes=args.code_validity,
     )
     if args.approve_after is not None:
         for practitioner in options.practitioners:
@@ -179,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
             f"profession {practitioner.profession_code:<3} "
             f"{options.approval_for(practitioner).describe()}"
         )
+    print(f"codes valid {describe_minutes(options.code_validity_minutes)}")
     for fault in options.faults:
         print(f"fault: {fault.describe()}")
     print("Ctrl-C to stop.", flush=True)

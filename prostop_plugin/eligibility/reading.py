@@ -45,7 +45,7 @@ _NEGATIONS = frozenset({
 
 
 @functools.lru_cache(maxsize=4096)  # the policy's terms are normalised once, not per result
-def _words(text: str) -> tuple[str, ...]:
+def text_words(text: str) -> tuple[str, ...]:
     """Upper-case words without accents: "Non détecté" -> ("NON", "DETECTE")."""
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
@@ -54,7 +54,7 @@ def _words(text: str) -> tuple[str, ...]:
 
 def _mentions(words: tuple[str, ...], terms: Iterable[str]) -> bool:
     for term in terms:
-        wanted = _words(term)
+        wanted = text_words(term)
         n = len(wanted)
         if n and any(words[i:i + n] == wanted for i in range(len(words) - n + 1)):
             return True
@@ -64,7 +64,7 @@ def _mentions(words: tuple[str, ...], terms: Iterable[str]) -> bool:
 def interpret_text(text: str | None, policy: EligibilityPolicy | None = None) -> Interpretation:
     """Read a result written in words ("POSITIF", "Non détecté", "ININTERPRETABLE")."""
     policy = policy or default_policy()
-    words = _words(text or "")
+    words = text_words(text or "")
     if not words:
         return Interpretation.UNKNOWN
     if _mentions(words, policy.indeterminate_texts):
@@ -110,12 +110,12 @@ def _result_reading(result: LabResult, policy: EligibilityPolicy) -> Interpretat
 def _yes_no(result: LabResult, policy: EligibilityPolicy) -> Interpretation:
     answers = [result.value_coded.code if result.value_coded else None, result.value_text]
     for answer in answers:
-        words = _words(answer or "")
+        words = text_words(answer or "")
         if not words:
             continue
-        if any(_words(t) == words[:1] or _words(t) == words for t in policy.symptom_yes_texts):
+        if any(text_words(t) in (words[:1], words) for t in policy.symptom_yes_texts):
             return Interpretation.POSITIVE
-        if any(_words(t) == words[:1] or _words(t) == words for t in policy.symptom_no_texts):
+        if any(text_words(t) in (words[:1], words) for t in policy.symptom_no_texts):
             return Interpretation.NEGATIVE
     return Interpretation.UNKNOWN
 

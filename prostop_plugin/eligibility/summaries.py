@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from prostop_plugin.eligibility.case import Fact, Kind
-from prostop_plugin.eligibility.reading import Interpretation, paris_day
+from prostop_plugin.eligibility.reading import Interpretation, paris_day, text_words
 from prostop_plugin.models import (
     DiagnosisEvidence,
     EvidenceUsed,
@@ -121,19 +121,21 @@ def _describe_lab(fact: Fact, result: LabResult) -> LocalizedText:
 
 
 def _describe_imaging(fact: Fact, item: ImagingFinding) -> LocalizedText:
+    """Said once: a chest CT is named in words (its exam code adds nothing), the finding once
+    (a report text that repeats it is left out), an attestation as the physician's."""
     said_fr, said_en = _CT_READINGS[fact.reading]
-    name_fr, name_en = ("scanner thoracique", "chest CT") if fact.kind is Kind.CHEST_CT \
+    chest_ct = fact.kind is Kind.CHEST_CT
+    name_fr, name_en = ("scanner thoracique", "chest CT") if chest_ct \
         else ("imagerie autre qu'un scanner thoracique", "imaging other than a chest CT")
-    details = [d for d in (fact.code, item.finding.display or item.finding.code
-                           if item.finding else None) if d]
+    finding = (item.finding.display or item.finding.code) if item.finding else None
+    details = [d for d in (None if chest_ct else fact.code, finding) if d]
     details_fr, details_en = list(details), list(details)
-    if item.text:
+    if item.text and not (finding and text_words(item.text) == text_words(finding)):
         details_fr.append(f"« {item.text[:60]} »")
         details_en.append(f"“{item.text[:60]}”")
-    if item.suggestive_of_covid is not None:
-        attested = item.finding is None and item.exam is None
-        details_fr.append("attesté" if attested else "signalé")
-        details_en.append("attested" if attested else "reported")
+    if item.suggestive_of_covid is not None and item.finding is None and item.exam is None:
+        details_fr.append("attesté par le médecin")
+        details_en.append("attested by the physician")
     if details_fr:
         name_fr, name_en = f"{name_fr} {said_fr} ({' ; '.join(details_fr)})", \
             f"{name_en} {said_en} ({'; '.join(details_en)})"

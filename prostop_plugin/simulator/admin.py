@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from prostop_plugin.simulator.faults import ADMIN_PREFIX
-from prostop_plugin.simulator.options import Approval, Fault, parse_fault
+from prostop_plugin.simulator.options import (
+    Approval,
+    Fault,
+    describe_minutes,
+    parse_code_validity,
+    parse_fault,
+)
 from prostop_plugin.simulator.state import SimulatorState
 
 
@@ -52,8 +58,32 @@ def admin_router(state: SimulatorState) -> APIRouter:
             "practitioners": practitioners(),
             "faults": state.faults.listing(),
             "ciba": state.ciba.listing(),
+            "code_validity": code_validity(),
             "stats": stats(),
         }
+
+    def code_validity() -> dict[str, object]:
+        minutes = state.options.code_validity_minutes
+        return {"minutes": minutes, "text": describe_minutes(minutes)}
+
+    @router.get("/code-validity")
+    async def get_code_validity() -> dict[str, object]:
+        return code_validity()
+
+    @router.put("/code-validity")
+    async def set_code_validity(request: Request) -> JSONResponse:
+        """How long codes generated from now on are valid: ``{"duration": "2m"}`` or
+        ``{"minutes": 2}`` (the real service: 60 min). Lets a demo show a code expiring."""
+        try:
+            body = await request.json()
+            if not isinstance(body, dict) or not ({"duration", "minutes"} & body.keys()):
+                raise ValueError('expected {"duration": "2m"} or {"minutes": 2}')
+            spec = str(body["duration"]) if "duration" in body else str(float(body["minutes"]))
+            minutes = parse_code_validity(spec)
+        except (ValueError, TypeError) as exc:
+            return _invalid(str(exc))
+        state.set_code_validity(minutes)
+        return JSONResponse(code_validity())
 
     def stats() -> dict[str, int]:
         return {

@@ -123,6 +123,48 @@ def parse_fault(spec: str, *, default_count: int | None = 1) -> Fault:
     )
 
 
+#: the shortest and longest code validity a run accepts: long enough to type a code, at most
+#: the 24 h during which a code value is never handed out again
+MIN_CODE_VALIDITY_SECONDS = 10.0
+MAX_CODE_VALIDITY_SECONDS = 24 * 3600.0
+_DURATION = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?:in)?)?"
+                       r"(?:(?P<s>\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(spec: str) -> float:
+    """Seconds from ``90s``, ``2m``, ``1h``, ``1h30m`` or a bare number of minutes (``2``).
+
+    :raises ValueError: with the expected form.
+    """
+    text = spec.strip().lower().replace(" ", "")
+    try:
+        return float(text) * 60
+    except ValueError:
+        pass
+    match = _DURATION.match(text)
+    if not text or match is None or not any(match.groups()):
+        raise ValueError(f"cannot read duration {spec!r}: expected e.g. 2m, 90s, 1h or 1h30m")
+    hours, minutes, seconds = (float(match[k] or 0) for k in ("h", "m", "s"))
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_code_validity(spec: str) -> float:
+    """A code validity (``--code-validity 2m``) in minutes, within the accepted bounds."""
+    seconds = parse_duration(spec)
+    if not MIN_CODE_VALIDITY_SECONDS <= seconds <= MAX_CODE_VALIDITY_SECONDS:
+        raise ValueError(f"code validity {spec!r} is out of range: from "
+                         f"{MIN_CODE_VALIDITY_SECONDS:g} s to 24 h (the real service: 60 min)")
+    return seconds / 60
+
+
+def describe_minutes(minutes: float) -> str:
+    """``60 min``, ``2 min``, ``90 s``: a validity as people say it."""
+    seconds = round(minutes * 60)
+    if seconds % 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min"
+
+
 ApprovalMode = Literal["now", "after", "deny", "never"]
 
 
@@ -217,7 +259,8 @@ class SimulatorOptions:
     ciba_expires_in: int = 120
     #: CIBA: a client polling too fast gets ``slow_down`` and must add this to its interval
     slow_down_increment: float = 5.0
-    code_validity_minutes: int = 60
+    #: the real service's codes are valid 60 min; shorter lets a demo show expiry
+    code_validity_minutes: float = 60
     code_reuse_hours: int = 24
     #: the URL clients reach us at; by default taken from each request's Host
     public_url: str | None = None

@@ -39,6 +39,7 @@ class SimulatorState:
     stopping: threading.Event = field(default_factory=threading.Event)
     tokens_issued: int = 0
     initial_approvals: dict[str, Approval] = field(default_factory=dict)
+    initial_code_validity: float = 60.0
 
     @classmethod
     def from_options(cls, options: SimulatorOptions) -> SimulatorState:
@@ -46,6 +47,7 @@ class SimulatorState:
             options=options,
             request_log=RequestLog(options.request_log) if options.request_log else None,
             initial_approvals=dict(options.approvals),
+            initial_code_validity=options.code_validity_minutes,
             authority=TokenAuthority.create(
                 options.signing_algorithm, options.signing_key, options.token_lifetime,
                 options.token_acr,
@@ -57,13 +59,20 @@ class SimulatorState:
 
     def reset(self) -> None:
         """Back to a fresh start: no queued faults, CIBA requests or codes, counters at zero,
-        the approvals the run began with (the run's own ``--fault`` list is dropped too)."""
+        the approvals and code validity the run began with (the run's own ``--fault`` list is
+        dropped too)."""
         self.faults.clear()
         self.faults.injected = 0
         self.options.approvals = dict(self.initial_approvals)
+        self.options.code_validity_minutes = self.initial_code_validity
         self.codes = _codes(self.options)
         self.ciba = _ciba(self.options)
         self.tokens_issued = 0
+
+    def set_code_validity(self, minutes: float) -> None:
+        """Codes generated from now on are valid this long; earlier ones keep theirs."""
+        self.options.code_validity_minutes = minutes
+        self.codes.validity = timedelta(minutes=minutes)
 
     def practitioner(self, national_id: str) -> SimPractitioner | None:
         for practitioner in self.options.practitioners:

@@ -34,6 +34,10 @@ from prostop_plugin.texts import en, fr
 from prostop_plugin.texts.formatting import format_date, format_datetime
 
 CATALOGS: dict[Locale, Mapping[str, str]] = {"fr": fr.CATALOG, "en": en.CATALOG}
+#: the eligibility decision ends its reasons with the date the app will ask (for a reader of
+#: the bare decision, e.g. ``prostop check``); the dialog and the note give that date in a line
+#: of their own, so these reasons are not repeated there
+_DATE_NOTES = ("Date à indiquer dans l'application :", "Date de début des symptômes inconnue :")
 
 __all__ = [
     "CATALOGS",
@@ -158,6 +162,14 @@ class Texts:
     def state_label(self, state: IssuanceState) -> str:
         return self.text(f"state.{IssuanceState(state).value}")
 
+    def status(self, record: IssuanceRecord) -> str:
+        """The state in words; a declined request says it was not given, and why."""
+        reason = record.confirmation.decline_reason if record.confirmation is not None \
+            and record.state is IssuanceState.DECLINED else None
+        if reason and reason.strip():
+            return self.text("declined.because", reason=reason.strip().rstrip("."))
+        return self.state_label(record.state)
+
     def decision_label(self, decision: Decision) -> str:
         return self.text(f"decision.{decision}")
 
@@ -193,7 +205,8 @@ class Texts:
             if patient.birth_date else name
 
     def _reasons(self, decision: EligibilityDecision) -> list[str]:
-        return [reason.get(self.locale) for reason in decision.reasons]
+        return [reason.get(self.locale) for reason in decision.reasons
+                if not reason.fr.startswith(_DATE_NOTES)]
 
     def _previous(self, previous: PreviousIssuance) -> str:
         if previous.state is IssuanceState.EXPIRED:
@@ -258,7 +271,7 @@ class Texts:
         """One line for the consultation summary, with the code in clear."""
         if record.code is None or record.issued_at is None or record.valid_until is None:
             return self.text("summary.no_code", decision=self._decision_of(record),
-                             state=self.state_label(record.state))
+                             state=self.status(record))
         return self.text("summary.issued", code=record.code.get_secret_value(),
                          issued_at=record.issued_at, decision=self._decision_of(record),
                          valid_until=record.valid_until)

@@ -11,7 +11,7 @@ CATALOG: dict[str, str] = {
     "state.received": "received",
     "state.not_eligible": "not eligible",
     "state.awaiting_confirmation": "awaiting confirmation",
-    "state.declined": "declined",
+    "state.declined": "not given",
     "state.approved": "approved, code pending",
     "state.issuing": "obtaining the code",
     "state.issued": "code obtained",
@@ -19,6 +19,7 @@ CATALOG: dict[str, str] = {
     "state.write_back_failed": "code obtained, not written to the record",
     "state.issue_failed": "code could not be obtained",
     "state.expired": "code expired",
+    "declined.because": "not given — reason: {reason}",
     # the date the app asks for, in the app's own words
     "date.symptom_onset": "symptom onset date",
     "date.test_date": "test date",

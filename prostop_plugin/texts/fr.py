@@ -11,7 +11,7 @@ CATALOG: dict[str, str] = {
     "state.received": "reçu",
     "state.not_eligible": "non éligible",
     "state.awaiting_confirmation": "en attente de confirmation",
-    "state.declined": "refusé",
+    "state.declined": "non remis",
     "state.approved": "confirmé, code en attente",
     "state.issuing": "code en cours d'obtention",
     "state.issued": "code obtenu",
@@ -19,6 +19,7 @@ CATALOG: dict[str, str] = {
     "state.write_back_failed": "code obtenu, non enregistré au dossier",
     "state.issue_failed": "échec de l'obtention du code",
     "state.expired": "code expiré",
+    "declined.because": "non remis — motif : {reason}",
     # the date the app asks for, in the app's own words
     "date.symptom_onset": "date de début des symptômes",
     "date.test_date": "date du test",

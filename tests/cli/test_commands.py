@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -206,6 +207,21 @@ def test_scripted_demo_checks_every_step(capsys: pytest.CaptureFixture[str]) -> 
     assert code == 0, out + err
     assert "Démonstration terminée" in out and "✗" not in out
     assert out.count("✓") >= 10
+
+
+def test_the_demo_can_shorten_the_code_validity_to_show_expiry(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "demo", "--scripted", "--code-validity", "2m")
+    assert code == 0, out + err
+    given = re.search(r"code \w{6} remis le \S+ à (\d+)h(\d\d) .*valable jusqu'au \S+ à "
+                      r"(\d+)h(\d\d)", out)
+    assert given, out
+    start, end = (int(given[1]) * 60 + int(given[2])), (int(given[3]) * 60 + int(given[4]))
+    assert (end - start) % (24 * 60) == 2
+    with pytest.raises(SystemExit):
+        main(["demo", "--code-validity", "5s"])
+    assert "out of range" in capsys.readouterr().err
 
 
 def test_doctor_reports_a_bad_adapter_section(

@@ -30,6 +30,7 @@ from prostop_plugin.simulator import (
     run_in_thread,
 )
 from prostop_plugin.simulator.codes import CodeStore
+from prostop_plugin.simulator.options import describe_minutes, parse_code_validity, parse_duration
 from prostop_plugin.simulator.tokens import TokenAuthority
 from tests.fixtures.simulator import shared_signing_key, simulator_options
 from tests.paths import REPO
@@ -94,6 +95,35 @@ def test_generate_short_answers_the_documented_contract(http: httpx.Client) -> N
     valid_until = datetime.fromisoformat(body["validUntil"])
     assert valid_until - valid_from == timedelta(minutes=60)
     assert abs(datetime.now(UTC) - valid_from) < timedelta(seconds=5)
+
+
+def test_the_code_validity_can_be_shortened_at_run_time_to_see_expiry(
+    simulator: RunningSimulator, http: httpx.Client
+) -> None:
+    assert http.get("/_simulator/code-validity").json() == {"minutes": 60, "text": "60 min"}
+    changed = http.put("/_simulator/code-validity", json={"duration": "2m"})
+    assert changed.status_code == 200 and changed.json()["text"] == "2 min"
+    body = http.get("/api/v1/generate/short", headers=bearer(token_for(http))).json()
+    window = datetime.fromisoformat(body["validUntil"]) - datetime.fromisoformat(body["validFrom"])
+    assert window == timedelta(minutes=2)
+    assert http.get("/_simulator").json()["code_validity"]["minutes"] == 2
+    assert http.put("/_simulator/code-validity", json={"minutes": 0.5}).json()["text"] == "30 s"
+    for bad in ({"duration": "soon"}, {"duration": "5s"}, {"minutes": 2000}, {}, ["2m"]):
+        refused = http.put("/_simulator/code-validity", json=bad)
+        assert refused.status_code == 422, bad
+        assert refused.json()["error"] == "invalid_request"
+    simulator.reset()  # back to the run's own validity
+    assert http.get("/_simulator/code-validity").json()["minutes"] == 60
+
+
+def test_durations_and_code_validity() -> None:
+    assert [parse_duration(s) for s in ("2m", "90s", "1h", "1h30m", "2", "2 min", "0.5m")] \
+        == [120, 90, 3600, 5400, 120, 120, 30]
+    assert parse_code_validity("2m") == 2 and parse_code_validity("24h") == 24 * 60
+    for bad in ("", "m", "2x", "5s", "25h", "-2m"):
+        with pytest.raises(ValueError):
+            parse_code_validity(bad)
+    assert [describe_minutes(m) for m in (60, 2, 1.5)] == ["60 min", "2 min", "90 s"]
 
 
 def test_generate_short_requires_a_valid_eidas1_token(
@@ -441,9 +471,11 @@ def test_cli_options_build_the_run(tmp_path: Path) -> None:
     args = _parser().parse_args(
         ["simulator", "--port", "0", "--fault", "503:2", "--fault", "latency=0.1",
          "--approve-after", "3", "--approval", "10009876543=deny",
-         "--request-log", str(tmp_path / "log.jsonl"), "--client-secret", ""]
+         "--request-log", str(tmp_path / "log.jsonl"), "--client-secret", "",
+         "--code-validity", "2m"]
     )
     options = options_from(args)
+    assert options.code_validity_minutes == 2
     assert [f.describe() for f in options.faults] == [
         "503 on generate (next 2)", "latency=0.1 on generate (every request)"
     ]

@@ -198,7 +198,7 @@ def test_confirmation_for_a_confirmed_case_in_french() -> None:
     assert text.evidence == ["RT-PCR SARS-CoV-2 positive (94500-6), prélevée le 18/11/2020"]
     assert text.previous_codes == [
         "Un code a déjà été remis à ce patient le 19/11/2020 (se terminant par 7K), expiré",
-        "Une demande de code a déjà été faite pour ce patient : refusé",
+        "Une demande de code a déjà été faite pour ce patient : non remis",
     ]
     assert text.patient_date == ("Date que l'application demandera au patient : date du test, "
                                  "le 18/11/2020.")
@@ -382,3 +382,71 @@ def test_profession_labels() -> None:
     assert (fr.profession_label("10"), fr.profession_label("60")) == ("médecin", "infirmier")
     assert en.profession_label("10") == "physician"
     assert fr.profession_label("99") == "code 99"
+
+
+# -- what the physician reads is said once, in their words (issue 11) ---------------------------
+
+
+def demo_chest_ct(**fields: Any) -> ImagingFinding:
+    values: dict[str, Any] = {
+        "exam": Coding(code="24627-2", system="LN", display="Scanner thoracique"),
+        "finding": Coding(code="1217294009", system="SCT", display="opacités en verre dépoli"),
+        "text": "Opacités en verre dépoli", "suggestive_of_covid": True,
+        "observed_at": datetime(2020, 11, 18, 11, 0, tzinfo=UTC),
+    }
+    values.update(fields)
+    return ImagingFinding(**values)
+
+
+def probable_with(ct: ImagingFinding) -> EligibilityDecision:
+    decision = decision_for(
+        DiagnosisEvidence(code=Coding(code="U07.2", system="I10"), status="working"),
+        SymptomEvidence(present=True, onset_date=date(2020, 11, 16)), ct)
+    assert decision.decision == "probable"
+    return decision
+
+
+def test_a_chest_ct_is_named_once_without_codes_or_repetition() -> None:
+    decision = probable_with(demo_chest_ct())
+    (ct,) = [u.summary for u in decision.evidence if u.kind == "chest_ct"]
+    assert ct.fr == ("scanner thoracique évocateur de COVID-19 (opacités en verre dépoli), "
+                     "réalisé le 18/11/2020")
+    assert ct.en == ("chest CT suggestive of COVID-19 (opacités en verre dépoli), performed on "
+                     "18 Nov 2020")
+    assert ct.fr in decision.reasons[0].fr
+    different = probable_with(demo_chest_ct(text="Condensations bilatérales"))
+    assert "(opacités en verre dépoli ; « Condensations bilatérales »)" in \
+        different.reasons[0].fr
+    attested = probable_with(ImagingFinding(suggestive_of_covid=True,
+                                            observed_at=datetime(2020, 11, 18, 11, 0)))
+    assert "scanner thoracique évocateur de COVID-19 (attesté par le médecin)" in \
+        attested.reasons[0].fr
+    assert "(attested by the physician)" in attested.reasons[0].en
+
+
+def test_the_date_for_the_app_is_said_once_in_the_dialog_and_the_note() -> None:
+    request = make_request(decision_for(positive_pcr()))
+    for locale, said in (("fr", "Date à indiquer"), ("en", "Date to give")):
+        text = get_texts(locale).confirmation(request)
+        assert not any(said in reason for reason in text.reasons), text.reasons
+        assert "18" in text.patient_date  # where the dialog gives it
+        note = get_texts(locale).record_note(make_record())
+        assert note.count(said) == 1, note
+    unknown = decision_for(DiagnosisEvidence(code=Coding(code="U07.1", system="I10")))
+    text = get_texts("fr").confirmation(make_request(unknown))
+    assert not any("inconnue" in reason for reason in text.reasons), text.reasons
+    assert "à préciser avec lui" in text.patient_date
+
+
+def test_a_declined_request_reads_not_given_with_the_physicians_reason() -> None:
+    declined = make_record(
+        state=IssuanceState.DECLINED, code=None, code_last2=None, issued_at=None,
+        valid_from=None, valid_until=None,
+        confirmation=ConfirmationDecision(approved=False, practitioner=DOCTOR,
+                                          decline_reason="La patiente a son QR code."))
+    assert get_texts("fr").state_label(IssuanceState.DECLINED) == "non remis"
+    assert get_texts("fr").status(declined) == "non remis — motif : La patiente a son QR code"
+    assert get_texts("en").status(declined) == "not given — reason: La patiente a son QR code"
+    assert get_texts("fr").summary_line(declined) == (
+        "Déclaration StopCovid (cas confirmé) : non remis — motif : La patiente a son QR code.")
+    assert get_texts("fr").status(make_record()) == "code remis et enregistré au dossier"

@@ -40,9 +40,15 @@ def handout_pdf(sheet: Handout, *, paper: str = "A5") -> bytes:
     pdf.set_creator("prostop-demo-ehr")
     pdf.add_page()
     width = pdf.epw
+
+    def block(height: float, text: str, align: str = "L") -> None:
+        """A paragraph; the cursor goes back to the left margin under it (``multi_cell``
+        would leave it at the right margin, and the next paragraph off the page)."""
+        pdf.multi_cell(width, height, latin1(text), align=align, new_x="LMARGIN", new_y="NEXT")
+
     pdf.set_text_color(*ACCENT)
     pdf.set_font("Helvetica", "B", 15)
-    pdf.multi_cell(width, 7, latin1(sheet.title), align="C")
+    block(7, sheet.title, align="C")
     pdf.ln(4)
     pdf.set_draw_color(*ACCENT)
     pdf.set_line_width(0.6)
@@ -52,21 +58,20 @@ def handout_pdf(sheet: Handout, *, paper: str = "A5") -> bytes:
              new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 11)
-    pdf.multi_cell(width, 5.5, latin1(sheet.validity[:1].upper() + sheet.validity[1:]),
-                   align="C")
+    block(5.5, sheet.validity[:1].upper() + sheet.validity[1:], align="C")
     pdf.set_font("Helvetica", "", 10)
-    pdf.multi_cell(width, 5, latin1(sheet.hurry), align="C")
+    block(5, sheet.hurry, align="C")
     pdf.ln(4)
     pdf.set_font("Helvetica", "", 10.5)
     for step in sheet.numbered_steps:
-        pdf.multi_cell(width, 5.5, latin1(step))
+        block(5.5, step)
         pdf.ln(1)
     pdf.ln(2)
     pdf.set_font("Helvetica", "B", 11)
-    pdf.multi_cell(width, 6, latin1(sheet.date_line))
+    block(6, sheet.date_line)
     pdf.ln(2)
     pdf.set_font("Helvetica", "", 9.5)
     for line in (sheet.single_use, sheet.anonymity, sheet.practitioner):
-        pdf.multi_cell(width, 4.8, latin1(line))
+        block(4.8, line)
         pdf.ln(1)
     return bytes(pdf.output())

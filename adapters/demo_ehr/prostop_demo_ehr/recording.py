@@ -17,6 +17,7 @@ from prostop_demo_ehr.catalog import CIM10_BY_CODE, ui_text
 from prostop_demo_ehr.settings import ADAPTER_NAME
 from prostop_demo_ehr.store import Patient
 from prostop_plugin import (
+    MAX_FILE_BYTES,
     PARIS,
     Coding,
     DiagnosisEvent,
@@ -31,6 +32,7 @@ from prostop_plugin import (
     SymptomEvidence,
     format_date,
     read_bytes,
+    sniff_format,
 )
 
 CT_EXAM = Coding(code="24627-2", system="LN", display="Scanner thoracique")
@@ -83,7 +85,7 @@ def entry_evidence(entry: ConsultationEntry, now: datetime) -> list[Evidence]:
         ggo = entry.ct_finding == "ground_glass"
         evidence.append(ImagingFinding(
             exam=CT_EXAM, finding=GROUND_GLASS if ggo else None, suggestive_of_covid=True,
-            text="opacités en verre dépoli" if ggo else "aspect évocateur de COVID-19",
+            text=None,  # the finding says it all; a report text would go here
             observed_at=_at_noon(entry.ct_date) if entry.ct_date else now,
             source_ref="consultation/scanner (attestation du médecin)",
         ))
@@ -169,3 +171,18 @@ def imported_events(data: bytes, name: str, patient: Patient,
         if not same_person(patient, event.patient):
             raise WrongPatient(event.patient)
     return [e.model_copy(update={"patient": patient.ref(), "locale": locale}) for e in events]
+
+
+def unreadable_file(data: bytes, name: str, locale: Locale) -> str:
+    """Why a file could not be imported, in the physician's words (the reader's own message,
+    in English, is kept as a technical detail for the support)."""
+    if not data.strip():
+        return ui_text(locale, "import.empty", name=name)
+    if len(data) > MAX_FILE_BYTES:
+        return ui_text(locale, "import.too_large", name=name,
+                       size=f"{len(data) / 1_000_000:.0f}", limit=f"{MAX_FILE_BYTES // 1_000_000}")
+    fmt = sniff_format(data)
+    if fmt == "unknown":
+        return ui_text(locale, "import.unknown_format", name=name)
+    return ui_text(locale, "import.unreadable", name=name,
+                   format={"hl7v2": "HL7 v2", "hprim": "HPRIM", "cda": "CDA"}.get(fmt, fmt.upper()))

@@ -89,3 +89,73 @@ def answer_ecps(settings: Settings, auth_req_id: str, approve: bool) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200
+
+
+# -- the simulator's settings page (demo only) ---------------------------------------------------
+
+#: the e-CPS behaviours the demo offers: approve at once, wait for the panel's button, deny
+APPROVAL_MODES = ("now", "never", "deny")
+#: code validities the demo offers, in minutes (the real service: 60)
+CODE_VALIDITIES = (60.0, 10.0, 5.0, 2.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SimPractitionerSetting:
+    national_id: str
+    name: str
+    mode: str
+    after: float
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    practitioners: list[SimPractitionerSetting]
+    code_validity_minutes: float
+
+
+def simulator_settings(settings: Settings) -> SimulatorSettings | None:
+    """What the simulator does now: each practitioner's e-CPS answer, the codes' validity.
+    ``None`` when the simulator does not answer."""
+    try:
+        with httpx.Client(timeout=_TIMEOUT, trust_env=False) as client:
+            people = client.get(_admin_url(settings, "/practitioners"))
+            validity = client.get(_admin_url(settings, "/code-validity"))
+            people.raise_for_status()
+            validity.raise_for_status()
+            listing, minutes = people.json(), float(validity.json()["minutes"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(listing, list):
+        return None
+    return SimulatorSettings(
+        practitioners=[
+            SimPractitionerSetting(str(p["national_id"]), str(p["name"]),
+                                   str(p["approval"]["mode"]), float(p["approval"]["after"]))
+            for p in listing if isinstance(p, dict)
+        ],
+        code_validity_minutes=minutes,
+    )
+
+
+def set_approval(settings: Settings, national_id: str, mode: str) -> bool:
+    """How this practitioner's (simulated) e-CPS app answers from now on."""
+    if mode not in APPROVAL_MODES:
+        return False
+    try:
+        with httpx.Client(timeout=_TIMEOUT, trust_env=False) as client:
+            response = client.put(_admin_url(settings, f"/practitioners/{national_id}/approval"),
+                                  json={"mode": mode})
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def set_code_validity(settings: Settings, minutes: float) -> bool:
+    """How long the codes the simulator generates from now on are valid."""
+    try:
+        with httpx.Client(timeout=_TIMEOUT, trust_env=False) as client:
+            response = client.put(_admin_url(settings, "/code-validity"),
+                                  json={"minutes": minutes})
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from prostop_demo_ehr.catalog import ui_text
 from prostop_demo_ehr.settings import ADAPTER_NAME
 from prostop_plugin import (
     ConfirmationRequest,
     ConfirmationText,
     InvalidTransition,
+    IssuanceNotFound,
     IssuanceRecord,
     IssuanceState,
     Locale,
@@ -46,10 +48,38 @@ def current(runtime: Prostop, record: IssuanceRecord) -> IssuanceRecord:
     return record
 
 
-def source_label(record: IssuanceRecord) -> str:
+#: the file formats, as a physician knows them
+FORMAT_NAMES = {"hl7v2": "HL7 v2", "hprim": "HPRIM", "cda": "CDA", "json": "JSON"}
+#: the channels with a name in the EHR's words; another adapter is named as installed
+CHANNELS = ("demo_ehr", "filedrop", "hl7v2_mllp")
+
+
+def source_label(record: IssuanceRecord, locale: Locale = "fr") -> str:
+    """Where the request came from, in words: "saisie en consultation", "fichier importé —
+    LABO-DEMO (HL7 v2)", "dépôt de fichiers — LABO-GARONNE (HPRIM)"."""
     source = record.event.source
-    fmt = f", {source.format}" if source.format else ""
-    return f"{source.adapter} ({source.host}{fmt})"
+    if source.adapter == ADAPTER_NAME and source.format == "ui":
+        return ui_text(locale, "source.ui")
+    channel = ui_text(locale, f"source.{source.adapter}") if source.adapter in CHANNELS \
+        else ui_text(locale, "source.other", adapter=source.adapter)
+    fmt = FORMAT_NAMES.get(source.format or "", (source.format or "").upper())
+    return f"{channel} — {source.host}" + (f" ({fmt})" if fmt else "")
+
+
+def replaces_text(runtime: Prostop, record: IssuanceRecord, locale: Locale) -> str | None:
+    """What a new code replaces, as the physician knew it: the earlier code's day and end."""
+    if not record.replaces:
+        return None
+    try:
+        previous = runtime.ledger.get(record.replaces)
+    except IssuanceNotFound:
+        return ui_text(locale, "code.replaces_request")
+    if previous.issued_at is None:
+        return ui_text(locale, "code.replaces_request")
+    issued = format_datetime(previous.issued_at, locale)
+    if previous.code_last2:
+        return ui_text(locale, "code.replaces", issued=issued, last2=previous.code_last2)
+    return ui_text(locale, "code.replaces_no_end", issued=issued)
 
 
 @dataclass(frozen=True)
@@ -78,6 +108,7 @@ class CodeCard:
     #: an expired code: what is known of it, and why no new code may replace it (None: may)
     validity_passed: str | None = None
     reissue_refusal: str | None = None
+    patient: str = ""
 
     @property
     def in_progress(self) -> bool:
@@ -109,9 +140,9 @@ def code_card(runtime: Prostop, record: IssuanceRecord, locale: Locale) -> CodeC
     expired = record.state == S.EXPIRED
     refusal = runtime.engine.reissue_refusal(record.id) if expired else None
     return CodeCard(
-        id=record.id, state=record.state, state_label=texts.state_label(record.state),
+        id=record.id, state=record.state, state_label=texts.status(record),
         decision_label=texts.decision_label(record.decision.decision) if record.decision else "",
-        source=source_label(record), created_on=format_datetime(record.created_at, locale),
+        source=source_label(record, locale), created_on=format_datetime(record.created_at, locale),
         code=code, code_grouped=group_code(code) if code else None,
         valid_until_text=format_datetime(record.valid_until, locale)
         if record.valid_until else None,
@@ -125,7 +156,8 @@ def code_card(runtime: Prostop, record: IssuanceRecord, locale: Locale) -> CodeC
             f"{r.adapter} : {r.detail or r.target}" for r in record.receipts
             if r.adapter != ADAPTER_NAME
         ),
-        replaces=record.replaces,
+        replaces=replaces_text(runtime, record, locale),
+        patient=record.event.patient.display_name(),
         validity_passed=texts.error_text(Message.CODE_VALIDITY_PASSED,
                                          valid_until=record.valid_until)
         if expired and record.valid_until else None,
@@ -178,7 +210,7 @@ def dialog_for(runtime: Prostop, record: IssuanceRecord, locale: Locale,
     onset = decision.reference_date if decision.reference_date_kind == "symptom_onset" else None
     return Dialog(
         issuance_id=record.id, eligible=record.state == S.AWAITING_CONFIRMATION,
-        text=get_texts(locale).confirmation(request), source=source_label(record),
+        text=get_texts(locale).confirmation(request), source=source_label(record, locale),
         onset_default=onset, today=runtime.engine.today(), refusal=refusal,
         binding=record.binding_message if record.state == S.AWAITING_CONFIRMATION else None,
     )

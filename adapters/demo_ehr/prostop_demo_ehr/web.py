@@ -23,6 +23,7 @@ from prostop_demo_ehr.recording import (
     consultation_event,
     imported_events,
     summary_lines,
+    unreadable_file,
 )
 from prostop_demo_ehr.simulator_panels import pending_ecps_requests
 from prostop_demo_ehr.store import Patient
@@ -60,12 +61,14 @@ COOKIE_OPTIONS = {"httponly": True, "samesite": "strict"}
 
 def create_app(ehr: DemoEhr) -> FastAPI:
     from prostop_demo_ehr.web_flow import router as flow_router
+    from prostop_demo_ehr.web_simulator import router as simulator_router
 
     app = FastAPI(title="prostop demo EHR", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ehr = ehr
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     app.include_router(router)
     app.include_router(flow_router)
+    app.include_router(simulator_router)
 
     @app.exception_handler(LoginRequired)
     def to_login(request: Request, exc: LoginRequired) -> Response:
@@ -73,7 +76,9 @@ def create_app(ehr: DemoEhr) -> FastAPI:
 
     @app.exception_handler(IssuanceNotFound)
     def not_found(request: Request, exc: IssuanceNotFound) -> Response:
-        return render(request, "error.html", status_code=404, message=exc.one_line())
+        return render(request, "error.html", status_code=404,
+                      message=ui_text(locale_of(request), "error.not_found"),
+                      detail=exc.one_line())
 
     return app
 
@@ -199,6 +204,7 @@ def patient_record(request: Request, patient_id: str, dialog: str | None = None)
 def consultation_page(
     request: Request, patient: Patient, *, dialog_id: str | None = None,
     error: str | None = None, notice: str | None = None, status_code: int = 200,
+    error_detail: str | None = None,
 ) -> Response:
     practitioner = practitioner_of(request)
     ehr, locale = ehr_of(request), locale_of(request)
@@ -216,7 +222,8 @@ def consultation_page(
         request, "consultation.html", status_code=status_code, patient=patient,
         born=day_text(patient.birth_date, locale), consultation=consultation,
         day=day_text(consultation.day, locale), summary=ehr.store.summary(consultation.id),
-        cards=cards, dialog=dialog, error=error, notice=notice, cim10=CIM10_CODES,
+        cards=cards, dialog=dialog, error=error, error_detail=error_detail, notice=notice,
+        cim10=CIM10_CODES,
         today=ehr.runtime.engine.today().isoformat(), samples=samples.SAMPLES, ecps=ecps,
         back=f"/patients/{patient.id}/consultation",
     )
@@ -292,7 +299,8 @@ def _import(request: Request, patient: Patient, data: bytes, name: str) -> Respo
     try:
         events = imported_events(data, name, patient, locale)
     except InputError as exc:
-        return consultation_page(request, patient, error=exc.one_line(), status_code=422)
+        return consultation_page(request, patient, error=unreadable_file(data, name, locale),
+                                 error_detail=exc.one_line(), status_code=422)
     except WrongPatient as exc:
         other = exc.other.display_name() + (
             f" ({day_text(exc.other.birth_date, locale)})" if exc.other.birth_date else "")

@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prostop_demo_ehr.catalog import ui_text
 from prostop_demo_ehr.host import DemoEhr
+from prostop_demo_ehr.views import source_label
 from prostop_plugin import Locale, Practitioner
 
 PACKAGE_DIR = Path(__file__).parent
@@ -80,6 +81,7 @@ def render(request: Request, template: str, status_code: int = 200,
         "simulator_controls": ehr.simulator_controls,
         "pending_count": len(ehr.runtime.engine.pending()) if practitioner else 0,
         "announced": ehr.announced() if practitioner else [],
+        "source_of": lambda record: source_label(record, locale),
     }
     html = templates.get_template(template).render(**(base | context))
     return HTMLResponse(html, status_code=status_code)

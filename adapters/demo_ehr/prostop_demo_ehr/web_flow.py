@@ -12,7 +12,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from prostop_demo_ehr.catalog import ui_text
 from prostop_demo_ehr.handout_pdf import handout_pdf
-from prostop_demo_ehr.simulator_panels import answer_ecps, normalise_code, verify_code
+from prostop_demo_ehr.simulator_panels import (
+    answer_ecps,
+    normalise_code,
+    pending_ecps_requests,
+    verify_code,
+)
 from prostop_demo_ehr.views import code_card, current, dialog_for, source_label
 from prostop_demo_ehr.web_common import (
     ehr_of,
@@ -38,6 +43,12 @@ _AUTH_REQ_ID = re.compile(r"^[A-Za-z0-9_\-.]{1,200}$")
 
 def _path_only(url: str) -> str:
     return safe_next(url).split("?", 1)[0]
+
+
+def _landing(page: str, issuance_id: str) -> str:
+    """Where a decision (or a retry) returns: the same page; on the pending list, which no
+    longer lists the request, with the request's own card (progress, then the code)."""
+    return f"{page}?done={issuance_id}" if page == "/pending" else page
 
 
 #: how long a retry request waits for the engine's first step before redirecting
@@ -71,11 +82,11 @@ def decide(
     except ConfirmationRefused as refused:
         ehr.remember_refusal(issuance_id, refused.fr if locale == "fr" else refused.what)
         return redirect(f"{page}?dialog={issuance_id}")
-    except InvalidTransition:
-        return redirect(page)  # decided meanwhile, elsewhere: the page shows the outcome
+    except InvalidTransition:  # decided meanwhile, elsewhere: the page shows the outcome
+        return redirect(_landing(page, issuance_id))
     if approved:
         ehr.advance_later(issuance_id, session_of(request))
-    return redirect(page)
+    return redirect(_landing(page, issuance_id))
 
 
 @router.post("/issuances/{issuance_id}/retry")
@@ -91,7 +102,7 @@ def retry(request: Request, issuance_id: str, back: str = Form("/patients")) -> 
         while (ehr.runtime.ledger.get(issuance_id).state == record.state
                and time.monotonic() < deadline):
             time.sleep(0.02)
-    return redirect(_path_only(back))
+    return redirect(_landing(_path_only(back), issuance_id))
 
 
 @router.post("/issuances/{issuance_id}/reissue")
@@ -164,20 +175,27 @@ def handout_as_pdf(request: Request, issuance_id: str, lang: str = "fr",
 
 
 @router.get("/pending", response_class=HTMLResponse)
-def pending(request: Request, dialog: str | None = None) -> Response:
-    practitioner_of(request)
+def pending(request: Request, dialog: str | None = None, done: str | None = None) -> Response:
+    practitioner = practitioner_of(request)
     ehr, locale = ehr_of(request), locale_of(request)
     texts = get_texts(locale)
     rows = []
     for item in ehr.runtime.engine.pending():
         record = ehr.runtime.ledger.get(item.issuance_id)
-        rows.append((item, texts.decision_label(item.decision.decision), source_label(record),
-                     code_card(ehr.runtime, record, locale).created_on))
+        received = code_card(ehr.runtime, record, locale).created_on
+        rows.append((item, texts.decision_label(item.decision.decision),
+                     source_label(record, locale), received))
     shown = None
     if dialog:
         shown = dialog_for(ehr.runtime, ehr.runtime.ledger.get(dialog), locale,
                            refusal=ehr.take_refusal(dialog))
-    return render(request, "pending.html", rows=rows, dialog=shown, back="/pending")
+    decided, ecps = None, []
+    if done:  # the request just decided here: its progress, then its code
+        decided = code_card(ehr.runtime, ehr.runtime.ledger.get(done), locale)
+        if ehr.simulator_controls and decided.in_progress:
+            ecps = pending_ecps_requests(ehr.settings, practitioner.national_id)
+    return render(request, "pending.html", rows=rows, dialog=shown, back="/pending",
+                  decided=decided, ecps=ecps)
 
 
 # -- the phones ----------------------------------------------------------------------------------

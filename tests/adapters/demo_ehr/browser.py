@@ -143,3 +143,28 @@ def css_rgb(value: str) -> tuple[float, float, float]:
         raise AssertionError(f"translucent colour {value}: contrast depends on what is behind")
     r, g, b = (float(n) for n in numbers[:3])
     return r, g, b
+
+
+def off_screen(locator: Locator) -> list[str]:
+    """The elements of ``locator`` not wholly inside the viewport (as drawn, without scrolling)."""
+    found: list[str] = locator.evaluate_all("""els => els.filter(el => {
+        const r = el.getBoundingClientRect();
+        return r.width === 0 || r.top < 0 || r.left < 0 || r.bottom > window.innerHeight
+            || r.right > window.innerWidth || el.checkVisibility() === false;
+    }).map(el => (el.innerText || el.outerHTML).trim().slice(0, 80))""")
+    return found
+
+
+def header_rows(page: Page) -> int:
+    """How many rows the top bar's items take (1: nothing wrapped)."""
+    rows: int = page.evaluate("""() => {
+        const items = Array.from(document.querySelectorAll('.topbar > *, .topbar nav > *'))
+            .filter(el => el.getBoundingClientRect().height > 0);
+        const tops = [];
+        for (const el of items) {
+            const r = el.getBoundingClientRect();
+            if (!tops.some(t => r.top < t.bottom && t.top < r.bottom)) tops.push(r);
+        }
+        return tops.length;
+    }""")
+    return rows

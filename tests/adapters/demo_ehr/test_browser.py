@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from prostop_demo_ehr.samples import sample_file
 from prostop_plugin.models import IssuanceState
@@ -21,7 +21,6 @@ from prostop_plugin.texts.formatting import PARIS, format_date
 from tests.adapters.demo_ehr.browser import (
     BERNARD,
     CHROMIUM,
-    CHROMIUM_ARGS,
     approve,
     contrast_ratio,
     css_rgb,
@@ -43,17 +42,6 @@ pytestmark = pytest.mark.skipif(
     reason="Debian's chromium is not installed at /usr/bin/chromium "
     "(apt-get install chromium; .ci/run installs it)",
 )
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-            env={"LANG": "fr_FR.UTF-8", "LANGUAGE": "fr", "TZ": "Europe/Paris"},
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -125,8 +113,9 @@ def test_confirmed_case_from_an_imported_result_to_the_patients_phone(
     dialog = the_dialog(page)
     assert focus_is_in_dialog(page)
     expect(dialog).to_contain_text("Cas confirmé de COVID-19 — DUPONT Camille (15/01/1980)")
-    expect(dialog).to_contain_text("LABO-DEMO")
+    expect(dialog).to_contain_text("Origine : fichier importé dans le dossier — LABO-DEMO (HL7 v2)")
     expect(dialog).to_contain_text(f"date du test, le {yesterday}")
+    expect(dialog.locator(".reasons")).not_to_contain_text("Date à indiquer")  # said once, below
     expect(dialog.get_by_label(re.compile("QR code SI-DEP"))).not_to_be_checked()
     binding = dialog.locator(".binding-digits").inner_text()
     expect(dialog).to_contain_text(f"affichera le nombre {binding}")
@@ -188,7 +177,17 @@ def test_corpus_result_of_november_2020_and_a_file_for_another_patient(
     page: Page, corpus_ehr: RunningEhr
 ) -> None:
     login(page, corpus_ehr)
+    page.goto(f"{corpus_ehr.url}/patients/DOS-0000")
+    expect(page.get_by_role("alert").locator("p").first).to_have_text(
+        "Ce patient ou cette demande n'existe pas (ou plus) dans ce logiciel.")
     open_consultation(page, corpus_ehr, "DOS-4411")
+    page.set_input_files("#file", files=[{"name": "garbage.txt", "mimeType": "text/plain",
+                                          "buffer": b"not a lab result\n"}])
+    page.locator("form[action$='/import'] button[type=submit]:not([formaction])").click()
+    error = page.get_by_test_id("page-error")
+    expect(error).to_contain_text("Le fichier « garbage.txt » n'est pas un résultat de "
+                                  "laboratoire lisible (HL7 v2, HPRIM ou CDA)")
+    expect(error.locator("p").first).not_to_contain_text("unrecognised")  # English: a detail
     import_file(page, corpus_file("oru_rtpcr_negative.hl7"))  # Luc MARTIN's result
     expect(page.get_by_test_id("page-error")).to_contain_text(
         "Ce fichier concerne MARTIN LUC (02/03/1967), pas DUPONT Camille")
@@ -206,18 +205,21 @@ def test_probable_case_clinical_signs_and_chest_ct(page: Page, running_ehr: Runn
     login(page, running_ehr)
     open_consultation(page, running_ehr, "DOS-5120")
     onset_iso, onset_fr = day(-3)
-    ct_iso, _ = day(-1)
+    ct_iso, ct_fr = day(-1)
     record_diagnosis(page, "U07.2", status="working", onset=onset_iso, signs="fièvre, toux",
                      ct_date=ct_iso)
     dialog = the_dialog(page)
     expect(dialog).to_contain_text("Cas probable de COVID-19 — MARTIN Luc")
     expect(dialog).to_contain_text(f"date de début des symptômes, le {onset_fr}")
     expect(dialog.get_by_label(re.compile("QR code SI-DEP"))).to_have_count(0)
+    expect(dialog.locator(".reasons")).to_contain_text(
+        f"scanner thoracique évocateur de COVID-19 (opacités en verre dépoli), réalisé le {ct_fr}")
+    expect(dialog).to_contain_text("Origine : saisie en consultation")
     shot(page, "10-dialog-probable")
     approve(dialog)
     issuance_id, code = issued_code(page)
     summary = page.get_by_test_id("consultation-summary")
-    expect(summary).to_contain_text("U07.2")
+    expect(summary).to_contain_text("U07.2 — COVID-19, virus non identifié (provisoire)")
     expect(summary).to_contain_text("Scanner thoracique : signes évocateurs de COVID-19")
     expect(summary).to_contain_text(f"code {code} remis le")
     page.goto(f"{running_ehr.url}/issuances/{issuance_id}/handout")
@@ -256,8 +258,11 @@ def test_decline_needs_a_reason_and_leaves_no_code(page: Page, running_ehr: Runn
     dialog.get_by_label("Motif du refus").fill("La patiente a son QR code SI-DEP.")
     dialog.get_by_role("button", name="Ne pas remettre de code").click()
     card = page.locator(".code-card").first
-    expect(card.get_by_test_id("state-label")).to_have_text("refusé")
+    expect(card.get_by_test_id("state-label")).to_have_text(
+        "non remis — motif : La patiente a son QR code SI-DEP")
     expect(card.locator(".code-display")).to_have_count(0)
+    expect(page.get_by_test_id("consultation-summary")).to_contain_text(
+        "Diagnostic : U07.1 — COVID-19, virus identifié (définitif)")
     shot(page, "12-declined")
 
 
@@ -292,6 +297,10 @@ def test_both_attestations_then_expiry_and_reissue(page: Page, running_ehr: Runn
     expect(page.get_by_test_id("record-note").first).to_contain_text(
         "le médecin a vérifié que le patient ne l'avait pas saisi")
     assert running_ehr.runtime.ledger.get(second_id).replaces == first_id
+    meta = page.locator(f"#issuance-{second_id} .meta")
+    expect(meta).to_contain_text(f"remplace le code remis le {today():%d/%m/%Y} à ")
+    expect(meta).to_contain_text(f"(se terminant par {first_code[-2:]})")
+    expect(meta).not_to_contain_text(first_id)
     assert second_code  # a new code, its own validity
 
 
@@ -307,9 +316,11 @@ def test_pending_request_from_a_channel_without_screen_then_retry_after_failure(
     assert record is not None and record.state == IssuanceState.AWAITING_CONFIRMATION
 
     login(page, running_ehr)
-    expect(page.locator(".banner")).to_contain_text("ROUSSEAU Jeanne")
+    expect(page.locator(".banner")).to_contain_text(
+        "ROUSSEAU Jeanne · fichier importé dans le dossier — LABO-DEMO (HL7 v2)")
     page.get_by_role("link", name=re.compile("Confirmations en attente")).click()
     expect(page.locator("table")).to_contain_text("ROUSSEAU Jeanne")
+    expect(page.locator("table")).to_contain_text("fichier importé dans le dossier — LABO-DEMO")
     assert unlabelled_fields(page) == []
     shot(page, "14-pending")
     page.get_by_role("link", name="Examiner").first.click()
@@ -318,15 +329,25 @@ def test_pending_request_from_a_channel_without_screen_then_retry_after_failure(
 
     running_ehr.simulator.queue_faults("503:3")  # every attempt of the code request fails
     approve(dialog, qr=True)
-    page.goto(f"{running_ehr.url}/patients/DOS-9012")
+    # the physician stays where they decided, and sees what became of the request
+    expect(page).to_have_url(re.compile(r"/pending\?done="))
     card = page.locator(f"#issuance-{record.id}")
+    expect(page.get_by_test_id("decided")).to_contain_text("ROUSSEAU Jeanne")
     expect(card.get_by_test_id("state-label")).to_have_text("échec de l'obtention du code",
                                                             timeout=15_000)
     expect(card.locator(".alert-error")).to_contain_text("ProStopCovid")
     shot(page, "15-issue-failed-retry")
+
+    running_ehr.simulator.queue_faults("latency=3")  # a slow code service: the progress shows
     card.get_by_role("button", name="Réessayer").click()
+    progress = card.get_by_role("status")
+    expect(progress).to_contain_text("Demande du code en cours")
+    expect(progress).to_contain_text(f"validez le nombre {record.binding_message}")
     issuance_id, _ = issued_code(page)
     assert issuance_id == record.id
+    expect(page).to_have_url(re.compile(r"/pending\?done="))
+    page.goto(f"{running_ehr.url}/patients/DOS-9012")
+    expect(page.locator(f"#issuance-{record.id} .code-display[data-code]")).to_be_visible()
 
 
 def test_english_on_request(page: Page, running_ehr: RunningEhr) -> None:

@@ -1,6 +1,23 @@
 // prostop demo EHR: the little JavaScript the pages need (no framework).
 "use strict";
 (function () {
+  // A dialog opens with its page (a link "?dialog=ID", or the page a decision was recorded
+  // on): when it closes, focus goes back to what opens it on this page — that link, else the
+  // request's card, else the page's title — never to the top of the document.
+  function returnFocus(id) {
+    const links = Array.from(document.querySelectorAll("a[href]")).filter(function (a) {
+      return new URL(a.href, window.location.href).searchParams.get("dialog") === id;
+    });
+    const inMain = links.filter((a) => a.closest("main"));
+    let target = inMain[0] || links[0] || document.getElementById("issuance-" + id)
+      || document.querySelector("main h1");
+    if (!target) { return; }
+    if (!target.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      target.setAttribute("tabindex", "-1");
+    }
+    target.focus();
+  }
+
   // Modal dialogs: opened on load, focus moves to the title (autofocus), "close" keeps the request.
   document.querySelectorAll("dialog[data-open-on-load]").forEach(function (dialog) {
     if (typeof dialog.showModal === "function") { dialog.showModal(); } else { dialog.setAttribute("open", ""); }
@@ -10,6 +27,7 @@
       const url = new URL(window.location.href);
       url.searchParams.delete("dialog");
       window.history.replaceState(null, "", url.pathname + url.search);
+      returnFocus(dialog.dataset.issuance);
     });
   });
   document.querySelectorAll("[data-close-dialog]").forEach(function (button) {
