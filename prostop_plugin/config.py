@@ -13,10 +13,18 @@ import tomllib
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from prostop_plugin.eligibility import EligibilityPolicy
@@ -118,7 +126,9 @@ class Settings(BaseSettings):
     plugins: list[str] = Field(
         default_factory=list, description="extra plugin modules to import by dotted name"
     )
-    log_level: str = "INFO"
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: str(v).upper())
+    ] = Field(default="INFO", description="what `prostop serve` logs (-v: INFO)")
     as_of: date | None = Field(
         default=None,
         description="evaluate eligibility as of this date instead of today: for replaying "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     install_stop_signals(stop)
     with open_runtime(args) as prostop:
+        if not args.verbose:  # -v wins; otherwise the installation's setting 'log_level'
+            logging.getLogger().setLevel(prostop.settings.log_level)
         serve(prostop, stop, tick=args.tick)
     return 0
 

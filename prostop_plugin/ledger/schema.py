@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -89,7 +90,27 @@ class LedgerDatabase:
                 f"cannot create the data folder: {exc.strerror}", where=str(path.parent),
                 fix="create it, or set data_dir to a writable folder",
             ) from None
+        self._restrict_modes()
         self._migrate()
+
+    def _restrict_modes(self) -> None:
+        """The ledger and its -wal/-shm files are the owner's only (0600), like the keys.
+
+        SQLite gives the -wal and -shm files the database file's mode, so creating that file
+        0600 first is enough; files made wider by an older version are narrowed.
+        """
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+            for suffix in ("", "-wal", "-shm"):
+                member = Path(f"{self.path}{suffix}")
+                if member.exists() and member.stat().st_mode & 0o077:
+                    member.chmod(0o600)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create or protect the ledger file: {exc.strerror}", where=str(self.path),
+                fix="run prostop as the user that owns the data folder",
+            ) from None
 
     # -- connection and transactions -------------------------------------------------------
 

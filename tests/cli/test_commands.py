@@ -6,6 +6,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,3 +236,26 @@ def test_doctor_reports_a_bad_adapter_section(
     code, out, _ = run(capsys, "doctor")
     assert code == 1
     assert "✗ adapters" in out and "adapter.filedrop" in out
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None:
+    """`prostop schema | head -1`: no BrokenPipeError traceback, the SIGPIPE exit code."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prostop_plugin.cli", "schema"], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the first line
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=30) == 141
+    assert "Traceback" not in errors and errors == ""
+
+
+def test_serve_logs_at_the_installations_level(tmp_path: Path) -> None:
+    config = tmp_path / "prostop.toml"
+    config.write_text('data_dir = "var"\nlog_level = "debug"\n')
+    from prostop_plugin.config import load_settings
+
+    assert load_settings(config).log_level == "DEBUG"
+    config.write_text('data_dir = "var"\nlog_level = "loud"\n')
+    assert main(["--config", str(config), "status"]) == 2
