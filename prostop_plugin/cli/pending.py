@@ -13,6 +13,7 @@ from prostop_plugin.cli.common import (
     resolve_id,
     row_line,
 )
+from prostop_plugin.texts import get_texts
 
 
 def cmd_pending_list(args: argparse.Namespace) -> int:
@@ -21,19 +22,20 @@ def cmd_pending_list(args: argparse.Namespace) -> int:
         if args.json:
             print_json([r.model_dump(mode="json") for r in requests])
             return 0
+        texts = get_texts(prostop.settings.locale)
         if not requests:
-            print("no confirmation waiting")
+            print(texts.text("cli.no_pending"))
         for request in requests:
-            d = request.decision
-            attest = " [QR attestation required]" if d.requires_qr_attestation else ""
-            rtpcr = " [RT-PCR attestation required]" if d.requires_rtpcr_attestation else ""
-            print(f"{request.issuance_id}  {d.decision}  {request.patient.display_name()}"
-                  f"  date: {d.reference_date} ({d.reference_date_kind}){attest}{rtpcr}")
-            for reason in d.reasons:
-                print(f"    - {reason.en}")
-            for previous in request.previous_issuances:
-                print(f"    earlier: {previous.state.value} {previous.issued_at} "
-                      f"…{previous.code_last2}")
+            shown = texts.confirmation(request)
+            print(f"{request.issuance_id}  {shown.lead}")
+            for line in [*shown.reasons, shown.patient_date]:
+                print(f"    - {line}")
+            if request.decision.requires_qr_attestation:
+                print(f"    ! {texts.text('cli.attest_qr')}")
+            if request.decision.requires_rtpcr_attestation:
+                print(f"    ! {texts.text('cli.attest_rtpcr')}")
+            for previous in shown.previous_codes:
+                print(f"    {shown.previous_heading} {previous}")
     return 0
 
 
@@ -48,9 +50,22 @@ def cmd_pending_approve(args: argparse.Namespace) -> int:
         symptom_onset=args.symptom_onset,
     )
     with open_runtime(args) as prostop:
-        record = prostop.engine.decide(resolve_id(prostop, args.id), decision)
+        texts = get_texts(prostop.settings.locale)
+        issuance_id = resolve_id(prostop, args.id)
+        waiting = prostop.ledger.get(issuance_id)
+        if waiting.binding_message:  # the digits the e-CPS app will show: said before the wait
+            print(texts.text("cli.approve_wait", binding=waiting.binding_message), flush=True)
+        record = prostop.engine.decide(issuance_id, decision)
+        if record.state.holds_code:
+            # the physician at this terminal gives the code to the patient: shown here, once
+            with_code = prostop.ledger.get(record.id, with_code=True)
+            assert with_code.code is not None and with_code.valid_until is not None
+            print(texts.text("cli.code", code=with_code.code.get_secret_value().upper(),
+                             valid_until=with_code.valid_until))
+        else:
+            print(texts.text("cli.no_code", status=texts.status(record)))
         print(row_line(record_row(record)))
-        return 0 if record.state.value in ("issued", "written_back", "write_back_failed") else 1
+        return 0 if record.state.holds_code else 1
 
 
 def cmd_pending_decline(args: argparse.Namespace) -> int:

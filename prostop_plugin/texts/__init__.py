@@ -187,11 +187,12 @@ class Texts:
         if practitioner is None:
             return self.text("practitioner.unknown")
         rpps = practitioner.rpps
-        return self.text(
-            "practitioner", name=practitioner.display_name(),
-            profession=self.profession_label(practitioner.profession_code),
-            id_kind="RPPS" if rpps else "ADELI", id=rpps or practitioner.national_id[1:],
-        )
+        ident = f"RPPS {rpps}" if rpps else f"ADELI {practitioner.national_id[1:]}"
+        code = practitioner.profession_code
+        # what is not known is left out, never shown as '?' or as the raw national id
+        details = f"{self.profession_label(code)}, {ident}" if code else ident
+        named = practitioner.given_name or practitioner.family_name
+        return f"{practitioner.display_name()} ({details})" if named else details
 
     def error_text(self, kind: Message, **values: object) -> str:
         """A :class:`Message` in this locale; see each member for the values it needs."""

@@ -70,7 +70,6 @@ CATALOG: dict[str, str] = {
     "note.replaces": "New code: the previous one was past its validity and the physician "
     "checked that the patient had not entered it.",
     "note.flag": "Warning: {flag}",
-    "practitioner": "{name} ({profession}, {id_kind} {id})",
     "practitioner.unknown": "unidentified practitioner",
     # patient handout
     "handout.title": "Your StopCovid declaration code",
@@ -133,4 +132,11 @@ CATALOG: dict[str, str] = {
     "this patient: no new code from this one.",
     "message.reissue_in_progress": "A code request is already under way for this patient: wait "
     "for its outcome.",
+    "cli.no_pending": "No confirmation waiting.",
+    "cli.attest_qr": "to attest: SI-DEP QR code unavailable (--attest-qr-unavailable)",
+    "cli.attest_rtpcr": "to attest: positive RT-PCR performed (--attest-rtpcr-positive)",
+    "cli.approve_wait": "Approve the request in your e-CPS app (verification code {binding}). "
+    "Waiting…",
+    "cli.code": "Code to give the patient: {code} (single use, valid until {valid_until}).",
+    "cli.no_code": "No code: {status}.",
 }

@@ -70,7 +70,6 @@ CATALOG: dict[str, str] = {
     "note.replaces": "Nouveau code : la validité du précédent était dépassée et le médecin a "
     "vérifié que le patient ne l'avait pas saisi.",
     "note.flag": "Attention : {flag}",
-    "practitioner": "{name} ({profession}, {id_kind} {id})",
     "practitioner.unknown": "praticien non identifié",
     # patient handout
     "handout.title": "Votre code de déclaration StopCovid",
@@ -136,4 +135,12 @@ CATALOG: dict[str, str] = {
     "existe pour ce patient : aucun nouveau code à partir de celui-ci.",
     "message.reissue_in_progress": "Une demande de code est déjà en cours pour ce patient : "
     "attendez son issue.",
+    "cli.no_pending": "Aucune confirmation en attente.",
+    "cli.attest_qr": "à attester : QR code SI-DEP indisponible (--attest-qr-unavailable)",
+    "cli.attest_rtpcr": "à attester : RT-PCR positive réalisée (--attest-rtpcr-positive)",
+    "cli.approve_wait": "Validez la demande sur votre application e-CPS (code de vérification "
+    "{binding}). En attente…",
+    "cli.code": "Code à remettre au patient : {code} (usage unique, valable jusqu'au "
+    "{valid_until}).",
+    "cli.no_code": "Aucun code : {status}.",
 }

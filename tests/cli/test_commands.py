@@ -115,9 +115,17 @@ def test_pending_queue_from_submit_to_code(
                        "--practitioner", "10003456789")
     assert code == 1 and "QR code SI-DEP" in err and "--attest-qr-unavailable" in err
 
+    code, out, _ = run(capsys, "pending", "list")  # the installation's language: French
+    assert "Cas confirmé" in out and "à attester : QR code SI-DEP indisponible" in out
+
     code, out, err = run(capsys, "pending", "approve", issuance_id[:6],
                          "--practitioner", "10003456789", "--attest-qr-unavailable")
     assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("Validez la demande sur votre application e-CPS (code de "
+                               "vérification ")  # the two digits, before the wait
+    assert re.search(r"Code à remettre au patient : [0-9A-Z]{6} \(usage unique, valable "
+                     r"jusqu'au \d\d/\d\d/\d{4} à \d\dh\d\d\)", lines[1]), lines[1]
     # no adapter writes back in this bare installation: the code is visibly pending write-back
     code, out, _ = run(capsys, "status", issuance_id, "--json")
     status = json.loads(out)
@@ -125,7 +133,7 @@ def test_pending_queue_from_submit_to_code(
     assert "no adapter" in status["error"]["en"]
 
     code, out, _ = run(capsys, "pending", "list")
-    assert "no confirmation waiting" in out
+    assert "Aucune confirmation en attente." in out
     code, out, _ = run(capsys, "audit", "verify")
     assert code == 0 and "intact" in out
 

@@ -450,3 +450,15 @@ def test_a_declined_request_reads_not_given_with_the_physicians_reason() -> None
     assert get_texts("fr").summary_line(declined) == (
         "Déclaration StopCovid (cas confirmé) : non remis — motif : La patiente a son QR code.")
     assert get_texts("fr").status(make_record()) == "code remis et enregistré au dossier"
+
+
+@pytest.mark.parametrize(("practitioner", "label"), [
+    (Practitioner(national_id="810003456789"), "RPPS 10003456789"),
+    (Practitioner(national_id="810003456789", profession_code="10"), "médecin, RPPS 10003456789"),
+    (Practitioner(national_id="810003456789", profession_code="10", family_name="BLANC",
+                  given_name="Hélène"), "Dr Hélène BLANC (médecin, RPPS 10003456789)"),
+])
+def test_a_practitioner_is_named_with_what_is_known_only(
+    practitioner: Practitioner, label: str
+) -> None:
+    assert get_texts("fr").practitioner_label(practitioner) == label
