@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,22 @@ from prostop_plugin.cli.common import (
     record_row,
     settings_from,
 )
+from prostop_plugin.errors import InputError
+from prostop_plugin.models import PatientRef
+
+
+def person_key(patient: PatientRef) -> tuple[object, ...]:
+    """Who a file is about: the INS when given, else names without accents and birth date."""
+    if patient.ins:
+        return ("ins", patient.ins)
+    if patient.family_name or patient.given_name:
+        def plain(text: str | None) -> str:
+            decomposed = unicodedata.normalize("NFKD", text or "")
+            return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+        return ("name", plain(patient.family_name), plain(patient.given_name),
+                patient.birth_date)
+    return ("host", patient.host_patient_id)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -23,9 +40,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     evidence: list[Any] = []
+    patients: dict[tuple[object, ...], str] = {}
     for name in args.files:
         for event in read_file(Path(name)):
             evidence.extend(event.evidence)
+            patients.setdefault(person_key(event.patient), event.patient.display_name())
+    if len(patients) > 1:  # one patient's evidence only: never a case made of two people
+        raise InputError(
+            f"the files are about {len(patients)} different patients "
+            f"({', '.join(sorted(patients.values()))})",
+            where=", ".join(args.files),
+            fix="check one patient's files at a time",
+        )
     decision = eligibility.evaluate(evidence, settings.eligibility, args.as_of or settings.as_of)
     if args.json:
         print_json({

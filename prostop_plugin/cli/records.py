@@ -28,10 +28,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             row = record_row(record)
             row["transitions"] = prostop.ledger.transitions(record.id)
             row["outbox"] = prostop.ledger.outbox_entry(record.id)
+            locale = prostop.settings.locale
+            row["reasons"] = [r.get(locale) for r in record.decision.reasons] \
+                if record.decision else []
             if args.json:
                 print_json(row)
             else:
                 print(row_line(row))
+                for reason in row["reasons"]:  # why it is (not) eligible, in words
+                    print(f"    - {reason}")
                 for before, after, actor in row["transitions"]:
                     print(f"    {before or '-'} -> {after}  by {actor}")
             return 0

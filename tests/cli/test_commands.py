@@ -267,3 +267,53 @@ def test_serve_logs_at_the_installations_level(tmp_path: Path) -> None:
     assert load_settings(config).log_level == "DEBUG"
     config.write_text('data_dir = "var"\nlog_level = "loud"\n')
     assert main(["--config", str(config), "status"]) == 2
+
+
+def test_status_of_a_not_eligible_request_says_why(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.builders import serology_event
+
+    event = site / "serology.json"
+    event.write_text(serology_event(when=datetime.now(UTC) - timedelta(hours=2))
+                     .model_dump_json())
+    code, out, err = run(capsys, "submit", str(event), "--json")
+    assert code == 0, err
+    record = json.loads(out)[0]
+    assert record["state"] == "not_eligible"
+    code, out, _ = run(capsys, "status", record["id"])
+    assert code == 0 and "sérologie" in out.lower(), out
+
+
+def test_what_serve_logs_of_an_event_names_the_issuance_never_the_patient(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`prostop serve` logs at log_level INFO: stored, not eligible, waiting — by id only."""
+    import logging
+
+    from prostop_plugin import Prostop, Settings
+    from tests.fixtures.builders import serology_event
+
+    event = serology_event(when=datetime.now(UTC) - timedelta(hours=2))
+    with caplog.at_level(logging.INFO), Prostop.open(Settings(data_dir=tmp_path / "v")) as app:
+        record = app.hooks.diagnosis_recorded(event)
+    assert record is not None
+    lines = [r.getMessage() for r in caplog.records if record.id in r.getMessage()]
+    assert any("-> received" in line for line in lines)
+    assert any("received -> not_eligible" in line for line in lines)
+    patient = event.patient
+    for line in (r.getMessage() for r in caplog.records):
+        assert patient.family_name not in line and patient.host_patient_id not in line
+
+
+def test_check_refuses_to_merge_two_patients_files(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """MARTIN's diagnosis + DUPONT's RT-PCR must never read as one case."""
+    from tests.corpus_location import CORPUS
+
+    files = [str(CORPUS / "adt_u072_no_ct.hl7"), str(CORPUS / "oru_rtpcr_positive.hl7")]
+    code, out, err = run(capsys, "check", "--as-of", "2020-11-20", *files)
+    assert code == 2 and out == ""
+    assert "2 different patients" in err and "check one patient's files at a time" in err
+    assert len(err.strip().splitlines()) == 1
