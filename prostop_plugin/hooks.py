@@ -65,6 +65,10 @@ class BackgroundService(Protocol):
         """Stop accepting work, finish or hand back what is in flight, release resources."""
         ...
 
+    # Optional: ``def check(self) -> str`` — what ``start`` would check (folders, files),
+    # without starting; returns a one-line summary, raises a ProstopError naming the setting.
+    # ``prostop doctor`` calls it when present.
+
 
 # -- start-up ------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import httpx
 
 from prostop_plugin.config import Settings, load_settings
 from prostop_plugin.errors import ConfigError, ProstopError
+from prostop_plugin.http_client import build_client
 
 CONFIG_TEMPLATE = """\
 # prostop-plugin configuration. Every key has a default that works with the local simulator
@@ -169,10 +170,16 @@ def doctor_checks(settings: Settings) -> list[Check]:
 
         if not checks[0].ok:
             raise ProstopError("not checked: the keys are not usable", fix="fix the keys first")
-        # loading the runtime validates each allowed adapter's [adapter.NAME] section
+        # loading the runtime validates each allowed adapter's [adapter.NAME] section, and
+        # each service checks what it would check at start (folders…), without starting
         with Prostop.open(settings) as runtime:
             found = [f"{a.name} ({a.title})" for a in runtime.hooks.adapters()]
-        return ", ".join(found) if found else "none allowed (setting 'adapters')"
+            ready = [
+                check() for service in runtime.hooks.background_services(runtime)
+                if callable(check := getattr(service, "check", None))
+            ]
+        summary = ", ".join(found) if found else "none allowed (setting 'adapters')"
+        return "; ".join([summary, *ready])
 
     checks.append(_check("adapters", adapters))
 
@@ -181,14 +188,29 @@ def doctor_checks(settings: Settings) -> list[Check]:
     clock_skew: dict[str, float] = {}
 
     def code_service() -> str:
-        url = settings.code_service.base_url + "/"
-        ca = settings.code_service.ca_bundle
-        # any HTTP answer proves reachability (and TLS); generating a code would waste one
-        response = httpx.get(url, timeout=timeout, verify=str(ca) if ca else True)
+        cs = settings.code_service
+        url = cs.base_url + cs.generate_path
+        # the generate endpoint asked without a token must refuse (401/403): that proves it is
+        # the code service, reached over TLS (and mTLS) as the issuer will; no code is made
+        with build_client(url=cs.base_url, tls=cs, section="code_service",
+                          connect_timeout=cs.connect_timeout,
+                          read_timeout=cs.read_timeout) as client:
+            response = client.get(url)
         if "date" in response.headers:
             server = parsedate_to_datetime(response.headers["date"])
             clock_skew["code service"] = (datetime.now(UTC) - server).total_seconds()
-        return f"{settings.code_service.base_url} answered HTTP {response.status_code}"
+        if response.status_code in (401, 403):
+            return f"{url} answered (HTTP {response.status_code} without a token, as expected)"
+        if response.status_code == 404:
+            raise ProstopError(
+                "no code service at this address (HTTP 404)", where=url,
+                fix="check [code_service] base_url and generate_path against your e-Santé "
+                "proxy's documentation",
+            )
+        raise ProstopError(
+            f"unexpected answer HTTP {response.status_code}", where=url,
+            fix="the service may be down, or base_url points at another service",
+        )
 
     checks.append(_check(
         "code service", code_service,

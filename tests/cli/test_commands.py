@@ -317,3 +317,28 @@ def test_check_refuses_to_merge_two_patients_files(
     assert code == 2 and out == ""
     assert "2 different patients" in err and "check one patient's files at a time" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_doctor_says_a_404_is_not_the_code_service(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROSTOP_CODE_SERVICE__GENERATE_PATH", "/not/the/service")
+    code, out, _ = run(capsys, "doctor")
+    assert code == 1
+    assert "✗ code service" in out and "HTTP 404" in out and "generate_path" in out
+
+
+def test_doctor_checks_the_file_drop_folders_as_serve_will(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROSTOP_DISABLE_PLUGIN_AUTOLOAD")
+    monkeypatch.setenv("PROSTOP_ADAPTERS", '["filedrop"]')
+    monkeypatch.setenv("PROSTOP_ADAPTER__FILEDROP__INBOX", str(site / "inbox"))
+    monkeypatch.setenv("PROSTOP_ADAPTER__FILEDROP__OUTBOX", str(site / "outbox"))
+    code, out, _ = run(capsys, "doctor")
+    assert code == 1 and "✗ adapters" in out and "inbox folder does not exist" in out
+    (site / "inbox").mkdir()
+    (site / "outbox").mkdir()
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0, out
+    assert "✓ adapters" in out and "ready" in out

@@ -191,6 +191,13 @@ class FolderSet:
                 "the outbox folder does not exist", where=f"adapter.filedrop.outbox = {outbox}",
                 fix="create it (the folder the EHR imports from), or correct the setting",
             )
+        for role, given in (("inbox", inbox), ("outbox", outbox)):
+            if not os.access(given, os.W_OK | os.X_OK):
+                raise ConfigError(
+                    f"the {role} folder is not writable by this user",
+                    where=f"adapter.filedrop.{role} = {given}",
+                    fix="give the account running prostop write access to it",
+                )
         device = inbox.stat().st_dev
         for role in ("processing", "done", "quarantine"):
             folder: Path = getattr(self.folders, role)

@@ -71,6 +71,12 @@ class InboxService:
         self._thread = threading.Thread(target=self._run, name="prostop-filedrop")
         self._thread.start()
 
+    def check(self) -> str:
+        """What start checks, for ``prostop doctor``: the folders exist, are writable and the
+        state folders are on the inbox's disk."""
+        self.files.prepare()
+        return f"inbox {self.config.inbox}, outbox {self.config.outbox}: ready"
+
     def stop(self) -> None:
         """Finish the file in hand (the core call is short: no UI on this channel) and stop."""
         self._stop.set()
