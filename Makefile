@@ -7,7 +7,7 @@ LINTED   := prostop_plugin tests bench $(wildcard adapters/*/)
 TYPED    := prostop_plugin $(wildcard adapters/*/prostop_*)
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck pytest demo bench clean
+.PHONY: setup test lint typecheck pytest demo bench fuzz clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# the fuzz tests alone, with a larger budget (same fixed seed; PROSTOP_FUZZ_RANDOM=1: a new one)
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup
+	PROSTOP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -m fuzz -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
