@@ -159,7 +159,8 @@ def read_fact(item: Evidence, policy: EligibilityPolicy) -> Fact:
 
 
 #: how recent a result is; the time part is the instant (offset removed), so ranks of results
-#: written with and without a zone compare as one consistent order
+#: written with and without a zone compare as one consistent order (a zone-less time in the hour
+#: skipped in spring, which does not exist in France, counts at the instant it would have been)
 Rank = tuple[int, timedelta, int]
 
 
