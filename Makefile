@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 AXE_CORE := axe-core@4.14.1
 AXE      := $(VENV)/node/.$(AXE_CORE)
 
-.PHONY: setup test lint typecheck pytest demo bench clean
+.PHONY: setup test lint typecheck pytest demo bench fuzz clean
 
 setup: $(STAMP) $(AXE)
 
@@ -44,6 +44,11 @@ demo: $(STAMP)
 
 bench: setup
 	$(BIN)/python -m bench
+
+# the fuzz tests alone, with a larger budget (same fixed seed; PROSTOP_FUZZ_RANDOM=1: a new one)
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup
+	PROSTOP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -m fuzz -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

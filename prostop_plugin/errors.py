@@ -5,7 +5,11 @@ Callers (the CLI, adapters) print ``str(error)`` as one line and never a traceba
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+
+#: every character str.splitlines() breaks a line at, with the spaces around it
+_LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+\s*")
 
 
 class ProstopError(Exception):
@@ -26,7 +30,9 @@ class ProstopError(Exception):
         text = f"{self.where}: {self.what}" if self.where else self.what
         if self.fix:
             text += f" — {self.fix}"
-        return text
+        # a parser's message may carry a line break (lxml's often ends in one): one line is
+        # one line in a terminal, a log file and an HL7 ERR segment alike
+        return _LINE_BREAKS.sub(" ", text).strip()
 
 
 class InputError(ProstopError):

@@ -8,6 +8,8 @@ anything it cannot use. Used by ``prostop check`` and the file-drop adapter.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +39,22 @@ def sniff_format(data: bytes) -> str:
     return "unknown"
 
 
+def _unreadable_number(data: bytes, name: str, exc: ValueError) -> InputError:
+    """A number json.loads refused (too many digits): where it is, as line and column."""
+    digits = sys.get_int_max_str_digits()
+    found = re.search(rb"\d{%d,}" % (digits + 1), data) if digits else None
+    if found is None:
+        return InputError(f"not valid JSON: {str(exc).splitlines()[0]}", where=name,
+                          fix="check the JSON syntax")
+    line = data.count(b"\n", 0, found.start()) + 1
+    column = found.start() - (data.rfind(b"\n", 0, found.start()) + 1) + 1
+    return InputError(
+        f"a number of {found.end() - found.start()} digits, over the {digits}-digit limit",
+        where=f"{name}, line {line} column {column}",
+        fix="no field of a JSON event holds such a number: check the export",
+    )
+
+
 def read_json_events(data: bytes, name: str, adapter: str = "json") -> list[DiagnosisEvent]:
     """The plugin's own JSON event format: one DiagnosisEvent object, or a list of them."""
     try:
@@ -51,6 +69,13 @@ def read_json_events(data: bytes, name: str, adapter: str = "json") -> list[Diag
             f"not valid JSON: {exc.msg}", where=f"{name}, line {exc.lineno} column {exc.colno}",
             fix="check the JSON syntax at that position",
         ) from None
+    except RecursionError:
+        raise InputError(
+            "JSON nested too deeply to read (thousands of [ or { inside one another)",
+            where=name, fix="a JSON event nests a few objects and lists: see 'prostop schema'",
+        ) from None
+    except ValueError as exc:  # an integer over Python's digit limit (sys.get_int_max_str_digits)
+        raise _unreadable_number(data, name, exc) from None
     items = parsed if isinstance(parsed, list) else [parsed]
     events: list[DiagnosisEvent] = []
     for index, item in enumerate(items):

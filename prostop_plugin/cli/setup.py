@@ -43,6 +43,7 @@ accept_antigen = false        # antigen-only positives do not qualify
 contact_window_days = 14      # evidence older than this is too old
 episode_window_days = 14      # one code per patient per episode of this length
 allowed_professions = ["10", "60"]   # 10 médecin, 60 infirmier
+# max_evidence = 10000        # beyond, a patient's record is not judged (too_many_results)
 
 [code_service]
 # ProStopCovid code service. The public endpoint was withdrawn in 2022: the default is the

@@ -158,36 +158,76 @@ def read_fact(item: Evidence, policy: EligibilityPolicy) -> Fact:
                 onset=onset)
 
 
-def _rank(fact: Fact) -> tuple[int, datetime, int]:
+#: how recent a result is; the time part is the instant (offset removed), so ranks of results
+#: written with and without a zone compare as one consistent order (a zone-less time in the hour
+#: skipped in spring, which does not exist in France, counts at the instant it would have been)
+Rank = tuple[int, timedelta, int]
+
+
+def result_rank(fact: Fact) -> Rank:
     """How recent a result is: amendments beat finals beat preliminaries, then time;
     a deletion beats a correction stamped the same instant."""
     level = {"C": 2, "D": 2, "F": 1}.get(fact.status or "", 0)
-    observed = fact.item.observed_at if isinstance(fact.item, LabResult) else None
-    return level, aware_instant(observed), 1 if fact.status == "D" else 0
+    observed = aware_instant(fact.item.observed_at if isinstance(fact.item, LabResult) else None)
+    # an offset from datetime.min, not a UTC datetime: that could not exist for year 1 or 9999
+    since = observed.replace(tzinfo=None) - datetime.min - (observed.utcoffset() or timedelta())
+    return level, since, 1 if fact.status == "D" else 0
 
 
-def _same_sample(a: Fact, b: Fact) -> bool:
-    assert isinstance(a.item, LabResult) and isinstance(b.item, LabResult)
-    if (a.kind, a.code) != (b.kind, b.code):
-        return False
-    ta, tb = a.item.collected_at, b.item.collected_at
-    return ta is None or tb is None or aware_instant(ta) == aware_instant(tb)
+@dataclass
+class _Top:
+    """The most recent rank among some results, what those results say, and the first of them."""
+
+    rank: Rank
+    readings: set[Interpretation]
+    first: int  # index of the first result (in the canonical order) holding that rank
+
+    def add(self, rank: Rank, reading: Interpretation, index: int) -> None:
+        if rank > self.rank:
+            self.rank, self.readings, self.first = rank, {reading}, index
+        elif rank == self.rank:
+            self.readings.add(reading)
+            self.first = min(self.first, index)
+
+    def merged(self, other: _Top | None) -> _Top:
+        if other is None or other.rank < self.rank:
+            return self
+        if other.rank > self.rank:
+            return other
+        return _Top(self.rank, self.readings | other.readings, min(self.first, other.first))
 
 
-def _settle(facts: list[Fact]) -> tuple[list[Fact], list[Fact]]:
-    """Step 2: split lab results into effective ones and those superseded (``superseded_by``)."""
+def settle_results(facts: list[Fact]) -> tuple[list[Fact], list[Fact]]:
+    """Step 2: split lab results into effective ones and those superseded (``superseded_by``).
+
+    Results are peers when they are the same test (kind and code) on the same sample: the same
+    collection instant, or no collection time on either side (then a peer of every sample).
+    The most recent rank among a result's peers wins; equally recent peers saying different
+    things are contested. Linear: each result is ranked once, into per-test and per-sample tops.
+    """
     labs = [f for f in facts if isinstance(f.item, LabResult)]
     effective: list[Fact] = [f for f in facts if not isinstance(f.item, LabResult)]
     superseded: list[Fact] = []
-    for fact in labs:
-        peers = [p for p in labs if _same_sample(fact, p)]
-        top = max(_rank(p) for p in peers)
-        if _rank(fact) == top:
-            tied = {p.reading for p in peers if _rank(p) == top}
-            effective.append(replace(fact, contested=len(tied) > 1))
+    ranks = [result_rank(f) for f in labs]
+    by_test: dict[tuple[Kind, str | None], _Top] = {}  # every sample of the test
+    # one sample of the test; None: the results without a collection time
+    by_sample: dict[tuple[Kind, str | None, datetime | None], _Top] = {}
+    samples: list[tuple[Kind, str | None, datetime | None]] = []
+    for index, (fact, rank) in enumerate(zip(labs, ranks, strict=True)):
+        assert isinstance(fact.item, LabResult)
+        collected = fact.item.collected_at
+        sample = (fact.kind, fact.code, None if collected is None else aware_instant(collected))
+        samples.append(sample)
+        by_test.setdefault(sample[:2], _Top(rank, set(), index)).add(rank, fact.reading, index)
+        by_sample.setdefault(sample, _Top(rank, set(), index)).add(rank, fact.reading, index)
+    for fact, rank, sample in zip(labs, ranks, samples, strict=True):
+        kind, code, instant = sample
+        peers = by_test[kind, code] if instant is None else \
+            by_sample[sample].merged(by_sample.get((kind, code, None)))
+        if rank == peers.rank:
+            effective.append(replace(fact, contested=len(peers.readings) > 1))
         else:
-            winner = next(p for p in peers if _rank(p) == top)
-            superseded.append(replace(fact, superseded_by=winner))
+            superseded.append(replace(fact, superseded_by=labs[peers.first]))
     return effective, superseded
 
 
@@ -238,7 +278,7 @@ def build_case(evidence: Sequence[Evidence], policy: EligibilityPolicy, as_of: d
     facts = [read_fact(item, policy) for item in ordered]
     known = [f for f in facts if f.known_on is None or f.known_on <= as_of]
     ignored = [f for f in facts if f.known_on is not None and f.known_on > as_of]
-    effective, superseded = _settle(known)
+    effective, superseded = settle_results(known)
     try:
         window_start: date | None = as_of - timedelta(days=policy.contact_window_days)
     except OverflowError:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import date, datetime
+
+from pydantic import BaseModel
 
 from prostop_plugin.eligibility.case import Case, Fact, Kind, build_case, read_fact, relevant_facts
 from prostop_plugin.eligibility.policy import EligibilityPolicy, default_policy
@@ -15,11 +17,42 @@ from prostop_plugin.values import PARIS
 
 
 def _unique(facts: Iterable[Fact]) -> list[Fact]:
-    seen: list[Fact] = []
+    seen: set[int] = set()  # ids of the items listed: the items live as long as the facts
+    unique: list[Fact] = []
     for fact in facts:
-        if not any(fact.item is s.item for s in seen):
-            seen.append(fact)
-    return seen
+        if id(fact.item) not in seen:
+            seen.add(id(fact.item))
+            unique.append(fact)
+    return unique
+
+
+def _content(value: object) -> Hashable:
+    """A key equal for equal values, as ``==`` on the models sees them (field by field)."""
+    if isinstance(value, BaseModel):
+        return type(value), tuple(_content(v) for v in value.__dict__.values())
+    if isinstance(value, list | tuple):
+        return type(value), tuple(_content(v) for v in value)
+    if isinstance(value, dict):
+        return dict, frozenset((k, _content(v)) for k, v in value.items())
+    return value
+
+
+class _Named:
+    """The evidence a decision already names: ``item in named`` as ``in`` on a list of the
+    items would answer (the same object, or an equal one), in constant time."""
+
+    def __init__(self, facts: Iterable[Fact]) -> None:
+        self._ids: set[int] = set()
+        self._contents: set[Hashable] = set()
+        self.add(facts)
+
+    def add(self, facts: Iterable[Fact]) -> None:
+        for fact in facts:
+            self._ids.add(id(fact.item))
+            self._contents.add(_content(fact.item))
+
+    def __contains__(self, item: object) -> bool:
+        return id(item) in self._ids or _content(item) in self._contents
 
 
 def _notes(case: Case, outcome: Outcome) -> list[LocalizedText]:
@@ -44,6 +77,28 @@ def _notes(case: Case, outcome: Outcome) -> list[LocalizedText]:
     return notes
 
 
+#: the rule id of a decision refused because the record holds more than ``max_evidence`` pieces
+TOO_MANY_RESULTS = "too_many_results"
+
+
+def _too_many_results(count: int, policy: EligibilityPolicy, as_of: date) -> EligibilityDecision:
+    """Beyond ``max_evidence``, no partial judgement: a positive must never be dropped unseen,
+    so the physician is told that nothing was evaluated, and why, and what to do."""
+    limit = policy.max_evidence
+    return EligibilityDecision(
+        decision="not_eligible", rule=TOO_MANY_RESULTS, as_of=as_of, reasons=[fr_en(
+            f"Trop de résultats pour une évaluation automatique : {count} éléments pour ce "
+            f"patient, au-delà de la limite de {limit} (réglage eligibility.max_evidence). Rien "
+            "n'a été évalué : consultez les résultats dans le dossier (un résultat positif peut "
+            "s'y trouver), puis demandez au laboratoire des comptes rendus séparés ou relevez "
+            "la limite.",
+            f"Too many results for an automatic evaluation: {count} items for this patient, "
+            f"over the limit of {limit} (setting eligibility.max_evidence). Nothing was "
+            "evaluated: review the results in the record (a positive result may be among "
+            "them), then ask the laboratory for separate reports or raise the limit.")],
+    )
+
+
 def evaluate(
     evidence: Sequence[Evidence], policy: EligibilityPolicy | None = None,
     as_of: date | None = None,
@@ -51,10 +106,13 @@ def evaluate(
     """Decide whether one patient's evidence qualifies for a declaration code, as of a day.
 
     Pure: no I/O, and no exception on any well-typed evidence. ``as_of`` defaults to today in
-    France.
+    France. Linear in the number of pieces of evidence (n log n for their canonical order);
+    beyond ``policy.max_evidence`` pieces nothing is evaluated (rule ``too_many_results``).
     """
     policy = policy or default_policy()
     as_of = as_of or datetime.now(PARIS).date()
+    if len(evidence) > policy.max_evidence:
+        return _too_many_results(len(evidence), policy, as_of)
     case = build_case(evidence, policy, as_of)
     matches = ((rule, outcome) for rule in RULES if (outcome := rule.match(case)) is not None)
     rule, outcome = next(matches)  # insufficient_evidence always matches
@@ -63,11 +121,16 @@ def evaluate(
     if eligible:
         reasons.extend(_notes(case, outcome))
     else:
+        named, said = _Named(used), {_content(r) for r in reasons}
         for other, more in matches:
             # a later rule speaks only when it names evidence not already named
-            if other.explains and any(f.item not in [u.item for u in used] for f in more.used):
-                reasons.extend(r for r in more.reasons if r not in reasons)
+            if other.explains and any(f.item not in named for f in more.used):
+                for reason in more.reasons:
+                    if (text := _content(reason)) not in said:
+                        said.add(text)
+                        reasons.append(reason)
                 used.extend(more.used)
+                named.add(more.used)
     reference, kind = outcome.reference if eligible else (None, None)
     return EligibilityDecision(
         decision=rule.decision, rule=rule.id, reasons=reasons,

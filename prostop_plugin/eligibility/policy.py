@@ -115,6 +115,12 @@ class EligibilityPolicy(BaseModel):
         description="a negative RT-PCR on file, and no positive one, stops a 'virus identified' "
         "diagnosis from being confirmed on the physician's attestation alone",
     )
+    max_evidence: int = Field(
+        default=10_000, ge=1, le=1_000_000,
+        description="most pieces of evidence evaluated together for one patient (results, "
+        "diagnoses…); beyond it nothing is evaluated and the decision says so "
+        "(rule too_many_results) rather than judging part of the record",
+    )
     local_codes: dict[str, str] = Field(
         default={},
         description="a lab's local test code ('CODE' or 'SYSTEM:CODE') mapped to a LOINC code",

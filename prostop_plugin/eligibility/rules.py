@@ -192,9 +192,10 @@ def _withdrawn(case: Case) -> Outcome | None:
 
 def _deleted(case: Case) -> Outcome | None:
     """A deletion that did not withdraw a positive result (that one is ``result_withdrawn``)."""
-    found = [f for f in case.find(Kind.NAAT, Kind.ANTIGEN) if f.status == "D" and not any(
-        s.superseded_by is not None and s.superseded_by.item is f.item
-        and s.reading is Interpretation.POSITIVE for s in case.superseded)]
+    withdrawing = {id(s.superseded_by.item) for s in case.superseded
+                   if s.superseded_by is not None and s.reading is Interpretation.POSITIVE}
+    found = [f for f in case.find(Kind.NAAT, Kind.ANTIGEN)
+             if f.status == "D" and id(f.item) not in withdrawing]
     if not found:
         return None
     return Outcome((because(("Résultat supprimé par le laboratoire : ",

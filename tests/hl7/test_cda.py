@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from prostop_plugin.errors import InputError, UnsafeXMLError
@@ -22,7 +22,7 @@ from prostop_plugin.hprim import PARIS
 from prostop_plugin.models import DiagnosisEvent, DiagnosisEvidence, LabResult, content_hash
 from prostop_plugin.readers import read_bytes, sniff_format
 from tests.corpus_location import CORPUS
-from tests.fixtures.fuzzing import mutate, only_typed_errors
+from tests.fixtures.fuzzing import fuzz, mutate, only_typed_errors
 from tests.paths import TESTS
 
 CASES = TESTS / "file_cases"
@@ -306,8 +306,7 @@ def test_unusable_input_is_an_input_error(data: bytes, message: str) -> None:
 
 # --- fuzzing: only typed errors, never a hang -----------------------------------------------
 
-FUZZ = settings(max_examples=120, deadline=timedelta(seconds=2),
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz(120)
 SEEDS = [p.read_bytes() for p in (CDA_CORPUS, CASES / "cda_vsm_problem_u071.xml",
                                   CASES / "cda_crbio_pq_st_replaces.xml") if p.exists()]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from prostop_plugin.errors import InputError
 from prostop_plugin.hl7.mllp import MLLPDecoder, MLLPFramingError, encode_frame
+from tests.fixtures.fuzzing import fuzz
 
 A = b"MSH|^~\\&|A\rPID|1\r"
 B = b"MSH|^~\\&|B\rPID|2\r"
@@ -30,10 +31,10 @@ def test_end_block_without_carriage_return_is_tolerated() -> None:
     assert MLLPDecoder().feed(stream) == [A, B]
 
 
+@fuzz(100)
 @given(st.lists(st.binary(max_size=60).filter(lambda b: b"\x0b" not in b and b"\x1c" not in b),
                 min_size=1, max_size=5),
        st.lists(st.integers(1, 17), min_size=1, max_size=30))
-@settings(max_examples=100)
 def test_any_chunking_gives_the_same_frames(messages: list[bytes], sizes: list[int]) -> None:
     stream = b"".join(encode_frame(m) for m in messages)
     decoder = MLLPDecoder()
@@ -103,8 +104,8 @@ def test_frame_restarted_before_its_end() -> None:
     assert decoder.feed(b"") == [B]
 
 
+@fuzz(100)
 @given(st.lists(st.binary(max_size=40), max_size=20))
-@settings(max_examples=100)
 def test_random_streams_give_frames_or_typed_errors(chunks: list[bytes]) -> None:
     decoder = MLLPDecoder(max_frame_bytes=64)
     for chunk in chunks:

@@ -24,6 +24,7 @@ from prostop_plugin.hl7.er7 import (
 from prostop_plugin.hl7.mapping import map_message
 from prostop_plugin.hl7.reader import read_hl7
 from tests.corpus_location import CORPUS as CORPUS_DIR
+from tests.fixtures.fuzzing import fuzz
 from tests.paths import TESTS
 
 CORPUS = sorted(CORPUS_DIR.glob("*.hl7"))  # empty when ../shared is not laid out
@@ -133,14 +134,14 @@ def _only_typed_errors(data: bytes) -> None:
     assert time.perf_counter() - start < 2.0
 
 
+@fuzz(150)
 @given(st.binary(max_size=600))
-@settings(max_examples=150)
 def test_random_bytes_give_typed_errors_only(data: bytes) -> None:
     _only_typed_errors(data)
 
 
+@fuzz(150)
 @given(st.binary(max_size=300).map(lambda b: b"MSH|^~\\&|" + b))
-@settings(max_examples=150)
 def test_random_bytes_after_a_header_give_typed_errors_only(data: bytes) -> None:
     _only_typed_errors(data)
 
@@ -164,8 +165,8 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@fuzz(300)
 @given(mutated())
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 def test_mutated_corpus_messages_give_typed_errors_only(data: bytes) -> None:
     _only_typed_errors(data)
 

@@ -6,7 +6,7 @@ import logging
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from prostop_plugin.errors import InputError
@@ -21,7 +21,7 @@ from prostop_plugin.hprim import (
 from prostop_plugin.models import DiagnosisEvent, LabResult, content_hash
 from prostop_plugin.readers import read_bytes, sniff_format
 from tests.corpus_location import CORPUS
-from tests.fixtures.fuzzing import mutate, only_typed_errors
+from tests.fixtures.fuzzing import fuzz, mutate, only_typed_errors
 from tests.paths import TESTS
 
 CASES = TESTS / "file_cases"
@@ -292,8 +292,7 @@ def test_oversize_input_is_refused_before_decoding() -> None:
 
 # --- fuzzing: only typed errors, never a hang -----------------------------------------------
 
-FUZZ = settings(max_examples=120, deadline=timedelta(seconds=2),
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz(120)
 SEEDS = [HPRIM_CORPUS.read_bytes() if HPRIM_CORPUS.exists() else b"",
          (CASES / "hprim_sante_swapped.hpr").read_bytes(),
          (CASES / "hprim_utf8_lf.hpr").read_bytes()]
