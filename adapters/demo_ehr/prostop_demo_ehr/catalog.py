@@ -188,7 +188,9 @@ UI: dict[Locale, dict[str, str]] = {
         "pending.decided": "Décision enregistrée",
         "phone.title": "Téléphone du patient — application TousAntiCovid",
         "phone.lead": "Ce panneau joue l'application du patient : le code est vérifié auprès du "
-        "service de codes, comme le fait l'application.",
+        "service de codes, comme le fait l'application. Comme le téléphone du patient, il "
+        "s'ouvre sans connexion au logiciel, et les réponses e-CPS de la démo aussi : ce sont "
+        "des panneaux du simulateur, absents d'une vraie installation.",
         "phone.declare": "Me déclarer",
         "phone.code": "Code de déclaration (6 caractères)",
         "phone.submit": "Valider le code",
@@ -358,7 +360,9 @@ UI: dict[Locale, dict[str, str]] = {
         "pending.decided": "Decision recorded",
         "phone.title": "Patient's phone — TousAntiCovid app",
         "phone.lead": "This panel plays the patient's app: the code is checked with the code "
-        "service, as the app does.",
+        "service, as the app does. Like the patient's phone, it opens without logging in to the "
+        "software, and so do the demo's e-CPS answers: they are simulator panels, absent from "
+        "a real installation.",
         "phone.declare": "Declare myself",
         "phone.code": "Declaration code (6 characters)",
         "phone.submit": "Submit the code",
