@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from prostop_mssante.settings import ArchiveLimits
@@ -126,7 +127,7 @@ def read_archive(data: bytes, archive_name: str, limits: ArchiveLimits) -> list[
                 raise _refuse("an entry is a symbolic link", where)
             try:
                 content = _inflate(archive, info, budget, limits, where)
-            except (zipfile.BadZipFile, EOFError, OSError, ValueError,
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
                     NotImplementedError, RuntimeError) as exc:
                 raise UnsafeArchiveError(f"an entry is damaged ({exc})", where=where,
                                          fix=_RESEND) from None

@@ -11,13 +11,14 @@ The message (Référentiel socle MSSanté #2, IHE XDM "zip over e-mail") carries
 * the subject ``XDM/1.0/DDM+<title> <NOM> <prénom> <date de naissance>`` and a short text part
   that does not hold the code (it is in the note only).
 
-Everything is derived from the issuance: the Message-ID (``<prostop-<uuid>@<domain>>``), the
+Everything is derived from the issuance: the Message-ID (``<token>.prostop@<domain>``), the
 document id, the package's bytes. A write-back sent again after a crash or a lost answer is the
 same message, which the physician's software (and the physician) can recognise.
 """
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import ssl
 import uuid
@@ -60,7 +61,11 @@ def document_id(record_id: str) -> str:
 
 
 def message_id(record_id: str, address: str) -> str:
-    return f"<prostop-{uuid.uuid5(_IDS, 'message:' + record_id)}@{address.rpartition('@')[2]}>"
+    """``<26 base32 characters>.prostop@<the mailbox's domain>``: derived from the issuance,
+    and short enough that the header is not folded for domains up to 29 characters."""
+    digest = uuid.uuid5(_IDS, "message:" + record_id).bytes
+    token = base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+    return f"<{token}.prostop@{address.rpartition('@')[2]}>"
 
 
 def _confirmer(record: IssuanceRecord) -> Practitioner | None:
