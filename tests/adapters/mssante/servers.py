@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,10 +86,8 @@ class Dovecot:
         """Kill the whole process group: Dovecot's master waits seconds for its children on
         SIGTERM, and the mail in this throw-away folder needs no clean shutdown."""
         if self.process.poll() is None:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=5)
         shutil.rmtree(self.root, ignore_errors=True)
 
