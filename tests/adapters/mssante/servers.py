@@ -222,18 +222,24 @@ class TlsController(Controller):  # type: ignore[misc]
 
 
 @contextmanager
-def running_smtp(pki: Pki, *, client_cert: bool = False) -> Iterator[SmtpSink]:
-    """aiosmtpd on a free port of 127.0.0.1, implicit TLS, AUTH required."""
+def running_smtp(pki: Pki, *, client_cert: bool = False,
+                 starttls: bool = False) -> Iterator[SmtpSink]:
+    """aiosmtpd on a free port of 127.0.0.1, AUTH required: implicit TLS (port 465 style), or
+    a plain connection that must STARTTLS first (port 587 style)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki.server_cert, pki.server_key)
     if client_cert:
         context.load_verify_locations(cafile=pki.ca)
         context.verify_mode = ssl.CERT_REQUIRED
     sink = SmtpSink(free_port())
-    controller = TlsController(pki, sink, hostname="127.0.0.1", port=sink.port,
-                               ssl_context=context, authenticator=sink.authenticate,
-                               auth_required=True, auth_require_tls=False,
-                               ready_timeout=START_TIMEOUT)
+    common: dict[str, Any] = {"hostname": "127.0.0.1", "port": sink.port,
+                              "authenticator": sink.authenticate, "auth_required": True,
+                              "ready_timeout": START_TIMEOUT}
+    controller = (
+        Controller(sink, tls_context=context, require_starttls=True, auth_require_tls=True,
+                   **common) if starttls
+        else TlsController(pki, sink, ssl_context=context, auth_require_tls=False, **common)
+    )
     controller.start()
     try:
         yield sink

@@ -51,7 +51,7 @@ from tests.adapters.mssante.helpers import (
     lab_message,
     lab_package,
 )
-from tests.adapters.mssante.servers import Dovecot, SmtpSink
+from tests.adapters.mssante.servers import Dovecot, SmtpSink, running_smtp
 from tests.fixtures.simulator import code_service_settings, psc_settings
 
 PRACTITIONER = Practitioner(national_id=RPPS, family_name="DURAND", given_name="Claire",
@@ -236,6 +236,23 @@ def test_a_refused_send_is_a_typed_error_and_the_retry_is_recognisable(
     write_back(issued_record(), writer)
     [received] = smtp.messages
     check_write_back(received.data, "7H3K9QXW")
+
+
+def test_starttls_submission_is_supported_and_tls_is_never_skipped(
+    pki: Pki, section: dict[str, Any]
+) -> None:
+    from prostop_mssante.settings import parse_mssante_settings
+
+    with running_smtp(pki, starttls=True) as submission:
+        config = parse_mssante_settings(section | {"smtp_port": submission.port,
+                                                   "smtp_tls": "starttls"})
+        write_back(issued_record(), config)
+        [received] = submission.messages
+        check_write_back(received.data, "7H3K9QXW")
+        implicit = parse_mssante_settings(section | {"smtp_port": submission.port})
+        with pytest.raises(SendError, match=r"SSL|not accepted"):  # no TLS, no message
+            write_back(issued_record(), implicit)
+        assert len(submission.messages) == 1
 
 
 def test_an_unqualified_identity_is_announced_with_x_mss_ins_n(
