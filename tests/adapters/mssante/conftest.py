@@ -1,0 +1,66 @@
+"""Fixtures: a CA, Dovecot (IMAPS) and aiosmtpd (SMTP over TLS) on 127.0.0.1, an installation
+with the MSSanté plugin registered directly (no entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prostop_mssante.service import MailboxService
+from prostop_mssante.settings import MssanteSettings, load_mssante_settings
+from prostop_plugin.app import Prostop
+from tests.adapters.hl7v2_mllp.pki import Pki, make_pki
+from tests.adapters.mssante.helpers import mssante_section, open_runtime
+from tests.adapters.mssante.servers import (
+    AIOSMTPD_WARNING,
+    Dovecot,
+    SmtpSink,
+    running_dovecot,
+    running_smtp,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", AIOSMTPD_WARNING)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def dovecot(pki: Pki) -> Iterator[Dovecot]:
+    with running_dovecot(pki) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp(pki: Pki) -> Iterator[SmtpSink]:
+    with running_smtp(pki) as sink:
+        yield sink
+
+
+@pytest.fixture
+def section(dovecot: Dovecot, pki: Pki, smtp: SmtpSink) -> dict[str, Any]:
+    return mssante_section(dovecot, pki, smtp)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, section: dict[str, Any]) -> Iterator[Prostop]:
+    with open_runtime(tmp_path, section) as app:
+        yield app
+
+
+@pytest.fixture
+def config(runtime: Prostop) -> MssanteSettings:
+    return load_mssante_settings(runtime.settings)
+
+
+@pytest.fixture
+def service(runtime: Prostop, config: MssanteSettings) -> MailboxService:
+    """Not started: tests drive it with ``poll_once``."""
+    return MailboxService(runtime, config)
