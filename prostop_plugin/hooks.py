@@ -140,7 +140,14 @@ def prostop_confirm_issuance(request: ConfirmationRequest) -> ConfirmationDecisi
 
     Return ``None`` when this host has no synchronous UI channel: the request then waits in the
     pending queue (``prostop pending``, the demo's page) until a physician decides.
-    First non-None result wins.
+    First non-None result wins. Answer only for your own adapter's requests
+    (``request.source.adapter``) and return ``None`` for the others.
+
+    Called on the thread that fired ``prostop_diagnosis_recorded``, or on the runtime's worker
+    when the host recorded the event with :meth:`Prostop.record` (which returns the request to
+    show instead of waiting for this hook). An exception raised here is logged and the next
+    implementation asked; the request then waits in the pending queue. Each implementation is
+    called on its own for that reason: wrappers do not apply to this hook.
 
     :param request: what to show: decision, reasons, evidence, earlier codes, attestation.
     :returns: the physician's decision, or ``None``.
