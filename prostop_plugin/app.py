@@ -93,7 +93,6 @@ class Prostop:
     ) -> None:
         self.settings = settings
         prepare_data_dir(settings)
-        prepare_data_dir(settings)
         self.keyring = KeyRing.open(settings.key_dir)
         self.ledger = Ledger(settings.ledger_path, self.keyring)
         self.audit = AuditLog(settings.audit_path, self.keyring)
@@ -112,18 +111,22 @@ class Prostop:
         )
         self._psc = PSCTokenPlugin(settings.psc, settings.eligibility.allowed_professions)
         self._issuer = ProStopCovidPlugin()
-        # built-ins first: pluggy calls the last registered first, and the fallbacks are
-        # marked trylast, so hosts and adapters always get the first word
-        for name, builtin in self.builtin_plugins():
-            self.pm.register(builtin, name=name)
-        register_plugins(self.pm, plugins)
-        load_module_plugins(self.pm, settings.plugins)
-        load_entry_point_plugins(self.pm, settings.adapters)
-        check_hookimpls(self.pm)
-        self.hooks.configure(settings)
         self.worker = RuntimeWorker(
             self.engine, threads=worker_threads, resume_every=resume_every
         )
+        try:
+            # built-ins first: pluggy calls the last registered first, and the fallbacks are
+            # marked trylast, so hosts and adapters always get the first word
+            for name, builtin in self.builtin_plugins():
+                self.pm.register(builtin, name=name)
+            register_plugins(self.pm, plugins)
+            load_module_plugins(self.pm, settings.plugins)
+            load_entry_point_plugins(self.pm, settings.adapters)
+            check_hookimpls(self.pm)
+            self.hooks.configure(settings)  # an adapter's bad settings fail here
+        except BaseException:
+            self.close()  # a runtime that failed to start holds no file open
+            raise
         self.worker.start()
 
     def builtin_plugins(self) -> list[tuple[str, object]]:
