@@ -209,9 +209,11 @@ def prostop_code_issuer(settings: Settings) -> CodeIssuer | None:
 def prostop_issuance_changed(record: IssuanceRecord, previous: IssuanceState | None) -> None:
     """An issuance moved to a new state (already committed to the ledger).
 
-    Observers (audit, statistics, printing, notifications) must not change the flow: an
-    exception raised here is logged and audited, and neither stops the flow nor the other
-    observers. Each implementation is called on its own for that reason, so wrapper
+    Called on the thread that made the step: the caller's for the synchronous path, the
+    runtime's worker after ``Prostop.record``/``decide_later`` (a desktop host hands the news
+    over to its UI thread). Observers (audit, statistics, printing, notifications) must not
+    change the flow: an exception raised here is logged and audited, and neither stops the
+    flow nor the other observers. Each implementation is called on its own for that reason, so wrapper
     implementations (``wrapper=True``) and hook-call monitoring do not apply to this hook.
 
     :param record: the record in its new state (``record.code`` is not set here).
