@@ -213,8 +213,9 @@ def prostop_issuance_changed(record: IssuanceRecord, previous: IssuanceState | N
     runtime's worker after ``Prostop.record``/``decide_later`` (a desktop host hands the news
     over to its UI thread). Observers (audit, statistics, printing, notifications) must not
     change the flow: an exception raised here is logged and audited, and neither stops the
-    flow nor the other observers. Each implementation is called on its own for that reason, so wrapper
-    implementations (``wrapper=True``) and hook-call monitoring do not apply to this hook.
+    flow nor the other observers. Each implementation is called on its own for that reason,
+    so wrapper implementations (``wrapper=True``) and hook-call monitoring do not apply to
+    this hook.
 
     :param record: the record in its new state (``record.code`` is not set here).
     :param previous: the state it left, ``None`` for a new record.
