@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-ADAPTERS := $(wildcard adapters/*/pyproject.toml)
-LINTED   := prostop_plugin tests bench $(wildcard adapters/*/)
-TYPED    := prostop_plugin $(wildcard adapters/*/prostop_*)
+# adapters/: the built-in adapters; examples/: example adapters (docs/vendors.md), tested too
+ADAPTERS := $(wildcard adapters/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
+LINTED   := prostop_plugin tests bench $(wildcard adapters/*/) $(wildcard examples/*/)
+TYPED    := prostop_plugin $(wildcard adapters/*/prostop_*) $(wildcard examples/*/prostop_*)
 STAMP  := $(VENV)/.installed
 # the browser tests' accessibility check loads axe-core from disk (never downloaded at test time)
 AXE_CORE := axe-core@4.14.1

@@ -5,11 +5,15 @@ modules behind it (their layout may change, these names will not)::
 
     from prostop_plugin import Prostop, load_settings, hookimpl, DiagnosisEvent
 
-    with Prostop.open(load_settings(), plugins=[MyHostPlugin()]) as prostop:
-        prostop.hooks.diagnosis_recorded(event)
+    with Prostop.open(load_settings(), plugins=[MyHostPlugin()], resume_every=5) as prostop:
+        recorded = prostop.record(event)     # returns at once; recorded.confirmation to show
+        prostop.decide_later(recorded.issuance_id, decision)   # returns at once too
 
-The format toolkits :mod:`prostop_plugin.hl7` (ER7, MLLP, ACKs, outgoing messages) are public
-subpackages for adapters that speak HL7 v2. See docs/architecture.md for the package map.
+(``prostop.hooks.diagnosis_recorded(event)`` is the synchronous path, for scripts and
+adapters without a UI.) The format toolkits :mod:`prostop_plugin.hl7` (ER7, MLLP, ACKs,
+outgoing messages) are public subpackages for adapters that speak HL7 v2, and
+:mod:`prostop_plugin.testing` is the test kit (pytest fixtures, ``AdapterConformance``).
+See docs/vendors.md for a walkthrough and docs/architecture.md for the package map.
 """
 
 from prostop_plugin.app import Prostop
@@ -22,7 +26,7 @@ from prostop_plugin.config import (
     parse_adapter_section,
 )
 from prostop_plugin.documents import build_cda_note, build_hprim_report
-from prostop_plugin.eligibility import is_covid_relevant
+from prostop_plugin.eligibility import EligibilityPolicy, is_covid_relevant
 from prostop_plugin.errors import (
     AuditError,
     ConfigError,
@@ -43,7 +47,9 @@ from prostop_plugin.errors import (
 )
 from prostop_plugin.fileio import write_atomically
 from prostop_plugin.hooks import BackgroundService, hookimpl, hookspec
+from prostop_plugin.host_api import Recorded
 from prostop_plugin.input_limits import MAX_FILE_BYTES
+from prostop_plugin.issuers import CodeIssuer
 from prostop_plugin.models import (
     AccessToken,
     AdapterInfo,
@@ -88,6 +94,7 @@ __all__ = [
     "AuditError",
     "BackgroundService",
     "CibaTokenSource",
+    "CodeIssuer",
     "CodeRequest",
     "CodeServiceSettings",
     "Coding",
@@ -101,6 +108,7 @@ __all__ = [
     "DiagnosisEvidence",
     "DiagnosisStatus",
     "EligibilityDecision",
+    "EligibilityPolicy",
     "EventSource",
     "Evidence",
     "EvidenceUsed",
@@ -128,6 +136,7 @@ __all__ = [
     "PreviousIssuance",
     "Prostop",
     "ProstopError",
+    "Recorded",
     "ResultCorrection",
     "Settings",
     "SymptomEvidence",

@@ -75,15 +75,19 @@ class ConfigError(ProstopError):
 class ConfirmationRefused(ProstopError):
     """A physician's decision cannot be accepted (e.g. approval without the QR attestation).
 
-    ``what`` is English (logs, admins); ``fr`` is what the physician reads, ``en`` the same
-    for a physician reading English (``what`` when not given).
+    ``what`` is the English detail for logs and admins; ``fr`` and ``en`` are what the
+    physician reads (:meth:`text` picks the one for a locale).
     """
 
-    def __init__(self, what: str, *, fr: str, en: str | None = None, where: str | None = None,
+    def __init__(self, what: str, *, fr: str, en: str, where: str | None = None,
                  fix: str | None = None) -> None:
         self.fr = fr
-        self.en = en or what
+        self.en = en
         super().__init__(what, where=where, fix=fix)
+
+    def text(self, locale: str) -> str:
+        """What the physician reads, in ``locale`` ("fr" or "en"; French otherwise)."""
+        return self.en if locale == "en" else self.fr
 
 
 class IssuanceNotFound(ProstopError):

@@ -32,3 +32,21 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
         Path(temp).unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+def private_directory(path: Path) -> bool:
+    """Create ``path`` readable by its owner only (0700) when it does not exist yet; an
+    existing folder is left as the admin set it (``prostop doctor`` says when it is open to
+    others). Returns whether it was created.
+
+    :raises OSError: when it cannot be created.
+    """
+    if path.is_dir():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:  # created meanwhile by another process
+        return False
+    os.chmod(path, 0o700)  # mkdir's mode goes through the umask
+    return True

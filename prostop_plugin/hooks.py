@@ -144,7 +144,14 @@ def prostop_confirm_issuance(request: ConfirmationRequest) -> ConfirmationDecisi
 
     Return ``None`` when this host has no synchronous UI channel: the request then waits in the
     pending queue (``prostop pending``, the demo's page) until a physician decides.
-    First non-None result wins.
+    First non-None result wins. Answer only for your own adapter's requests
+    (``request.source.adapter``) and return ``None`` for the others.
+
+    Called on the thread that fired ``prostop_diagnosis_recorded``, or on the runtime's worker
+    when the host recorded the event with :meth:`Prostop.record` (which returns the request to
+    show instead of waiting for this hook). An exception raised here is logged and the next
+    implementation asked; the request then waits in the pending queue. Each implementation is
+    called on its own for that reason: wrappers do not apply to this hook.
 
     :param request: what to show: decision, reasons, evidence, earlier codes, attestation.
     :returns: the physician's decision, or ``None``.
@@ -206,10 +213,13 @@ def prostop_code_issuer(settings: Settings) -> CodeIssuer | None:
 def prostop_issuance_changed(record: IssuanceRecord, previous: IssuanceState | None) -> None:
     """An issuance moved to a new state (already committed to the ledger).
 
-    Observers (audit, statistics, printing, notifications) must not change the flow: an
-    exception raised here is logged and audited, and neither stops the flow nor the other
-    observers. Each implementation is called on its own for that reason, so wrapper
-    implementations (``wrapper=True``) and hook-call monitoring do not apply to this hook.
+    Called on the thread that made the step: the caller's for the synchronous path, the
+    runtime's worker after ``Prostop.record``/``decide_later`` (a desktop host hands the news
+    over to its UI thread). Observers (audit, statistics, printing, notifications) must not
+    change the flow: an exception raised here is logged and audited, and neither stops the
+    flow nor the other observers. Each implementation is called on its own for that reason,
+    so wrapper implementations (``wrapper=True``) and hook-call monitoring do not apply to
+    this hook.
 
     :param record: the record in its new state (``record.code`` is not set here).
     :param previous: the state it left, ``None`` for a new record.

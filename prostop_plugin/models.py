@@ -348,6 +348,10 @@ class ConfirmationRequest(Model):
     """What the host's confirmation dialog shows."""
 
     issuance_id: str
+    source: EventSource = Field(
+        description="where the issuance's event came from: a confirmation hook answers for "
+        "its own adapter's requests (source.adapter) and returns None for the others",
+    )
     patient: PatientRef
     practitioner: Practitioner | None
     decision: EligibilityDecision

@@ -55,8 +55,40 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+def already_registered(pm: pluggy.PluginManager, plugin: object) -> str | None:
+    """The name ``plugin`` is registered under already, or ``None``.
+
+    The same object, or — for a plugin that is an instance — another instance of its class:
+    an adapter given both in ``Prostop.open(plugins=[...])`` and by its entry point is one
+    adapter, whose hooks must answer once.
+    """
+    for name, other in pm.list_name_plugin():
+        if other is plugin:
+            return name
+        if (other is not None and not isinstance(plugin, ModuleType)
+                and type(other) is type(plugin)):
+            return name
+    return None
+
+
+def register_plugins(pm: pluggy.PluginManager, plugins: Iterable[object]) -> list[str]:
+    """Register a host's own plugin objects (``Prostop.open(plugins=[...])``); the same object
+    given twice is registered once. Returns the names pluggy gave them."""
+    names: list[str] = []
+    for plugin in plugins:
+        if pm.is_registered(plugin):
+            continue
+        name = pm.register(plugin)
+        if name is not None:
+            names.append(name)
+    return names
+
+
 def load_entry_point_plugins(pm: pluggy.PluginManager, allowed: Iterable[str]) -> list[str]:
     """Register the ``prostop`` entry points whose names are allowed; return their names.
+
+    An entry point whose plugin is already registered (the host gave the same plugin in
+    ``plugins=[...]``) is skipped, so its hooks are not called twice.
 
     :raises ConfigError: when an allowed name is not installed or fails to import.
     """
@@ -84,6 +116,11 @@ def load_entry_point_plugins(pm: pluggy.PluginManager, allowed: Iterable[str]) -
                 where=f"entry point {ep.value}",
                 fix="reinstall the adapter, or check its own dependencies",
             ) from exc
+        twin = already_registered(pm, plugin)
+        if twin is not None:
+            log.info("adapter '%s' is registered already (as %s, given in plugins=[...]): "
+                     "its entry point is not registered a second time", name, twin)
+            continue
         pm.register(plugin, name=name)
         loaded.append(name)
     return loaded
@@ -102,6 +139,9 @@ def load_module_plugins(pm: pluggy.PluginManager, names: Iterable[str]) -> list[
                 where="setting 'plugins'",
                 fix="check the module name and that it is installed in this environment",
             ) from exc
+        if already_registered(pm, module) is not None:
+            log.info("plugin module '%s' is registered already: not a second time", name)
+            continue
         pm.register(module, name=name)
         loaded.append(name)
     return loaded
@@ -152,9 +192,31 @@ class HookFacade:
         self._hook.prostop_result_corrected(correction=correction)
 
     def confirm_issuance(self, request: ConfirmationRequest) -> ConfirmationDecision | None:
-        return cast(
-            "ConfirmationDecision | None", self._hook.prostop_confirm_issuance(request=request)
-        )
+        """The first decision a dialog hook returns, in pluggy's order; ``None`` when none.
+
+        A dialog hook that raises is logged and the next one asked: a broken host never
+        leaves the request stuck nor its exception with the adapter that recorded the event
+        (without an answer, the request waits in the pending queue).
+        """
+        caller = self._hook.prostop_confirm_issuance
+        for impl in reversed(caller.get_hookimpls()):  # pluggy's own order: LIFO
+            if impl.hookwrapper or getattr(impl, "wrapper", False):
+                continue
+            try:
+                answer = impl.function(**{name: request for name in impl.argnames})
+            except Exception as exc:
+                # unnamed plugins are named by id(): the class (or module) says more
+                name = impl.plugin_name
+                source = type(impl.plugin).__name__ if name.isdigit() else name
+                log.error(
+                    "the confirmation hook of %s failed on issuance %s: %s: %s; the request "
+                    "waits in the pending queue", source, request.issuance_id,
+                    type(exc).__name__, exc,
+                )
+                continue
+            if answer is not None:
+                return cast(ConfirmationDecision, answer)
+        return None
 
     def practitioner_token(
         self, practitioner: Practitioner, binding_message: str

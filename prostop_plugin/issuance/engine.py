@@ -237,15 +237,32 @@ class IssuanceEngine:
             record.binding_message = new_binding_message()
         self.transitions.save(record, expect=S.RECEIVED)
 
-    def _ask_host(self, record: IssuanceRecord) -> bool:
+    def _reevaluate(self, record: IssuanceRecord) -> bool:
+        """An awaiting request, evaluated again; False when it is no longer eligible."""
         refreshed = self.evaluate(record)
         if refreshed != record.decision:  # new evidence joined the episode meanwhile
             record.decision = refreshed
             if refreshed.decision == "not_eligible":
                 record.state = S.NOT_ELIGIBLE
             self.transitions.save(record, expect=S.AWAITING_CONFIRMATION)
-            if record.state == S.NOT_ELIGIBLE:
-                return False
+        return record.state != S.NOT_ELIGIBLE
+
+    def evaluate_waiting(self, issuance_id: str) -> IssuanceRecord:
+        """Evaluate a received issuance, or an awaiting one again, without asking any host:
+        the host API's recording (``Prostop.record``) shows the request itself."""
+        record = self.ledger.get(issuance_id)
+        try:
+            if record.state == S.RECEIVED:
+                self._evaluate(record)
+            elif record.state == S.AWAITING_CONFIRMATION:
+                self._reevaluate(record)
+        except InvalidTransition as exc:  # another process moved it first: theirs is the truth
+            log.info("issuance %s: %s", issuance_id, exc)
+        return self.ledger.get(issuance_id)
+
+    def _ask_host(self, record: IssuanceRecord) -> bool:
+        if not self._reevaluate(record):
+            return False
         answer = self.hooks.confirm_issuance(self.confirmation_request(record))
         if answer is None:
             return False  # no UI channel: waits in the pending queue

@@ -64,6 +64,7 @@ def confirmation_request(
     assert record.decision is not None
     return ConfirmationRequest(
         issuance_id=record.id,
+        source=record.event.source,
         patient=record.event.patient,
         practitioner=record.event.practitioner,
         decision=record.decision,
@@ -103,6 +104,7 @@ def check_decision(
         if not (answer.decline_reason or "").strip():
             raise ConfirmationRefused(
                 "a decline needs a reason", fr="Indiquez la raison du refus.",
+                en="Give the reason for declining.",
                 fix="give --reason",
             )
         return
@@ -110,22 +112,26 @@ def check_decision(
         raise ConfirmationRefused(
             f"profession {who.profession_code} may not issue declaration codes",
             fr="Seuls les médecins et infirmiers peuvent remettre un code de déclaration.",
+            en="Only physicians and nurses may give a declaration code.",
         )
     if eligible.decision == "not_eligible":
         raise ConfirmationRefused(
-            "this case is not eligible", fr="Ce cas n'est pas éligible à un code."
+            "this case is not eligible", fr="Ce cas n'est pas éligible à un code.",
+            en="This case is not eligible for a code.",
         )
     if eligible.requires_qr_attestation and not answer.qr_unavailable_attested:
         raise ConfirmationRefused(
             "a confirmed case needs the attestation that the SI-DEP QR code is unavailable "
             "and will not be used by anyone else",
             fr=localized(Message.QR_ATTESTATION_MISSING).fr,
+            en=localized(Message.QR_ATTESTATION_MISSING).en,
             fix="approve with --attest-qr-unavailable after checking with the patient",
         )
     if eligible.requires_rtpcr_attestation and not answer.rtpcr_positive_attested:
         raise ConfirmationRefused(
             "no positive RT-PCR is on file: the physician must attest one",
             fr=localized(Message.RTPCR_ATTESTATION_MISSING).fr,
+            en=localized(Message.RTPCR_ATTESTATION_MISSING).en,
             fix="approve with --attest-rtpcr-positive",
         )
     onset = answer.symptom_onset
@@ -133,6 +139,7 @@ def check_decision(
         raise ConfirmationRefused(
             "the symptom onset date is in the future",
             fr="La date de début des symptômes est dans le futur.",
+            en="The symptom onset date is in the future.",
         )
 
 
@@ -195,6 +202,7 @@ def reissue_refusal(
         return ConfirmationRefused(
             f"only an expired code can be re-issued; this one is '{expired.state.value}'",
             fr=localized(Message.REISSUE_NOT_LATEST).fr,
+            en=localized(Message.REISSUE_NOT_LATEST).en,
         )
     others = [h for h in history if h.id != expired.id]
     for other in others:

@@ -35,7 +35,9 @@ class HostTokenStore:
     only to work of the session that put it. A single-user desktop host may put tokens without
     a session: they serve work outside any session.
 
-    Register an instance with the plugin manager; it answers ``prostop_practitioner_token``
+    Import it from the root (``from prostop_plugin import HostTokenStore``), build one and
+    register it with the runtime (``Prostop.open(settings, plugins=[store])``); :meth:`put` is
+    called on that instance at login. It answers ``prostop_practitioner_token``
     with such a token while it is fresh, else ``None`` (the next source, CIBA, tries). The core
     verifies every token (:func:`~prostop_plugin.psc.first_verified_token`): what the host
     wrote in the :class:`AccessToken` is only used to find it, never trusted.

@@ -75,6 +75,8 @@ def make_record(decision: EligibilityDecision | None = None, **fields: Any) -> I
 
 def make_request(decision: EligibilityDecision, **fields: Any) -> ConfirmationRequest:
     values: dict[str, Any] = {"issuance_id": "iss-1", "patient": PATIENT, "practitioner": DOCTOR,
+                              "source": EventSource(adapter="json", host="cabinet-test",
+                                                    message_id="EVT-1"),
                               "decision": decision, "binding_message": "42"}
     values.update(fields)
     return ConfirmationRequest(**values)

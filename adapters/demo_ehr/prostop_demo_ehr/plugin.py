@@ -11,6 +11,9 @@ How each hook is answered, and why:
   EHR shows the dialog from ``engine.confirmation_request`` — at once on the consultation
   screen that recorded it, or as a banner and on the pending page when it came from a channel
   without a screen. The hook is where the EHR hears of those: it keeps their ids for the banner.
+  A request from another host that has its own confirmation screen
+  (``AdapterInfo.has_confirmation_ui``, told by ``request.source.adapter``) is that host's to
+  show: the EHR ignores it.
   The physician's answer goes to ``engine.decide``.
 * ``prostop_practitioner_token`` — the token of the PSC login of the session that made the
   decision (:class:`~prostop_plugin.psc.HostTokenStore`, keyed by session: the work a browser
@@ -62,6 +65,8 @@ class DemoEhrPlugin:
         self._store: EhrStore | None = None
         self._lock = threading.Lock()
         self._new_requests: list[str] = []
+        #: other adapters showing their own confirmation dialog (learnt when the EHR starts)
+        self._other_screens: frozenset[str] = frozenset()
 
     def store(self) -> EhrStore:
         """The EHR database, opened on first use (``prostop_configure`` must have run)."""
@@ -77,6 +82,12 @@ class DemoEhrPlugin:
         with self._lock:
             taken, self._new_requests = self._new_requests, []
         return taken
+
+    def announces(self, request: ConfirmationRequest) -> bool:
+        """Its own requests, and those from channels without a screen (HL7, files), go to the
+        banner; another host's requests are for that host's own dialog."""
+        adapter = request.source.adapter
+        return adapter == ADAPTER_NAME or adapter not in self._other_screens
 
     def close(self) -> None:
         with self._lock:
@@ -105,12 +116,17 @@ class DemoEhrPlugin:
     def prostop_background_services(self, runtime: Prostop) -> list[BackgroundService]:
         from prostop_demo_ehr.service import EhrWebService
 
+        self._other_screens = frozenset(
+            a.name for a in runtime.hooks.adapters()
+            if a.has_confirmation_ui and a.name != ADAPTER_NAME
+        )
         return [EhrWebService(runtime, self)]
 
     @hookimpl
     def prostop_confirm_issuance(self, request: ConfirmationRequest) -> ConfirmationDecision | None:
-        with self._lock:
-            self._new_requests.append(request.issuance_id)
+        if self.announces(request):
+            with self._lock:
+                self._new_requests.append(request.issuance_id)
         return None
 
     @hookimpl

@@ -140,6 +140,14 @@ class EhrStore:
                                      (patient_id,)).fetchone()
         return self._patient(row) if row else None
 
+    def add_patient(self, patient: Patient) -> None:
+        """Register a patient (kept as it is when the id is known already)."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO patients VALUES (?, ?, ?, ?, ?, ?)",
+                (patient.id, patient.family_name, patient.given_name,
+                 patient.birth_date.isoformat(), patient.sex, patient.ins))
+
     # -- consultations -------------------------------------------------------------------------
 
     @staticmethod

@@ -188,7 +188,7 @@ def not_eligible_request(runtime: Prostop, record: IssuanceRecord) -> Confirmati
     never gets; the texts only need it for the approve part, which is not shown."""
     assert record.decision is not None
     return ConfirmationRequest(
-        issuance_id=record.id, patient=record.event.patient,
+        issuance_id=record.id, source=record.event.source, patient=record.event.patient,
         practitioner=record.event.practitioner, decision=record.decision,
         previous_issuances=runtime.engine.previous_issuances(record),
         binding_message=_NO_BINDING, locale=record.locale,

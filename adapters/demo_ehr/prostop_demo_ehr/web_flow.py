@@ -80,7 +80,7 @@ def decide(
     try:
         ehr.runtime.engine.decide(issuance_id, decision, advance=False)
     except ConfirmationRefused as refused:
-        ehr.remember_refusal(issuance_id, refused.fr if locale == "fr" else refused.what)
+        ehr.remember_refusal(issuance_id, refused.text(locale))
         return redirect(f"{page}?dialog={issuance_id}")
     except InvalidTransition:  # decided meanwhile, elsewhere: the page shows the outcome
         return redirect(_landing(page, issuance_id))

@@ -4,6 +4,7 @@ the entry point and the service's start and stop."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -25,10 +26,12 @@ from prostop_demo_ehr.samples import sample_file
 from prostop_demo_ehr.service import EhrWebService
 from prostop_demo_ehr.settings import EhrSettings, load_ehr_settings
 from prostop_demo_ehr.store import DEMO_PATIENTS, EhrStore
+from prostop_plugin import AdapterInfo, hookimpl
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfigError
 from prostop_plugin.models import IssuanceRecord, IssuanceState, PatientRef
+from prostop_plugin.testing import positive_pcr_event
 from prostop_plugin.texts import Handout
 from tests.adapters.demo_ehr.browser import contrast_ratio
 from tests.fixtures.builders import rtpcr_event
@@ -171,3 +174,29 @@ def test_entry_point_loads_the_plugin_and_its_service_starts_and_stops(
     printed = capsys.readouterr().out
     assert "Logiciel de cabinet de démonstration : http://127.0.0.1:" in printed
     assert "5. Ouvrez « Téléphone du patient »" in printed
+
+
+class DesktopHost:
+    """Another host of the installation, which shows its own confirmation dialog."""
+
+    @hookimpl
+    def prostop_register_adapters(self, register: Callable[[AdapterInfo], None]) -> None:
+        register(AdapterInfo(name="desktop", title="Desktop EHR", has_confirmation_ui=True))
+
+
+def test_the_banner_announces_screenless_channels_but_not_another_hosts_dialog(
+    tmp_path: Path,
+) -> None:
+    plugin = DemoEhrPlugin()
+    settings = Settings(data_dir=tmp_path, adapter={"demo_ehr": {"port": 0}})
+    try:
+        with Prostop.open(settings, plugins=[DesktopHost(), plugin]) as runtime:
+            plugin.prostop_background_services(runtime)  # the EHR starts: it learns the others
+            ids = {adapter: runtime.record(positive_pcr_event(
+                adapter, n=n, on=runtime.engine.today())).issuance_id
+                for n, adapter in enumerate(("demo_ehr", "hl7v2_mllp", "desktop"), start=1)}
+            assert runtime.worker.wait_idle(30)
+            assert sorted(plugin.take_new_requests()) == sorted(
+                [ids["demo_ehr"], ids["hl7v2_mllp"]])
+    finally:
+        plugin.close()

@@ -108,6 +108,8 @@ class FakeEHR:
     stray_ack_first: bool = False
     silent: bool = False
     received: list[bytes] = field(default_factory=list)
+    #: the messages it acknowledged positively (AA/CA): what the EHR holds
+    accepted: list[bytes] = field(default_factory=list)
     connections: int = 0
     _sock: socket.socket | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -165,6 +167,8 @@ class FakeEHR:
                     if self.stray_ack_first:  # a refusal for another message: to be skipped
                         conn.sendall(encode_frame(ack_message("AE", "SOMETHING-ELSE", "no")))
                     code = self.answers.pop(0) if self.answers else "CA"
+                    if code in ("AA", "CA"):
+                        self.accepted.append(frame)
                     text = "" if code in ("AA", "CA") else "patient unknown in this EHR"
                     number = len(self.received)
                     conn.sendall(encode_frame(ack_message(code, control_id, text, number)))
