@@ -206,7 +206,8 @@ class IssuanceEngine:
         state = record.state
         if state == S.RECEIVED:
             self._evaluate(record)
-            return True
+            # it starts waiting now: the one time the adapter writes its notice
+            return record.state == S.AWAITING_CONFIRMATION and self._ask_host(record, True)
         if state == S.AWAITING_CONFIRMATION:
             return self._ask_host(record)
         if state == S.APPROVED:
@@ -237,7 +238,7 @@ class IssuanceEngine:
             record.binding_message = new_binding_message()
         self.transitions.save(record, expect=S.RECEIVED)
 
-    def _ask_host(self, record: IssuanceRecord) -> bool:
+    def _ask_host(self, record: IssuanceRecord, starts_waiting: bool = False) -> bool:
         refreshed = self.evaluate(record)
         if refreshed != record.decision:  # new evidence joined the episode meanwhile
             record.decision = refreshed
@@ -246,9 +247,13 @@ class IssuanceEngine:
             self.transitions.save(record, expect=S.AWAITING_CONFIRMATION)
             if record.state == S.NOT_ELIGIBLE:
                 return False
-        answer = self.hooks.confirm_issuance(self.confirmation_request(record))
-        if answer is None:
-            return False  # no UI channel: waits in the pending queue
+        request = self.confirmation_request(record)
+        answer = self.hooks.confirm_issuance(request)
+        if answer is None:  # no UI channel: waits in the pending queue (and the console)
+            link = self.settings.console.request_link(record.id)
+            if starts_waiting and link and self.settings.console.notice_in_record:
+                self.hooks.notify_pending(request, record, link)
+            return False
         self.decide(record.id, answer, advance=False)
         return True
 
