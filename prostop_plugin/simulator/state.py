@@ -9,6 +9,7 @@ from datetime import timedelta
 from starlette.requests import Request
 
 from prostop_plugin.config import PSC_REALM_PATH
+from prostop_plugin.simulator.authcodes import AuthCodes
 from prostop_plugin.simulator.ciba import CibaRequests
 from prostop_plugin.simulator.codes import CodeStore
 from prostop_plugin.simulator.faults import FaultQueue
@@ -39,6 +40,8 @@ class SimulatorState:
     stopping: threading.Event = field(default_factory=threading.Event)
     tokens_issued: int = 0
     initial_approvals: dict[str, Approval] = field(default_factory=dict)
+    #: the authorization code flow's open login pages and codes (:mod:`.authcode`)
+    authcodes: AuthCodes = field(default_factory=lambda: AuthCodes())
 
     @classmethod
     def from_options(cls, options: SimulatorOptions) -> SimulatorState:
@@ -63,6 +66,7 @@ class SimulatorState:
         self.options.approvals = dict(self.initial_approvals)
         self.codes = _codes(self.options)
         self.ciba = _ciba(self.options)
+        self.authcodes = AuthCodes()
         self.tokens_issued = 0
 
     def practitioner(self, national_id: str) -> SimPractitioner | None:
