@@ -154,6 +154,14 @@ class ConsoleSettings(Section):
         "document's (production: https://wallet.esw.esante.gouv.fr/auth)",
     )
     cds_hooks: bool = Field(default=True, description="serve /cds-services")
+    cds_jwks_file: Path | None = Field(
+        default=None, description="JWKS file with the public keys of the EHRs allowed to call "
+        "the CDS Hooks services (their signed JWT); unset: every call is refused",
+    )
+    cds_issuers: list[str] = Field(
+        default_factory=list, description="the EHRs' JWT issuers allowed; empty: any issuer "
+        "whose key is in cds_jwks_file",
+    )
 
     @field_validator("public_url", "authorization_endpoint")
     @classmethod
@@ -380,7 +388,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             values["write_back"]["folder"] = str(base / folder)
         console = values.get("console")
         if isinstance(console, dict):
-            for key in ("tls_cert_file", "tls_key_file"):
+            for key in ("tls_cert_file", "tls_key_file", "cds_jwks_file"):
                 found = console.get(key)
                 if isinstance(found, str) and not Path(found).is_absolute():
                     console[key] = str(base / found)
