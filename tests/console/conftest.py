@@ -41,6 +41,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: a second patient: the HPRIM positive with another valid NIR, name and recipient
+OTHER_NIR = b"180013306312329"
+
+
+def other_patient(name: bytes = b"MARTIN", recipient: bytes = b"10003456789 DR DURAND") -> bytes:
+    return corpus(HPRIM).replace(b"280013306312376", OTHER_NIR).replace(b"DUPONT", name) \
+        .replace(b"10003456789 DR DURAND", recipient)
+
+
 def corpus(name: str) -> bytes:
     path = CORPUS / name
     if not path.exists():
