@@ -218,3 +218,12 @@ def test_doctor_reports_a_bad_adapter_section(
     code, out, _ = run(capsys, "doctor")
     assert code == 1
     assert "✗ adapters" in out and "adapter.filedrop" in out
+
+
+def test_init_enables_the_console_on_loopback(site: Path) -> None:
+    from prostop_plugin.config import load_settings
+
+    settings = load_settings(site / "prostop.toml")
+    assert settings.console.listen == "127.0.0.1:8710"
+    assert settings.console.base_url() == "http://127.0.0.1:8710"
+    assert settings.console.notice_in_record and not settings.console.tls
