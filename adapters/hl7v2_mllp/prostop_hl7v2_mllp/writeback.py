@@ -129,7 +129,8 @@ def send_message(data: bytes, control_id: str, config: MLLPSettings, what: str) 
         address = client.address
     if not reply.accepted:
         raise MLLPSendError(
-            f"the EHR answered {reply.code or 'an empty MSA-1'} to the {what}"
+            f"the EHR answered {reply.code or 'an empty MSA-1'}"
+            + ("" if what == "write-back" else f" to the {what}")
             + (f": {reply.text}" if reply.text else ""),
             where=f"MLLP peer {address}, MSH-10 {control_id}",
             fix="see why in the EHR's interface log; the message is sent again with the same "
