@@ -19,6 +19,7 @@ See docs/vendors.md for a walkthrough and docs/architecture.md for the package m
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import (
     CodeServiceSettings,
+    ConsoleSettings,
     PSCSettings,
     Settings,
     WriteBackSettings,
@@ -103,6 +104,7 @@ __all__ = [
     "ConfirmationRefused",
     "ConfirmationRequest",
     "ConfirmationText",
+    "ConsoleSettings",
     "DecryptionError",
     "DiagnosisEvent",
     "DiagnosisEvidence",

@@ -24,6 +24,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -107,6 +108,129 @@ class WriteBackSettings(Section):
     backoff_max: float = Field(default=600.0, ge=0)
 
 
+DEFAULT_CONSOLE_PORT = 8710
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8710`` for IPv6) as (host, port).
+
+    :raises ValueError: with the expected form.
+    """
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(
+            f"expected HOST:PORT such as 127.0.0.1:{DEFAULT_CONSOLE_PORT} or "
+            f"[::1]:{DEFAULT_CONSOLE_PORT}, got {value!r}"
+        )
+    return host, int(port)
+
+
+class ConsoleSettings(Section):
+    """``[console]``: the physician console (``prostop serve``) and its CDS Hooks service."""
+
+    listen: str | None = Field(
+        default=None, description="HOST:PORT to serve the console on; unset: no console"
+    )
+    public_url: str | None = Field(
+        default=None, description="the console's address as the practice's browsers reach it "
+        "(links in record notices, PSC redirect); default from listen and TLS",
+    )
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    practitioners: list[str] = Field(
+        default_factory=list,
+        description="RPPS (11 digits) or national ids ('8' + RPPS) allowed to log in; "
+        "empty: every practitioner of an allowed profession",
+    )
+    notice_in_record: bool = Field(
+        default=True, description="the adapter writes a notice with the console link into "
+        "the patient record when a request starts waiting",
+    )
+    idle_timeout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    session_lifetime_hours: float = Field(default=10.0, gt=0, le=24)
+    login_attempts_per_minute: int = Field(default=10, ge=1, le=1000)
+    authorization_endpoint: str | None = Field(
+        default=None, description="PSC's authorize endpoint when it is not the discovery "
+        "document's (production: https://wallet.esw.esante.gouv.fr/auth)",
+    )
+    cds_hooks: bool = Field(default=True, description="serve /cds-services")
+    cds_jwks_file: Path | None = Field(
+        default=None, description="JWKS file with the public keys of the EHRs allowed to call "
+        "the CDS Hooks services (their signed JWT); unset: every call is refused",
+    )
+    cds_issuers: list[str] = Field(
+        default_factory=list, description="the EHRs' JWT issuers allowed; empty: any issuer "
+        "whose key is in cds_jwks_file",
+    )
+
+    @field_validator("public_url", "authorization_endpoint")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return check_url(value) if value is not None else None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    @field_validator("practitioners")
+    @classmethod
+    def _ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not (value.isdigit() and (len(value) == 11 or
+                                         (len(value) == 12 and value[0] in "80"))):
+                raise ValueError(f"{value!r} is not an RPPS (11 digits) or a national id "
+                                 "('8' + RPPS)")
+        return values
+
+    @model_validator(mode="after")
+    def _tls(self) -> ConsoleSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        if self.listen is not None and not self.tls:
+            host, _ = split_listen(self.listen)
+            if not is_loopback(host):
+                raise ValueError(
+                    f"the console would listen on {host}, reachable from the network, without "
+                    "TLS: set tls_cert_file and tls_key_file (a certificate for the address the "
+                    "practice's browsers use), or listen on 127.0.0.1"
+                )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.listen is not None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+    def base_url(self) -> str | None:
+        """Where browsers reach the console (``public_url``, else from ``listen``)."""
+        if self.public_url is not None:
+            return self.public_url
+        if self.listen is None:
+            return None
+        host, port = split_listen(self.listen)
+        shown = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{shown}:{port}"
+
+    def request_link(self, issuance_id: str) -> str | None:
+        """The console's page for one request (no patient data in it); ``None`` without a
+        console."""
+        base = self.base_url()
+        return f"{base}/demandes/{issuance_id}" if base is not None else None
+
+    def allows(self, national_id: str) -> bool:
+        """Whether the practitioners list (when set) names this national id."""
+        if not self.practitioners:
+            return True
+        return any(national_id in (entry, "8" + entry) for entry in self.practitioners)
+
+
 class Settings(BaseSettings):
     """All settings. Every section has defaults that work with the local simulator."""
 
@@ -138,6 +262,7 @@ class Settings(BaseSettings):
     code_service: CodeServiceSettings = Field(default_factory=CodeServiceSettings)
     psc: PSCSettings = Field(default_factory=PSCSettings)
     write_back: WriteBackSettings = Field(default_factory=WriteBackSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     adapter: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-adapter sections: [adapter.hl7v2_mllp] …"
     )
@@ -264,6 +389,12 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         folder = values.get("write_back", {}).get("folder")
         if isinstance(folder, str) and not Path(folder).is_absolute():
             values["write_back"]["folder"] = str(base / folder)
+        console = values.get("console")
+        if isinstance(console, dict):
+            for key in ("tls_cert_file", "tls_key_file", "cds_jwks_file"):
+                found = console.get(key)
+                if isinstance(found, str) and not Path(found).is_absolute():
+                    console[key] = str(base / found)
     values.update(overrides)
     try:
         return Settings(**values)

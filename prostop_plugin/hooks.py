@@ -206,6 +206,28 @@ def prostop_code_issuer(settings: Settings) -> CodeIssuer | None:
     """
 
 
+@hookspec
+def prostop_notify_pending(
+    request: ConfirmationRequest, record: IssuanceRecord, link: str
+) -> None:
+    """A confirmation request started waiting for a physician: write a notice into the
+    patient record ("Déclaration StopCovid : confirmation en attente") with ``link``, the
+    console's page for this request.
+
+    Implement it in the adapter the event came from (``record.event.source.adapter``) and do
+    nothing for other adapters' records: the file-drop adapter writes an import file, the HL7
+    adapter sends an ORU^R01 / MDM^T02 note. Called once, when the request starts waiting,
+    only when the console is enabled and ``[console] notice_in_record`` is true. A notice is a
+    courtesy: an exception raised here is logged and audited and neither stops the flow nor
+    the other implementations; the request stays in the console's pending list whatever
+    happens to its notice.
+
+    :param request: what the confirmation dialog will show (decision, reasons, evidence).
+    :param record: the waiting issuance (its event: source, patient, practitioner; no code).
+    :param link: the console's address for this request; it holds no patient data.
+    """
+
+
 # -- observers -------------------------------------------------------------------------------
 
 

@@ -233,22 +233,29 @@ def record_event(engine: IssuanceEngine, worker: RuntimeWorker, event: Diagnosis
     """Store and evaluate ``event`` on the caller's thread; the dialog hooks are asked on the
     worker. See :meth:`Prostop.record`."""
     record, _ = engine.ingest(event)
+    starts_waiting = record.state == IssuanceState.RECEIVED  # not a resend of a waiting one
     if record.state in (IssuanceState.RECEIVED, IssuanceState.AWAITING_CONFIRMATION):
         record = engine.evaluate_waiting(record.id)
     if record.state != IssuanceState.AWAITING_CONFIRMATION:
         return Recorded(record)
     request = engine.confirmation_request(record)
     worker.submit(f"issuance {record.id}: confirmation hooks",
-                  lambda: ask_dialog_hooks(engine, request))
+                  lambda: ask_dialog_hooks(engine, request, starts_waiting=starts_waiting))
     return Recorded(record, request)
 
 
-def ask_dialog_hooks(engine: IssuanceEngine, request: ConfirmationRequest) -> None:
-    """On the worker: offer the request to the dialog hooks; apply a decision one returns."""
-    if engine.ledger.get(request.issuance_id).state != IssuanceState.AWAITING_CONFIRMATION:
+def ask_dialog_hooks(
+    engine: IssuanceEngine, request: ConfirmationRequest, *, starts_waiting: bool = False
+) -> None:
+    """On the worker: offer the request to the dialog hooks; apply a decision one returns.
+    When none answers a request that starts waiting, the adapter writes its notice."""
+    record = engine.ledger.get(request.issuance_id)
+    if record.state != IssuanceState.AWAITING_CONFIRMATION:
         return  # decided meanwhile (the host's own dialog): nothing to ask
     answer = engine.hooks.confirm_issuance(request)
     if answer is None:
+        if starts_waiting:
+            engine.notify_waiting(request, record)
         return  # waits for the host's dialog, or in the pending queue
     try:
         engine.decide(request.issuance_id, answer)

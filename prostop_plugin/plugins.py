@@ -240,24 +240,36 @@ class HookFacade:
             )
         return cast(CodeIssuer, issuer)
 
+    def notify_pending(
+        self, request: ConfirmationRequest, record: IssuanceRecord, link: str
+    ) -> None:
+        """Ask the adapters to write the "confirmation en attente" notice into the record;
+        one failing never stops the others nor the flow (a notice is a courtesy)."""
+        self._each("prostop_notify_pending",
+                   {"request": request, "record": record, "link": link})
+
     def issuance_changed(self, record: IssuanceRecord, previous: IssuanceState | None) -> None:
         """Call every observer; one failing never stops the others nor the flow."""
         # Each observer is called on its own so that its failure is its own. pluggy has no
         # public way to call one implementation through the hook (subset_hook_caller needs
         # hashable plugins, which dataclass plugins are not): wrappers and hook monitoring are
         # not applied to this hook, as documented in hooks.py.
-        caller = self._hook.prostop_issuance_changed
+        self._each("prostop_issuance_changed", {"record": record, "previous": previous})
+
+    def _each(self, hook: str, offered: dict[str, object]) -> None:
+        """Call every implementation of ``hook`` on its own; a failure is logged, reported
+        to ``on_observer_error`` and never reaches the caller or the other implementations."""
+        caller = getattr(self._hook, hook)
         for impl in reversed(caller.get_hookimpls()):  # pluggy's own order: LIFO
             try:
-                offered = {"record": record, "previous": previous}
                 impl.function(**{name: offered[name] for name in impl.argnames})
             except Exception as exc:
                 log.error(
-                    "observer %s failed on prostop_issuance_changed: %s: %s",
-                    impl.plugin_name, type(exc).__name__, exc,
+                    "observer %s failed on %s: %s: %s",
+                    impl.plugin_name, hook, type(exc).__name__, exc,
                 )
                 if self.on_observer_error is not None:
                     try:
-                        self.on_observer_error(impl.plugin_name, "prostop_issuance_changed", exc)
+                        self.on_observer_error(impl.plugin_name, hook, exc)
                     except ProstopError:
-                        log.exception("could not record the observer failure")
+                        log.exception("could not record the failure")

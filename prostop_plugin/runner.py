@@ -40,6 +40,10 @@ def serve(
 ) -> None:
     """Start every service, then tick the worker until ``stop`` is set; stop services after."""
     services = prostop.hooks.background_services(prostop)
+    if prostop.settings.console.enabled:
+        from prostop_plugin.console import ConsoleService  # the web stack, only when asked
+
+        services.append(ConsoleService(prostop))
     started: list[BackgroundService] = []
     try:
         for service in services:

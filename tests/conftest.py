@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("PROSTOP_DISABLE_PLUGIN_AUTOLOAD", "1")
+from tests.fixtures.browser import browser  # noqa: F401
 from tests.fixtures.simulator import simulator  # noqa: F401
 
 pytest_plugins = ["pytester"]  # the test kit is tested as a vendor's project would use it

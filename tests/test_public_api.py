@@ -95,7 +95,9 @@ def test_the_test_kit_is_a_pytest_plugin_any_project_gets(pytester: pytest.Pytes
             assert [e for e in prostop_simulator.logged_requests()
                     if e["path"].endswith("/generate/short")]
     """)
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    # in a process of its own, as the vendor's would run: an in-process run restores
+    # sys.modules after itself, leaving later tests with two copies of the adapters' modules
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
 

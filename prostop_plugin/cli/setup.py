@@ -62,6 +62,21 @@ channel = "MOBILE"                  # MOBILE (e-CPS app) or CARD
 [write_back]
 # A JSON file per issued code, for hosts integrated through JSON events only.
 # folder = "outbox"
+
+[console]
+# The physician console, served by `prostop serve`: the physician logs in with Pro Santé
+# Connect and confirms the requests that came through files or HL7 (docs/console.md).
+listen = "127.0.0.1:8710"
+# From the practice's network: listen on the server's address WITH a certificate, e.g.
+# listen = "0.0.0.0:8710"
+# public_url = "https://serveur-cabinet:8710"     # what the browsers type; register
+#                                                 # {{public_url}}/connexion/retour with PSC
+# tls_cert_file = "/etc/prostop/console.crt"
+# tls_key_file = "/etc/prostop/console.key"
+# practitioners = ["10003456789"]   # RPPS allowed to log in (empty: any allowed profession)
+notice_in_record = true             # a "confirmation en attente" note in the patient record
+idle_timeout_minutes = 15
+# cds_jwks_file = "/etc/prostop/ehr-keys.json"   # CDS Hooks: the EHR's public keys
 """
 
 
@@ -86,6 +101,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"written: {config}")
     print(f"keys:    {settings.key_dir} (mode 0600 — back them up)")
     print(f"ledger:  {settings.ledger_path}")
+    print(f"console: {settings.console.base_url()} (with 'prostop serve')")
     print("next:    prostop --config", config, "doctor")
     return 0
 

@@ -28,6 +28,7 @@ from prostop_plugin import eligibility
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfirmationRefused, InvalidTransition, LedgerError, ProstopError
 from prostop_plugin.issuance import requests
+from prostop_plugin.issuance.intake import Intake
 from prostop_plugin.issuance.transitions import Transitions, log
 from prostop_plugin.issuance.writeback import WriteBack
 from prostop_plugin.issuers import CodeIssuer
@@ -56,8 +57,6 @@ from prostop_plugin.texts import Message, localized
 from prostop_plugin.values import PARIS
 
 S = IssuanceState
-#: states in which a new event for the same episode starts a new issuance instead of joining
-_REOPENING_STATES = (S.NOT_ELIGIBLE, S.DECLINED)
 _MAX_STEPS = 12
 
 
@@ -82,6 +81,7 @@ class IssuanceEngine:
         self.clock = clock
         self.transitions = Transitions(ledger, hooks, clock)
         self.writeback = WriteBack(settings, self.transitions)
+        self.intake = Intake(settings, self.transitions)
         self._issuer: CodeIssuer | None = None
 
     # -- small helpers ---------------------------------------------------------------------
@@ -136,55 +136,8 @@ class IssuanceEngine:
         return record
 
     def ingest(self, event: DiagnosisEvent) -> tuple[IssuanceRecord, bool]:
-        """Durably store the event and attach it to an issuance. Returns (record, created).
-
-        The same event twice (same dedupe key) returns the record it joined the first time.
-        An event for a patient whose current episode already has a live issuance joins it:
-        one code per episode. Safe under concurrent calls (one write transaction at a time).
-        """
-        if event.locale is None:  # readers don't know the installation's language; we do
-            event = event.model_copy(update={"locale": self.settings.locale})
-        patient_key = self.ledger.patient_key(event)
-        today = self.today()
-        window = self.policy.episode_window_days
-        created: IssuanceRecord | None = None
-        with self.ledger.transaction() as conn:
-            match = self.ledger.find_event(conn, event)
-            joined = match.issuance_id
-            if match.reused_id and joined is None:
-                # never acknowledged and dropped: stored as the new message it is
-                log.warning(
-                    "event from %s/%s reuses a message id already stored with another "
-                    "content: stored as a new event", event.source.adapter, event.source.host,
-                )
-            if joined is None:
-                latest = self.ledger.latest_in_patient(conn, patient_key)
-                in_episode = latest is not None and (today - latest.episode_start).days <= window
-                if latest is not None and in_episode and latest.state not in _REOPENING_STATES:
-                    joined = latest.issuance_id
-                    self.ledger.insert_event(conn, event, joined, reused_id=match.reused_id)
-                else:
-                    if latest is not None and in_episode:
-                        episode, start = latest.episode, latest.episode_start
-                    else:
-                        episode, start = self.ledger.episode_key(patient_key, today), today
-                    now = self.clock()
-                    created = IssuanceRecord(
-                        id=requests.new_issuance_id(), episode=episode, state=S.RECEIVED,
-                        event=event, created_at=now, updated_at=now,
-                    )
-                    self.ledger.insert_issuance(
-                        conn, created, patient_key=patient_key, episode_start=start,
-                        actor=event.source.adapter,
-                    )
-                    self.ledger.insert_event(
-                        conn, event, created.id, reused_id=match.reused_id
-                    )
-        if created is not None:
-            self.transitions.notify(created, None)
-            return created, True
-        assert joined is not None
-        return self.ledger.get(joined), False
+        """Durably store the event and attach it to an issuance (see :mod:`.intake`)."""
+        return self.intake.ingest(event, today=self.today())
 
     # -- the state machine -----------------------------------------------------------------
 
@@ -206,7 +159,8 @@ class IssuanceEngine:
         state = record.state
         if state == S.RECEIVED:
             self._evaluate(record)
-            return True
+            # it starts waiting now: the one time the adapter writes its notice
+            return record.state == S.AWAITING_CONFIRMATION and self._ask_host(record, True)
         if state == S.AWAITING_CONFIRMATION:
             return self._ask_host(record)
         if state == S.APPROVED:
@@ -260,12 +214,22 @@ class IssuanceEngine:
             log.info("issuance %s: %s", issuance_id, exc)
         return self.ledger.get(issuance_id)
 
-    def _ask_host(self, record: IssuanceRecord) -> bool:
+    def notify_waiting(self, request: ConfirmationRequest, record: IssuanceRecord) -> None:
+        """No dialog answered a request that starts waiting: the originating adapter writes
+        its notice (with the console's link) into the patient record, once."""
+        link = self.settings.console.request_link(record.id)
+        if link and self.settings.console.notice_in_record:
+            self.hooks.notify_pending(request, record, link)
+
+    def _ask_host(self, record: IssuanceRecord, starts_waiting: bool = False) -> bool:
         if not self._reevaluate(record):
             return False
-        answer = self.hooks.confirm_issuance(self.confirmation_request(record))
-        if answer is None:
-            return False  # no UI channel: waits in the pending queue
+        request = self.confirmation_request(record)
+        answer = self.hooks.confirm_issuance(request)
+        if answer is None:  # no UI channel: waits in the pending queue (and the console)
+            if starts_waiting:
+                self.notify_waiting(request, record)
+            return False
         self.decide(record.id, answer, advance=False)
         return True
 

@@ -24,6 +24,9 @@ class PSCEndpoints:
     userinfo_endpoint: str
     jwks_uri: str
     introspection_endpoint: str | None = None
+    #: the authorization code flow's endpoints (the console's "Se connecter avec PSC")
+    authorization_endpoint: str | None = None
+    end_session_endpoint: str | None = None
 
 
 class _Discovery(BaseModel):
@@ -35,6 +38,8 @@ class _Discovery(BaseModel):
     userinfo_endpoint: str
     jwks_uri: str
     introspection_endpoint: str | None = None
+    authorization_endpoint: str | None = None
+    end_session_endpoint: str | None = None
 
 
 def discover(client: httpx.Client, issuer: str) -> PSCEndpoints:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from prostop_plugin.simulator.admin import admin_router
+from prostop_plugin.simulator.authcode import authorization_router
 from prostop_plugin.simulator.codeservice import code_service_router
 from prostop_plugin.simulator.faults import FaultMiddleware
 from prostop_plugin.simulator.oidc import psc_router
@@ -28,6 +29,7 @@ def create_app(options: SimulatorOptions | None = None) -> FastAPI:
     setattr(app.state, STATE_ATTRIBUTE, state)
     app.include_router(code_service_router(state))
     app.include_router(psc_router(state))
+    app.include_router(authorization_router(state))
     app.include_router(admin_router(state))
     # added last = outermost: the log sees every request, even one a fault then drops
     app.add_middleware(FaultMiddleware, queue=state.faults, latency=options.latency,

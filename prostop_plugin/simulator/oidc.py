@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from prostop_plugin.config import PSC_REALM_PATH
+from prostop_plugin.simulator.authcode import exchange_code
 from prostop_plugin.simulator.codeservice import token_refused
 from prostop_plugin.simulator.options import SimPractitioner
 from prostop_plugin.simulator.state import SimulatorState
@@ -53,8 +54,10 @@ def _invalid_client() -> JSONResponse:
     return _error("invalid_client", "unknown client or wrong client secret", 401)
 
 
-def userinfo_of(practitioner: SimPractitioner, sub: str) -> dict[str, object]:
-    return {
+def userinfo_of(
+    practitioner: SimPractitioner, sub: str, acr: str | None = None
+) -> dict[str, object]:
+    info: dict[str, object] = {
         "sub": sub,
         "SubjectNameID": practitioner.national_id,
         "preferred_username": practitioner.national_id,
@@ -74,6 +77,9 @@ def userinfo_of(practitioner: SimPractitioner, sub: str) -> dict[str, object]:
             ],
         },
     }
+    if acr is not None:  # the level the token was obtained at (eidas1: CPS card or e-CPS)
+        info["acr"] = acr
+    return info
 
 
 def psc_router(state: SimulatorState) -> APIRouter:
@@ -94,6 +100,8 @@ def psc_router(state: SimulatorState) -> APIRouter:
             "backchannel_token_delivery_modes_supported": ["poll"],
             "backchannel_user_code_parameter_supported": False,
             "grant_types_supported": ["authorization_code", CIBA_GRANT],
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
             "acr_values_supported": ["eidas1"],
             "scopes_supported": ["openid", "scope_all"],
             "claims_supported": ["sub", "SubjectNameID", "SubjectRefPro", "acr"],
@@ -148,12 +156,16 @@ def psc_router(state: SimulatorState) -> APIRouter:
 
     @router.post(_OIDC + "/token")
     async def token(request: Request) -> JSONResponse:
-        """CIBA polling: authorization_pending until the practitioner answers."""
+        """CIBA polling (authorization_pending until the practitioner answers), or the
+        authorization code's exchange."""
         form = await _form(request)
         if not _client_ok(state, request, form):
             return _invalid_client()
+        if form.get("grant_type") == "authorization_code":
+            return exchange_code(state, form, state.issuer(request))
         if form.get("grant_type") != CIBA_GRANT:
-            return _error("unsupported_grant_type", f"this simulator grants {CIBA_GRANT} only")
+            return _error("unsupported_grant_type",
+                          f"this simulator grants authorization_code and {CIBA_GRANT} only")
         answer, ciba = state.ciba.poll(form.get("auth_req_id", ""))
         if answer != "ok" or ciba is None:
             descriptions = {
@@ -203,6 +215,7 @@ def psc_router(state: SimulatorState) -> APIRouter:
         practitioner = state.practitioner(str(claims["SubjectNameID"]))
         if practitioner is None:  # pragma: no cover - we only sign for known practitioners
             return _error("invalid_token", "unknown subject", 401)
-        return JSONResponse(userinfo_of(practitioner, str(claims["sub"])))
+        acr = str(claims["acr"]) if claims.get("acr") is not None else None
+        return JSONResponse(userinfo_of(practitioner, str(claims["sub"]), acr))
 
     return router

@@ -9,6 +9,7 @@ from datetime import timedelta
 from starlette.requests import Request
 
 from prostop_plugin.config import PSC_REALM_PATH
+from prostop_plugin.simulator.authcodes import AuthCodes
 from prostop_plugin.simulator.ciba import CibaRequests
 from prostop_plugin.simulator.codes import CodeStore
 from prostop_plugin.simulator.faults import FaultQueue
@@ -40,6 +41,8 @@ class SimulatorState:
     tokens_issued: int = 0
     initial_approvals: dict[str, Approval] = field(default_factory=dict)
     initial_code_validity: float = 60.0
+    #: the authorization code flow's open login pages and codes (:mod:`.authcode`)
+    authcodes: AuthCodes = field(default_factory=lambda: AuthCodes())
 
     @classmethod
     def from_options(cls, options: SimulatorOptions) -> SimulatorState:
@@ -67,6 +70,7 @@ class SimulatorState:
         self.options.code_validity_minutes = self.initial_code_validity
         self.codes = _codes(self.options)
         self.ciba = _ciba(self.options)
+        self.authcodes = AuthCodes()
         self.tokens_issued = 0
 
     def set_code_validity(self, minutes: float) -> None:

@@ -306,6 +306,17 @@ class Texts:
             lines.append(self.text("note.flag", flag=record.flag.get(self.locale)))
         return "\n".join(lines)
 
+    def pending_notice(self, request: ConfirmationRequest, link: str) -> tuple[str, list[str]]:
+        """The record notice of a request waiting for confirmation: its title and lines."""
+        label = self.decision_label(request.decision.decision)
+        lines = [
+            self.text("notice.lead", decision=label[:1].upper() + label[1:]),
+            *(f"- {reason}" for reason in self._reasons(request.decision)),
+            self.text("notice.link", link=link),
+            self.text("notice.login"),
+        ]
+        return self.text("notice.title"), lines
+
     def handout(self, record: IssuanceRecord) -> Handout:
         """The patient's sheet. Only for a record that holds its code."""
         if record.code is None or record.valid_until is None:

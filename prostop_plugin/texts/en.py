@@ -54,6 +54,11 @@ CATALOG: dict[str, str] = {
     "summary.issued": "StopCovid declaration: code {code} given on {issued_at} ({decision}), "
     "valid until {valid_until}.",
     "summary.no_code": "StopCovid declaration ({decision}): {state}.",
+    "notice.title": "StopCovid declaration: confirmation pending",
+    "notice.lead": "{decision} of COVID-19: a StopCovid declaration code can be given to this "
+    "patient once you confirm.",
+    "notice.link": "Confirm (or decline) in the StopCovid console: {link}",
+    "notice.login": "Log in with Pro Santé Connect (CPS card or e-CPS).",
     "note.title": "StopCovid declaration — declaration code given to the patient",
     "note.code": "Code: {code} (single use, valid until {valid_until})",
     "note.issued": "Given on: {issued_at}",

@@ -54,6 +54,11 @@ CATALOG: dict[str, str] = {
     "summary.issued": "Déclaration StopCovid : code {code} remis le {issued_at} ({decision}), "
     "valable jusqu'au {valid_until}.",
     "summary.no_code": "Déclaration StopCovid ({decision}) : {state}.",
+    "notice.title": "Déclaration StopCovid : confirmation en attente",
+    "notice.lead": "{decision} de COVID-19 : un code de déclaration StopCovid peut être remis "
+    "à ce patient, après votre confirmation.",
+    "notice.link": "Confirmez (ou refusez) dans la console StopCovid : {link}",
+    "notice.login": "Connexion avec Pro Santé Connect (carte CPS ou e-CPS).",
     "note.title": "Déclaration StopCovid — code de déclaration remis au patient",
     "note.code": "Code : {code} (usage unique, valable jusqu'au {valid_until})",
     "note.issued": "Remis le : {issued_at}",

@@ -342,3 +342,12 @@ def test_doctor_checks_the_file_drop_folders_as_serve_will(
     code, out, _ = run(capsys, "doctor")
     assert code == 0, out
     assert "✓ adapters" in out and "ready" in out
+
+
+def test_init_enables_the_console_on_loopback(site: Path) -> None:
+    from prostop_plugin.config import load_settings
+
+    settings = load_settings(site / "prostop.toml")
+    assert settings.console.listen == "127.0.0.1:8710"
+    assert settings.console.base_url() == "http://127.0.0.1:8710"
+    assert settings.console.notice_in_record and not settings.console.tls

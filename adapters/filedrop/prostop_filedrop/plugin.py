@@ -4,13 +4,15 @@
 It provides the inbox watcher (:func:`prostop_background_services`, run by ``prostop serve``)
 and the write-back (:func:`prostop_write_back`) for records whose event came through it. It
 has no confirmation UI, so it does not implement ``prostop_confirm_issuance``: requests wait
-in the pending queue (``prostop pending``) unless another adapter shows them.
+in the pending queue (the console, ``prostop pending``), and :func:`prostop_notify_pending`
+drops a notice with the console's link into the outbox for the patient's record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from prostop_filedrop.notice import write_notice
 from prostop_filedrop.service import InboxService
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings, load_filedrop_settings
 from prostop_filedrop.writeback import write_back
@@ -18,6 +20,7 @@ from prostop_plugin import (
     AdapterInfo,
     BackgroundService,
     ConfigError,
+    ConfirmationRequest,
     IssuanceRecord,
     Prostop,
     Settings,
@@ -66,6 +69,13 @@ class FiledropPlugin:
         if record.event.source.adapter != ADAPTER_NAME or record.code is None:
             return None
         return write_back(record, self._config())
+
+    @hookimpl
+    def prostop_notify_pending(
+        self, request: ConfirmationRequest, record: IssuanceRecord, link: str
+    ) -> None:
+        if record.event.source.adapter == ADAPTER_NAME:
+            write_notice(request, record, link, self._config())
 
 
 #: the entry point's object (one per process; each runtime configures it at start)

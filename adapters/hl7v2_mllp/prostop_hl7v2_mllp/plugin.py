@@ -3,8 +3,8 @@
 
 It provides the MLLP listener (:func:`prostop_background_services`, run by ``prostop serve``)
 and the write-back (:func:`prostop_write_back`) for records whose event came through it. It has
-no confirmation UI: requests wait in the pending queue (``prostop pending``) unless another
-adapter shows them.
+no confirmation UI: requests wait in the pending queue (the console, ``prostop pending``), and
+:func:`prostop_notify_pending` sends the peer a note with the console's link to the request.
 
 The module is the plugin, so its configuration is per process: :func:`prostop_configure`
 validates ``[adapter.hl7v2_mllp]`` when a runtime starts, and the write-back uses it.
@@ -16,11 +16,12 @@ from collections.abc import Callable
 
 from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings, load_mllp_settings
-from prostop_hl7v2_mllp.writeback import send_write_back
+from prostop_hl7v2_mllp.writeback import send_notice, send_write_back
 from prostop_plugin import (
     AdapterInfo,
     BackgroundService,
     ConfigError,
+    ConfirmationRequest,
     IssuanceRecord,
     Prostop,
     Settings,
@@ -69,6 +70,13 @@ class MLLPPlugin:
         if record.event.source.adapter != ADAPTER_NAME or record.code is None:
             return None
         return send_write_back(record, self.configured())
+
+    @hookimpl
+    def prostop_notify_pending(
+        self, request: ConfirmationRequest, record: IssuanceRecord, link: str
+    ) -> None:
+        if record.event.source.adapter == ADAPTER_NAME:
+            send_notice(request, record, link, self.configured())
 
 
 #: the instance the entry point registers

@@ -15,7 +15,13 @@ from __future__ import annotations
 import hashlib
 
 from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings
-from prostop_plugin import IssuanceRecord, Practitioner, WriteBackReceipt, get_texts
+from prostop_plugin import (
+    ConfirmationRequest,
+    IssuanceRecord,
+    Practitioner,
+    WriteBackReceipt,
+    get_texts,
+)
 from prostop_plugin.hl7.er7 import codec_for_charset
 from prostop_plugin.hl7.outgoing import WriteBackHeader, build_write_back
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
@@ -68,19 +74,22 @@ def _confirmer(record: IssuanceRecord) -> Practitioner | None:
     return record.event.practitioner
 
 
-def write_back_message(record: IssuanceRecord, config: MLLPSettings) -> tuple[bytes, str]:
-    """The message's bytes and its MSH-10."""
-    control_id = control_id_for(record.id)
-    header = WriteBackHeader(
+def _header(config: MLLPSettings) -> WriteBackHeader:
+    return WriteBackHeader(
         sending_application=config.sending_application,
         sending_facility=config.sending_facility,
         receiving_application=config.receiving_application,
         receiving_facility=config.receiving_facility,
         charset=config.write_back_charset,
     )
+
+
+def write_back_message(record: IssuanceRecord, config: MLLPSettings) -> tuple[bytes, str]:
+    """The message's bytes and its MSH-10."""
+    control_id = control_id_for(record.id)
     codec = codec_for_charset(config.write_back_charset)
     data = build_write_back(
-        record.event.patient, note_lines(record, codec), header,
+        record.event.patient, note_lines(record, codec), _header(config),
         message_type=config.write_back_message_type, value_type=config.write_back_value_type,
         practitioner=_confirmer(record), control_id=control_id,
         now=record.issued_at or record.created_at,
@@ -88,9 +97,31 @@ def write_back_message(record: IssuanceRecord, config: MLLPSettings) -> tuple[by
     return data, control_id
 
 
-def send_write_back(record: IssuanceRecord, config: MLLPSettings) -> WriteBackReceipt:
-    """Send the write-back and wait for its ACK; raise unless it is AA/CA."""
-    data, control_id = write_back_message(record, config)
+def notice_control_id(record_id: str) -> str:
+    """The pending notice's MSH-10: stable per issuance, never the write-back's."""
+    return "PN" + hashlib.sha256(record_id.encode()).hexdigest()[: MAX_CONTROL_ID - 2].upper()
+
+
+def notice_message(
+    request: ConfirmationRequest, record: IssuanceRecord, link: str, config: MLLPSettings
+) -> tuple[bytes, str]:
+    """The "confirmation en attente" note (same message type as the write-back) and its
+    MSH-10: the decision, its reasons and the console's link to the request."""
+    control_id = notice_control_id(record.id)
+    codec = codec_for_charset(config.write_back_charset)
+    title, lines = get_texts(record.locale).pending_notice(request, link)
+    data = build_write_back(
+        record.event.patient, [fit_charset(line, codec) for line in (title, *lines)],
+        _header(config), message_type=config.write_back_message_type,
+        value_type=config.write_back_value_type, practitioner=record.event.practitioner,
+        control_id=control_id, now=record.created_at,
+    )
+    return data, control_id
+
+
+def send_message(data: bytes, control_id: str, config: MLLPSettings, what: str) -> str:
+    """Send one message to the peer and wait for its ACK; raise unless it is AA/CA.
+    Returns a receipt line (peer, MSH-10, ACK code)."""
     host, port = config.peer_address
     with MLLPClient(host, port, connect_timeout=config.connect_timeout,
                     ssl_context=config.peer_ssl_context()) as client:
@@ -99,12 +130,25 @@ def send_write_back(record: IssuanceRecord, config: MLLPSettings) -> WriteBackRe
     if not reply.accepted:
         raise MLLPSendError(
             f"the EHR answered {reply.code or 'an empty MSA-1'}"
+            + ("" if what == "write-back" else f" to the {what}")
             + (f": {reply.text}" if reply.text else ""),
             where=f"MLLP peer {address}, MSH-10 {control_id}",
             fix="see why in the EHR's interface log; the message is sent again with the same "
             "MSH-10",
         )
-    return WriteBackReceipt(
-        adapter=ADAPTER_NAME, target=f"MLLP {address}",
-        detail=f"{config.write_back_message_type} MSH-10 {control_id}, ACK {reply.code}",
-    )
+    return f"MLLP {address}|{config.write_back_message_type} MSH-10 {control_id}, ACK {reply.code}"
+
+
+def send_write_back(record: IssuanceRecord, config: MLLPSettings) -> WriteBackReceipt:
+    """Send the write-back and wait for its ACK; raise unless it is AA/CA."""
+    data, control_id = write_back_message(record, config)
+    target, _, detail = send_message(data, control_id, config, "write-back").partition("|")
+    return WriteBackReceipt(adapter=ADAPTER_NAME, target=target, detail=detail)
+
+
+def send_notice(
+    request: ConfirmationRequest, record: IssuanceRecord, link: str, config: MLLPSettings
+) -> str:
+    """Send the pending notice to the peer (once: the request stays in the console anyway)."""
+    data, control_id = notice_message(request, record, link, config)
+    return send_message(data, control_id, config, "pending notice")

@@ -13,13 +13,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from prostop_plugin.models import IssuanceState
 from tests.adapters.demo_ehr.conftest import SCREENSHOTS, RunningEhr
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: F401  (re-exported)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--lang=fr-FR",
-]
 DURAND = "810003456789"
 BERNARD = "810009876543"
 CODE = re.compile(r"^[A-Z0-9]{6}$")

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
 
 from prostop_demo_ehr.plugin import DemoEhrPlugin
 from prostop_demo_ehr.service import EhrWebService
@@ -89,23 +88,6 @@ def started_ehr(folder: Path, simulator: RunningSimulator,
     finally:
         runtime.close()
         plugin.close()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium (never a downloaded browser), in French and in Paris time."""
-    from tests.adapters.demo_ehr.browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install "
-                    "chromium; .ci/run installs it)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-            env={"LANG": "fr_FR.UTF-8", "LANGUAGE": "fr", "TZ": "Europe/Paris"},
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="session")

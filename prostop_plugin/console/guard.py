@@ -1,0 +1,187 @@
+"""The console's gate, as one ASGI middleware in front of every route: security headers on
+every answer, a session for every route but the few public ones, and a CSRF token on every
+state-changing request.
+
+Being one middleware rather than a dependency each route declares, a route added later is
+protected without anyone remembering to: only :data:`PUBLIC_PATHS` are open, only the CDS Hooks
+calls (:data:`CSRF_EXEMPT`, authenticated by the EHR's signed JWT, no cookie) skip the CSRF
+check.
+
+CSRF: the token is the session's (server-side, random); before login (the e-CPS login form) it
+is an HMAC of a random pre-login cookie. A POST without the right ``csrf`` form field is
+refused with 403 before the route runs: nothing changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from prostop_plugin.console.sessions import Session, SessionStore
+
+SESSION_COOKIE = "prostop_console"
+LOGIN_COOKIE = "prostop_login"
+PRE_COOKIE = "prostop_pre"
+LANG_COOKIE = "prostop_lang"
+CSRF_FIELD = "csrf"
+#: paths anyone may open: the login pages, static files, the language switch, CDS discovery
+PUBLIC_PATHS = ("/connexion", "/static/", "/langue/", "/cds-services")
+#: JSON API authenticated by a bearer JWT, not by cookies: no CSRF token (and no session)
+CSRF_EXEMPT = ("/cds-services/",)
+MAX_FORM_BYTES = 64 * 1024
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def is_public(path: str) -> bool:
+    bases = (p.rstrip("/") for p in PUBLIC_PATHS)
+    return any(path == base or path.startswith(base + "/") for base in bases)
+
+
+def security_headers(*, tls: bool, static: bool) -> list[tuple[bytes, bytes]]:
+    """CSP without inline script or style, no framing, no referrer, no caching of pages."""
+    csp = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+           "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+           "base-uri 'none'")
+    headers = [
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    ]
+    if not static:
+        headers.append((b"cache-control", b"no-store"))
+    if tls:
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+    return headers
+
+
+def cookies_of(scope: Scope) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header: no cookies
+                return {}
+    return {key: morsel.value for key, morsel in jar.items()}
+
+
+def pre_login_token(secret: bytes, pre_cookie: str) -> str:
+    return hmac.new(secret, b"csrf|" + pre_cookie.encode(), hashlib.sha256).hexdigest()
+
+
+class ConsoleGuard:
+    """See the module. ``refuse(scope, status, what)`` renders refusals (HTML or JSON)."""
+
+    def __init__(
+        self, app: ASGIApp, *, sessions: SessionStore, secret: bytes, tls: bool,
+        refuse: Callable[[Scope, int, str], Awaitable[tuple[int, list[tuple[bytes, bytes]],
+                                                              bytes]]],
+    ) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.secret = secret
+        self.tls = tls
+        self.refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        extra = security_headers(tls=self.tls, static=path.startswith("/static/"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    h for h in extra if h[0] not in present]
+            await send(message)
+
+        cookies = cookies_of(scope)
+        session, ended = self.sessions.get(cookies.get(SESSION_COOKIE))
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["session"] = session
+        state["cookies"] = cookies
+        if session is None and not is_public(path):
+            await self._to_login(scope, send_with_headers, ended)
+            return
+        method = scope["method"]
+        if method not in SAFE_METHODS and not path.startswith(CSRF_EXEMPT):
+            body = await self._body(receive)
+            if body is None:
+                await self._answer(send_with_headers, *await self.refuse(scope, 413, "too_big"))
+                return
+            if not self._csrf_ok(body, session, cookies):
+                await self._answer(send_with_headers, *await self.refuse(scope, 403, "csrf"))
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send_with_headers)
+
+    def _csrf_ok(self, body: bytes, session: Session | None, cookies: dict[str, str]) -> bool:
+        try:
+            fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return False
+        presented = fields.get(CSRF_FIELD, "")
+        if session is not None:
+            return session.csrf_matches(presented)
+        pre = cookies.get(PRE_COOKIE, "")
+        return bool(pre and presented) and hmac.compare_digest(
+            presented, pre_login_token(self.secret, pre))
+
+    async def _to_login(self, scope: Scope, send: Send, ended: str) -> None:
+        path: str = scope["path"]
+        if path.endswith(".json") or scope["method"] not in SAFE_METHODS:
+            status, headers, body = await self.refuse(scope, 401, "login")
+            await self._answer(send, status, headers, body)
+            return
+        target = "/connexion?suite=" + quote(path, safe="/")
+        if ended:
+            target += "&expire=1"
+        await self._answer(send, 303, [(b"location", target.encode())], b"")
+
+    @staticmethod
+    async def _body(receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    @staticmethod
+    async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]],
+                      body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _replay(body: bytes, original: Receive) -> Receive:
+    """The body read for the check, handed to the route as if unread."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await original()  # then only a disconnect can come
+
+    return receive

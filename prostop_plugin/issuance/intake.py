@@ -1,0 +1,73 @@
+"""Events in: each stored once, attached to the issuance of its patient's episode."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prostop_plugin.config import Settings
+from prostop_plugin.issuance import requests
+from prostop_plugin.issuance.transitions import Transitions, log
+from prostop_plugin.models import DiagnosisEvent, IssuanceRecord, IssuanceState
+
+S = IssuanceState
+#: states in which a new event for the same episode starts a new issuance instead of joining
+_REOPENING_STATES = (S.NOT_ELIGIBLE, S.DECLINED)
+
+
+class Intake:
+    """Stores events and files them under an issuance: one code per episode."""
+
+    def __init__(self, settings: Settings, transitions: Transitions) -> None:
+        self.settings = settings
+        self.transitions = transitions
+        self.ledger = transitions.ledger
+
+    def ingest(self, event: DiagnosisEvent, *, today: date) -> tuple[IssuanceRecord, bool]:
+        """Durably store the event and attach it to an issuance. Returns (record, created).
+
+        The same event twice (same dedupe key) returns the record it joined the first time.
+        An event for a patient whose current episode already has a live issuance joins it:
+        one code per episode. Safe under concurrent calls (one write transaction at a time).
+        """
+        if event.locale is None:  # readers don't know the installation's language; we do
+            event = event.model_copy(update={"locale": self.settings.locale})
+        patient_key = self.ledger.patient_key(event)
+        window = self.settings.eligibility.episode_window_days
+        created: IssuanceRecord | None = None
+        with self.ledger.transaction() as conn:
+            match = self.ledger.find_event(conn, event)
+            joined = match.issuance_id
+            if match.reused_id and joined is None:
+                # never acknowledged and dropped: stored as the new message it is
+                log.warning(
+                    "event from %s/%s reuses a message id already stored with another "
+                    "content: stored as a new event", event.source.adapter, event.source.host,
+                )
+            if joined is None:
+                latest = self.ledger.latest_in_patient(conn, patient_key)
+                in_episode = latest is not None and (today - latest.episode_start).days <= window
+                if latest is not None and in_episode and latest.state not in _REOPENING_STATES:
+                    joined = latest.issuance_id
+                    self.ledger.insert_event(conn, event, joined, reused_id=match.reused_id)
+                else:
+                    if latest is not None and in_episode:
+                        episode, start = latest.episode, latest.episode_start
+                    else:
+                        episode, start = self.ledger.episode_key(patient_key, today), today
+                    now = self.transitions.clock()
+                    created = IssuanceRecord(
+                        id=requests.new_issuance_id(), episode=episode, state=S.RECEIVED,
+                        event=event, created_at=now, updated_at=now,
+                    )
+                    self.ledger.insert_issuance(
+                        conn, created, patient_key=patient_key, episode_start=start,
+                        actor=event.source.adapter,
+                    )
+                    self.ledger.insert_event(
+                        conn, event, created.id, reused_id=match.reused_id
+                    )
+        if created is not None:
+            self.transitions.notify(created, None)
+            return created, True
+        assert joined is not None
+        return self.ledger.get(joined), False
