@@ -17,6 +17,7 @@ import pluggy
 
 from prostop_plugin.audit import AuditLog
 from prostop_plugin.audit.plugin import AuditPlugin, record_observer_failure, record_set_aside
+from prostop_plugin.codewatch import CodeWatchPlugin, SeenCodes
 from prostop_plugin.config import Settings
 from prostop_plugin.issuance import IssuanceEngine, IssuancePlugin
 from prostop_plugin.issuance.folder_writeback import FolderWriteBack
@@ -65,6 +66,8 @@ class Prostop:
         )
         self._psc = PSCTokenPlugin(settings.psc, settings.eligibility.allowed_professions)
         self._issuer = ProStopCovidPlugin()
+        self._codewatch = CodeWatchPlugin(SeenCodes(settings.data_dir), settings.eligibility,
+                                          clock)
         # built-ins first: pluggy calls the last registered first, and the fallbacks are
         # marked trylast, so hosts and adapters always get the first word
         for name, builtin in self.builtin_plugins():
@@ -83,6 +86,7 @@ class Prostop:
             ("prostop.audit", AuditPlugin(self.audit)),
             ("prostop.issuer.prostopcovid", self._issuer),
             ("prostop.psc", self._psc),
+            ("prostop.codewatch", self._codewatch),  # codes to map: prostop codes unknown
         ]
         if self.settings.write_back.folder is not None:
             builtins.append(("prostop.outbox", FolderWriteBack(self.settings.write_back.folder)))

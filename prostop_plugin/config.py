@@ -264,6 +264,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         folder = values.get("write_back", {}).get("folder")
         if isinstance(folder, str) and not Path(folder).is_absolute():
             values["write_back"]["folder"] = str(base / folder)
+        codes = values.get("eligibility", {}).get("local_codes_file")
+        if isinstance(codes, str) and not Path(codes).is_absolute():
+            values["eligibility"]["local_codes_file"] = str(base / codes)
     values.update(overrides)
     try:
         return Settings(**values)

@@ -124,6 +124,8 @@ def _coded_diagnosis_kind(coding: Coding, policy: EligibilityPolicy) -> Kind:
     return Kind.OTHER
 
 
+#: code systems whose codes mean what the standard says; any other is the sender's own
+_CODE_SYSTEMS = frozenset({CodeSystem.CIM10, CodeSystem.SNOMED, CodeSystem.LOINC})
 _READ_DIAGNOSES = {
     DiagnosisReading.CONFIRMED: Kind.DIAGNOSIS_CONFIRMED,
     DiagnosisReading.SUSPECTED: Kind.DIAGNOSIS_SUSPECTED,
@@ -137,8 +139,8 @@ def _diagnosis_kind(item: DiagnosisEvidence,
     """A known code decides; a local code or none at all leaves it to the words."""
     if item.code is not None:
         kind = _coded_diagnosis_kind(item.code, policy)
-        if kind is not Kind.OTHER or item.code.system != CodeSystem.LOCAL:
-            return kind, None
+        if kind is not Kind.OTHER or item.code.system in _CODE_SYSTEMS:
+            return kind, None  # a code of a known system says what it says
     words = item.label()
     if not words:
         return Kind.OTHER, None

@@ -135,7 +135,10 @@ class LabelReading:
 
 
 def _methods(text: str) -> set[str]:
-    return {method for pattern, method in _METHODS if pattern.search(text)}
+    found = {method for pattern, method in _METHODS if pattern.search(text)}
+    if found & {ANTIGEN, SEROLOGY}:
+        found.discard(_RAPID)  # "TROD antigénique": the rapid test says which it is
+    return found
 
 
 def _single(methods: set[str]) -> str | None:

@@ -85,8 +85,8 @@ def recognition(fact: Fact, result: LabResult, feminine: bool) -> tuple[str, str
     if reading.panel:
         panel = quoted(reading.panel)
         fr, en = f"{fr} et celui de la demande {panel[0]}", f"{en} and the order's {panel[1]}"
-    if raw := _raw_value(result):
-        said = quoted(raw, 60)
+    if (raw := _raw_value(result)) and fact.reading is not Interpretation.UNKNOWN:
+        said = quoted(raw, 60)  # (an unrecognised value is quoted already)
         fr, en = f"{fr} ; résultat rendu : {said[0]}", f"{en}; result as sent: {said[1]}"
     return fr, en
 
@@ -122,9 +122,15 @@ def _describe_lab(fact: Fact, result: LabResult) -> LocalizedText:
         said_fr, said_en = f"{said_fr}, {fr_f if feminine else fr_m}", f"{said_en}, {en}"
     code = code_en = f"{fact.local_code} → {fact.code}" if fact.local_code else (fact.code or "")
     if fact.recognised is not None:
-        local = fact.local_code or result.test.code
         words_fr, words_en = recognition(fact, result, feminine)
-        code, code_en = f"code local {local} ; {words_fr}", f"local code {local}; {words_en}"
+        if fact.local_code is None:  # a LOINC code the configuration's lists do not hold
+            code = f"LOINC {result.test.code}, hors des listes de la configuration ; {words_fr}"
+            code_en = f"LOINC {result.test.code}, not in the configuration's lists; {words_en}"
+        elif fact.local_code == fact.recognised.label:  # no code at all: the label stood for it
+            code, code_en = words_fr, words_en
+        else:
+            code = f"code local {fact.local_code} ; {words_fr}"
+            code_en = f"local code {fact.local_code}; {words_en}"
     if fact.kind is Kind.CHEST_CT and result.value_coded is not None:
         finding = result.value_coded.display or result.value_coded.code
         code, code_en = f"{code} ; {finding}", f"{code}; {finding}"
