@@ -19,6 +19,7 @@ from typing import Any
 from prostop_plugin.cli.common import print_json, settings_from
 from prostop_plugin.codewatch import SeenCodes, SeenRow
 from prostop_plugin.eligibility import EligibilityPolicy
+from prostop_plugin.eligibility.labels import names_the_virus
 from prostop_plugin.eligibility.local_codes import sender_key
 from prostop_plugin.eligibility.observations import CodeSeen, codes_seen
 from prostop_plugin.models import CodeSystem, Coding, Locale
@@ -46,6 +47,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
               "prostop.toml :", "Check each code in the laboratory's catalogue, then add to "
               "prostop.toml:"),
     "check": ("à vérifier", "to check"),
+    "generic": ("libellé générique : seulement si ce code ne sert qu'à cette analyse",
+                "generic label: only if this code serves this test alone"),
     "loinc_list": ("à ajouter à la liste eligibility.{category}_loinc s'il convient",
                    "add it to the list eligibility.{category}_loinc if it fits"),
     "fill": ("technique à lire dans le catalogue", "technique to read in the catalogue"),
@@ -108,6 +111,9 @@ def _toml_block(rows: list[dict[str, Any]], locale: Locale) -> list[str]:
             if row["system"] == CodeSystem.LOINC:  # a LOINC code the lists do not hold
                 lines.append(f"# LOINC {row['code']} ({what}) : "
                              + _text("loinc_list", locale, category=row["category"]))
+            elif not names_the_virus(row["label"]):  # "Résultat": its order said the rest
+                lines.append(f"# {json.dumps(key, ensure_ascii=False)} = \"{loinc or '?????-?'}\""
+                             f"  # {_text('generic', locale)}")
             elif loinc is None:
                 lines.append(f"# {json.dumps(key, ensure_ascii=False)} = \"?????-?\"  # "
                              f"{what} : {_text('fill', locale)}")
@@ -140,6 +146,8 @@ def _print(rows: list[dict[str, Any]], policy: EligibilityPolicy, locale: Locale
               else f"      {_text('label', locale)}: {label}")
         print(f"      {_text('read_as', locale)} : {fr}" if locale == "fr"
               else f"      {_text('read_as', locale)}: {en}")
+        if not names_the_virus(row["label"]):
+            print(f"      {_text('generic', locale)}")
     print()
     print(_text("paste", locale))
     for line in _toml_block(rows, locale):

@@ -171,9 +171,11 @@ def read_label(label: str, value: str | None = None, panel: str | None = None,
         return LabelReading(UNSPECIFIED, label)  # one value, several viruses: never decided
     if _CT.search(text):
         return LabelReading(CT_VALUE, label)
+    methods = _methods(text)
+    if _single(methods) in (ANTIGEN, SEROLOGY):
+        return LabelReading(_single(methods) or UNSPECIFIED, label)  # never confirming anyway
     if _PARTS.search(text):
         return None
-    methods = _methods(text)
     if methods:
         return LabelReading(_single(methods) or UNSPECIFIED, label)
     said = normalised(value or "")
