@@ -5,46 +5,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from types import FrameType
 from typing import Any
 
 from prostop_plugin.eligibility import EligibilityPolicy, evaluate
-from prostop_plugin.eligibility.labels import normalised, read_label
-from prostop_plugin.eligibility.reading import text_words
-from prostop_plugin.models import Coding, Evidence, LabResult
+from tests.fixtures.labelled_reports import cold, labelled
 
 AS_OF = date(2020, 11, 20)
-START = datetime(2020, 11, 10, 8, tzinfo=UTC)
-LABELS = ["SARS-CoV-2 RT-PCR (écouvillon) n°{i}", "Test antigénique COVID-19 lot {i}",
-          "Sérologie SARS-CoV-2 IgG {i}", "Grippe A PCR {i}", "Recherche SARS-CoV-2 {i}",
-          "Résultat {i}"]
-VALUES = ["Non détecté", "NEGATIF", "Ininterprétable", "POSITIF", "Douteux", "ND"]
-
-
-def labelled(n: int) -> list[Evidence]:
-    """``n`` results, each with its own label (no cache helps), none confirming."""
-    results: list[Evidence] = []
-    for i in range(n):
-        label = LABELS[i % len(LABELS)].format(i=i)
-        value = VALUES[i % len(VALUES)] if i % len(LABELS) == 0 else "POSITIF"
-        if i % len(LABELS) == 0 and value == "POSITIF":
-            value = "NEGATIF"
-        results.append(LabResult(
-            test=Coding(code=f"L{i}", system="L", display=label), value_type="ST",
-            value_text=value, sender=f"LABO-{i % 7}",
-            panel=Coding(code="P", system="L", display=f"Bilan {i}"),
-            collected_at=START + timedelta(minutes=i), observed_at=START + timedelta(days=1),
-        ))
-    return results
-
-
-def cold(run: Callable[[], object]) -> object:
-    """Run with the word caches empty: every label is read for real."""
-    read_label.cache_clear()
-    normalised.cache_clear()
-    text_words.cache_clear()
-    return run()
 
 
 def calls(run: Callable[[], object]) -> int:
