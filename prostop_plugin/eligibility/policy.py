@@ -144,7 +144,7 @@ class EligibilityPolicy(BaseModel):
     )
 
     _local_map: LocalCodeMap = PrivateAttr(default_factory=lambda: LocalCodeMap({}))
-    _local_source: tuple[object, ...] = PrivateAttr(default=())
+    _local_source: tuple[object, object] = PrivateAttr(default=(None, None))
 
     @model_validator(mode="after")
     def _check_local_codes(self) -> EligibilityPolicy:
@@ -154,11 +154,14 @@ class EligibilityPolicy(BaseModel):
 
     def _build_local_map(self) -> None:
         self._local_map = build_map(self.local_codes, self.local_codes_file)
-        self._local_source = (dict(self.local_codes), self.local_codes_file)
+        self._local_source = (self.local_codes, self.local_codes_file)
 
     def local_code_map(self) -> LocalCodeMap:
-        """The merged map (rebuilt if the settings were changed after loading)."""
-        if self._local_source != (self.local_codes, self.local_codes_file):
+        """The merged map, rebuilt when ``local_codes`` or the file was replaced after loading
+        (``model_copy(update=…)``, assignment); checked by identity: once per result, it must
+        not cost the size of the map."""
+        source, file = self._local_source
+        if source is not self.local_codes or file != self.local_codes_file:
             self._build_local_map()
         return self._local_map
 

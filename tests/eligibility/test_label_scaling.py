@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 from prostop_plugin.eligibility import EligibilityPolicy, evaluate
+from prostop_plugin.models import Coding
 from tests.fixtures.labelled_reports import cold, labelled
 
 AS_OF = date(2020, 11, 20)
@@ -50,3 +51,23 @@ def test_a_bigger_local_code_map_does_not_cost_more_per_result() -> None:
     evaluate(results, many, AS_OF)
     assert calls(lambda: evaluate(results, many, AS_OF)) <= 1.1 * calls(
         lambda: evaluate(results, few, AS_OF))
+
+
+class _Watched(dict[str, str]):
+    """A map that counts how often it is compared whole (each compare costs its size)."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Watched.compared += 1
+        return dict.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_the_map_is_never_compared_whole_per_result() -> None:
+    policy = EligibilityPolicy()
+    policy.local_codes = _Watched({f"X{i}": "94309-2" for i in range(1000)})
+    evaluate(labelled(100), policy, AS_OF)
+    assert _Watched.compared == 0
+    assert policy.local_code_map().lookup(None, Coding(code="X7", system="L")) == "94309-2"
