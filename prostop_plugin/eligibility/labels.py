@@ -183,8 +183,8 @@ def read_label(label: str, value: str | None = None, panel: str | None = None,
         return LabelReading(found, label, value=value)
     panel_text = normalised(panel or "")
     from_panel = _single(_methods(panel_text)) if panel_text else None
-    if panel_category in (NAAT, ANTIGEN, SEROLOGY) and from_panel in (None, panel_category):
-        from_panel = panel_category
+    if panel_category in (NAAT, ANTIGEN, SEROLOGY):  # the order's code and words must agree
+        from_panel = panel_category if from_panel in (None, panel_category) else None
     if from_panel is not None and not _PARTS.search(panel_text):
         return LabelReading(from_panel, label, panel=panel)
     return LabelReading(UNSPECIFIED, label)
