@@ -24,6 +24,7 @@ import pluggy
 
 from prostop_plugin.audit import AuditLog
 from prostop_plugin.audit.plugin import AuditPlugin, record_observer_failure, record_set_aside
+from prostop_plugin.codewatch import CodeWatchPlugin, SeenCodes
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfigError
 from prostop_plugin.fileio import private_directory
@@ -111,6 +112,8 @@ class Prostop:
         )
         self._psc = PSCTokenPlugin(settings.psc, settings.eligibility.allowed_professions)
         self._issuer = ProStopCovidPlugin()
+        self._codewatch = CodeWatchPlugin(SeenCodes(settings.data_dir), settings.eligibility,
+                                          clock)
         self.worker = RuntimeWorker(
             self.engine, threads=worker_threads, resume_every=resume_every
         )
@@ -136,6 +139,7 @@ class Prostop:
             ("prostop.audit", AuditPlugin(self.audit)),
             ("prostop.issuer.prostopcovid", self._issuer),
             ("prostop.psc", self._psc),
+            ("prostop.codewatch", self._codewatch),  # codes to map: prostop codes unknown
         ]
         if self.settings.write_back.folder is not None:
             builtins.append(("prostop.outbox", FolderWriteBack(self.settings.write_back.folder)))

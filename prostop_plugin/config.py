@@ -395,6 +395,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
                 found = console.get(key)
                 if isinstance(found, str) and not Path(found).is_absolute():
                     console[key] = str(base / found)
+        codes = values.get("eligibility", {}).get("local_codes_file")
+        if isinstance(codes, str) and not Path(codes).is_absolute():
+            values["eligibility"]["local_codes_file"] = str(base / codes)
     values.update(overrides)
     try:
         return Settings(**values)

@@ -111,16 +111,37 @@ class LabResult(Model):
     observed_at: datetime | None = None
     collected_at: datetime | None = None
     source_ref: str | None = Field(default=None, description="where in the source, e.g. OBX[1]")
+    panel: Coding | None = Field(
+        default=None, description="the order the result belongs to (HL7 OBR-4, HPRIM OBR): "
+        "its label may name the technique of a multiplex panel's analytes",
+    )
+    sender: str | None = Field(
+        default=None, description="the laboratory that sent it (HL7 MSH-4, HPRIM sender, CDA "
+        "author organisation): its local codes map through [eligibility.local_codes]",
+    )
 
 
 class DiagnosisEvidence(Model):
-    """A diagnosis recorded by a physician (HL7 DG1, CDA problem, host UI)."""
+    """A diagnosis recorded by a physician (HL7 DG1, CDA problem, host UI): a code, or only
+    its words when the sender gave no code."""
 
     kind: Literal["diagnosis"] = "diagnosis"
-    code: Coding
+    code: Coding | None = Field(default=None, description="CIM-10, SNOMED CT or a local code")
+    text: str | None = Field(default=None, description="the diagnosis in words, when uncoded")
     status: DiagnosisStatus = "final"
     recorded_at: datetime | None = None
     source_ref: str | None = None
+
+    @model_validator(mode="after")
+    def _code_or_text(self) -> DiagnosisEvidence:
+        if self.code is None and not self.text:
+            raise ValueError("a diagnosis needs a code or a text")
+        return self
+
+    def label(self) -> str:
+        """What the sender wrote: the code's display, else the text (empty without either)."""
+        return (self.code.display if self.code is not None and self.code.display else None) \
+            or self.text or ""
 
 
 class SymptomEvidence(Model):

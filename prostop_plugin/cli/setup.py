@@ -44,6 +44,10 @@ contact_window_days = 14      # evidence older than this is too old
 episode_window_days = 14      # one code per patient per episode of this length
 allowed_professions = ["10", "60"]   # 10 médecin, 60 infirmier
 # max_evidence = 10000        # beyond, a patient's record is not judged (too_many_results)
+# Laboratories' own test codes → LOINC, per sender (see 'prostop codes unknown' and
+# docs/local_codes.md); or a CSV file: local_codes_file = "local_codes.csv"
+# [eligibility.local_codes.LABO-EXEMPLE]
+# "SCOV2" = "94309-2"
 
 [code_service]
 # ProStopCovid code service. The public endpoint was withdrawn in 2022: the default is the

@@ -12,10 +12,13 @@
 
 Evidence is put in a canonical order first, so the order it arrives in never changes a decision.
 
-Modules, each importing only those above it: :mod:`.policy` (the settings), :mod:`.reading`
-(what one lab result is and says), :mod:`.case` (facts, and the case they are settled into),
-:mod:`.summaries` (describing evidence), :mod:`.rules` (the :data:`RULES` table) and
-:mod:`.decision` (:func:`evaluate`).
+Modules, each importing only those above it: :mod:`.local_codes` (the admin's map of
+laboratory codes), :mod:`.policy` (the settings), :mod:`.labels` and :mod:`.diagnosis_text`
+(tests and diagnoses named only in words), :mod:`.reading` (what one lab result is and says:
+a known code, the map, then the words), :mod:`.case` (facts, and the case they are settled
+into), :mod:`.summaries` (describing evidence, quoting the words that decided),
+:mod:`.rules` (the :data:`RULES` table), :mod:`.decision` (:func:`evaluate`) and
+:mod:`.observations` (the codes words explained, for ``prostop codes unknown``).
 """
 
 from __future__ import annotations

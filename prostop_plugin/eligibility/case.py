@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
+from prostop_plugin.eligibility.diagnosis_text import DiagnosisReading, read_diagnosis_text
+from prostop_plugin.eligibility.labels import LabelReading
 from prostop_plugin.eligibility.policy import EligibilityPolicy
 from prostop_plugin.eligibility.reading import (
     Interpretation,
@@ -47,6 +49,7 @@ class Kind(enum.StrEnum):
     DIAGNOSIS_CONFIRMED = "diagnosis_confirmed"
     DIAGNOSIS_SUSPECTED = "diagnosis_suspected"
     DIAGNOSIS_RULED_OUT = "diagnosis_ruled_out"
+    UNSPECIFIED = "unspecified"  # a SARS-CoV-2 result whose technique is not recognised
     OTHER = "other"
 
 
@@ -54,7 +57,8 @@ _LAB_KINDS = {
     LabCategory.NAAT: Kind.NAAT, LabCategory.ANTIGEN: Kind.ANTIGEN,
     LabCategory.SEROLOGY: Kind.SEROLOGY, LabCategory.CT_VALUE: Kind.CT_VALUE,
     LabCategory.CHEST_CT: Kind.CHEST_CT, LabCategory.SYMPTOMS_QUESTION: Kind.SYMPTOMS,
-    LabCategory.SYMPTOM_ONSET: Kind.SYMPTOM_ONSET, LabCategory.OTHER: Kind.OTHER,
+    LabCategory.SYMPTOM_ONSET: Kind.SYMPTOM_ONSET, LabCategory.UNSPECIFIED: Kind.UNSPECIFIED,
+    LabCategory.OTHER: Kind.OTHER,
 }
 
 
@@ -73,6 +77,7 @@ class Fact:
     onset: date | None = None
     superseded_by: Fact | None = None
     contested: bool = False  # same test and sample, equally recent, saying different things
+    recognised: LabelReading | None = None  # the words that decided what it is, when no code did
 
     @property
     def usable(self) -> bool:
@@ -93,11 +98,11 @@ def _lab_fact(result: LabResult, policy: EligibilityPolicy) -> Fact:
         day=onset or (days[0] if days else None),
         known_on=max([*days, *([onset] if onset else [])], default=None),
         status=result.status, code=test.loinc or result.test.code, local_code=test.local,
-        onset=onset,
+        onset=onset, recognised=test.recognised,
     )
 
 
-def _diagnosis_kind(coding: Coding, policy: EligibilityPolicy) -> Kind:
+def _coded_diagnosis_kind(coding: Coding, policy: EligibilityPolicy) -> Kind:
     if coding.system == CodeSystem.SNOMED:
         code = coding.code.upper()
         if code in upper_text(policy.confirmed_snomed):
@@ -117,6 +122,34 @@ def _diagnosis_kind(coding: Coding, policy: EligibilityPolicy) -> Kind:
         if code in {c.replace(".", "").strip().upper() for c in codes}:
             return kind
     return Kind.OTHER
+
+
+#: code systems whose codes mean what the standard says; any other is the sender's own
+_CODE_SYSTEMS = frozenset({CodeSystem.CIM10, CodeSystem.SNOMED, CodeSystem.LOINC})
+_READ_DIAGNOSES = {
+    DiagnosisReading.CONFIRMED: Kind.DIAGNOSIS_CONFIRMED,
+    DiagnosisReading.SUSPECTED: Kind.DIAGNOSIS_SUSPECTED,
+    DiagnosisReading.RULED_OUT: Kind.DIAGNOSIS_RULED_OUT,
+    DiagnosisReading.UNRELATED: Kind.OTHER,
+}
+
+
+def _diagnosis_kind(item: DiagnosisEvidence,
+                    policy: EligibilityPolicy) -> tuple[Kind, LabelReading | None]:
+    """A known code decides; a local code or none at all leaves it to the words."""
+    if item.code is not None:
+        kind = _coded_diagnosis_kind(item.code, policy)
+        if kind is not Kind.OTHER or item.code.system in _CODE_SYSTEMS:
+            return kind, None  # a code of a known system says what it says
+    words = item.label()
+    if not words:
+        return Kind.OTHER, None
+    reading, cim10 = read_diagnosis_text(words)
+    if reading is DiagnosisReading.CODED and cim10 is not None:
+        kind = _coded_diagnosis_kind(Coding(code=cim10, system=CodeSystem.CIM10), policy)
+    else:
+        kind = _READ_DIAGNOSES[reading]
+    return kind, (LabelReading(kind.value, words) if kind is not Kind.OTHER else None)
 
 
 def _imaging_fact(finding: ImagingFinding, policy: EligibilityPolicy) -> Fact:
@@ -146,11 +179,12 @@ def read_fact(item: Evidence, policy: EligibilityPolicy) -> Fact:
         return _imaging_fact(item, policy)
     if isinstance(item, DiagnosisEvidence):
         day = paris_day(item.recorded_at)
-        kind = _diagnosis_kind(item.code, policy)
+        kind, words = _diagnosis_kind(item, policy)
         if item.status == "ruled_out" and kind is not Kind.OTHER:
             kind = Kind.DIAGNOSIS_RULED_OUT
         return Fact(item=item, kind=kind, reading=Interpretation.UNKNOWN, day=day, known_on=day,
-                    status=item.status, code=item.code.code)
+                    status=item.status, code=item.code.code if item.code else None,
+                    recognised=words)
     symptoms: SymptomEvidence = item
     reading = Interpretation.POSITIVE if symptoms.present else Interpretation.NEGATIVE
     onset = symptoms.onset_date if symptoms.present else None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from prostop_plugin.eligibility.local_codes import LocalCodeMap, build_map
 
 
 class EligibilityPolicy(BaseModel):
@@ -88,20 +91,27 @@ class EligibilityPolicy(BaseModel):
         "finding outside chest_ct_finding_snomed; empty to require a coded finding",
     )
     positive_texts: list[str] = Field(
-        default=["POSITIF", "POSITIVE", "DETECTE", "DÉTECTÉ", "DÉTECTÉE", "DETECTED"],
-        description="result words read as positive; matched as whole words, ignoring case and "
-        "accents, and never when the text also holds a negation (non, pas, absence…)",
+        default=["POSITIF", "POSITIVE", "POS", "DETECTE", "DÉTECTÉ", "DÉTECTÉE", "DETECTED",
+                 "DET", "DÉTECTABLE", "DETECTABLE", "PRÉSENCE", "PRÉSENT", "PRÉSENTE",
+                 "PRESENT", "+"],
+        description="result words read as positive; matched as whole words, ignoring case, "
+        "accents and punctuation, and never when the text also holds a negation (non, pas, "
+        "absence…); '+' alone (or '++', '+++') is a value of its own",
     )
     negative_texts: list[str] = Field(
-        default=["NEGATIF", "NÉGATIF", "NÉGATIVE", "NEGATIVE", "NON DETECTE", "NON DÉTECTÉ",
-                 "NON DÉTECTÉE", "NOT DETECTED", "UNDETECTED", "INDÉTECTABLE", "ABSENCE",
-                 "ABSENCE D'ARN", "ABSENCE DE DÉTECTION"],
-        description="result words read as negative (whole words, case and accents ignored)",
+        default=["NEGATIF", "NÉGATIF", "NÉGATIVE", "NEGATIVE", "NEG", "NON DETECTE",
+                 "NON DÉTECTÉ", "NON DÉTECTÉE", "NON DÉTECTABLE", "NOT DETECTED",
+                 "NOT DETECTABLE", "UNDETECTED", "INDÉTECTABLE", "ND", "ABSENCE", "ABSENT",
+                 "ABSENTE", "ABSENCE D'ARN", "ABSENCE DE DÉTECTION", "-"],
+        description="result words read as negative (whole words, case and accents ignored; "
+        "'-' alone is a value of its own)",
     )
     indeterminate_texts: list[str] = Field(
         default=["ININTERPRETABLE", "ININTERPRÉTABLE", "NON INTERPRÉTABLE", "INDETERMINE",
-                 "INDÉTERMINÉ", "INDÉTERMINÉE", "INDETERMINATE", "DOUTEUX", "ÉQUIVOQUE",
-                 "INCONCLUSIVE", "INVALIDE", "INVALID"],
+                 "INDÉTERMINÉ", "INDÉTERMINÉE", "INDETERMINATE", "IND", "INDET", "DOUTEUX",
+                 "DOUTEUSE", "ÉQUIVOQUE", "LIMITE", "NON CONCLUANT", "INCONCLUSIF",
+                 "INCONCLUSIVE", "INVALIDE", "INVALID", "NON VALIDE", "INHIBÉ", "INHIBITION",
+                 "NON RÉALISABLE", "À CONTRÔLER", "À RECONTRÔLER", "À CONFIRMER", "À REFAIRE"],
         description="result words read as indeterminate (whole words, case and accents ignored)",
     )
     symptom_yes_texts: list[str] = Field(
@@ -121,10 +131,39 @@ class EligibilityPolicy(BaseModel):
         "diagnoses…); beyond it nothing is evaluated and the decision says so "
         "(rule too_many_results) rather than judging part of the record",
     )
-    local_codes: dict[str, str] = Field(
+    local_codes: dict[str, str | dict[str, str]] = Field(
         default={},
-        description="a lab's local test code ('CODE' or 'SYSTEM:CODE') mapped to a LOINC code",
+        description="a laboratory's local test code ('CODE' or 'SYSTEM:CODE') mapped to a "
+        "LOINC code, for every sender; or a table per sender (as 'prostop codes unknown' names "
+        "it) of such codes. Applied before any recognition from the label",
     )
+    local_codes_file: Path | None = Field(
+        default=None,
+        description="a CSV file of local codes (columns sender, code, loinc; optional system, "
+        "label), merged with local_codes; a relative path is relative to prostop.toml",
+    )
+
+    _local_map: LocalCodeMap = PrivateAttr(default_factory=lambda: LocalCodeMap({}))
+    _local_source: tuple[object, object] = PrivateAttr(default=(None, None))
+
+    @model_validator(mode="after")
+    def _check_local_codes(self) -> EligibilityPolicy:
+        """Read and check the map now: a wrong code or file stops the start, not a result."""
+        self._build_local_map()
+        return self
+
+    def _build_local_map(self) -> None:
+        self._local_map = build_map(self.local_codes, self.local_codes_file)
+        self._local_source = (self.local_codes, self.local_codes_file)
+
+    def local_code_map(self) -> LocalCodeMap:
+        """The merged map, rebuilt when ``local_codes`` or the file was replaced after loading
+        (``model_copy(update=…)``, assignment); checked by identity: once per result, it must
+        not cost the size of the map."""
+        source, file = self._local_source
+        if source is not self.local_codes or file != self.local_codes_file:
+            self._build_local_map()
+        return self._local_map
 
 
 @functools.cache

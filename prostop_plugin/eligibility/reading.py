@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from prostop_plugin.eligibility.labels import LabelReading, read_label
 from prostop_plugin.eligibility.policy import EligibilityPolicy, default_policy
-from prostop_plugin.models import CodeSystem, Coding, LabResult, normalise_system
+from prostop_plugin.models import CodeSystem, Coding, LabResult
 from prostop_plugin.values import PARIS
 
 
@@ -23,6 +24,7 @@ class LabCategory(enum.StrEnum):
     CHEST_CT = "chest_ct"
     SYMPTOMS_QUESTION = "symptoms_question"
     SYMPTOM_ONSET = "symptom_onset"
+    UNSPECIFIED = "unspecified"  # named SARS-CoV-2 in words, technique not recognised
     OTHER = "other"
 
 
@@ -52,26 +54,38 @@ def text_words(text: str) -> tuple[str, ...]:
     return tuple(re.findall(r"[A-Z0-9]+", plain))
 
 
-def _mentions(words: tuple[str, ...], terms: Iterable[str]) -> bool:
-    for term in terms:
-        wanted = text_words(term)
-        n = len(wanted)
-        if n and any(words[i:i + n] == wanted for i in range(len(words) - n + 1)):
-            return True
-    return False
+@functools.lru_cache(maxsize=64)  # one per list of terms: compiled once, not per result
+def _terms_pattern(terms: tuple[str, ...]) -> tuple[re.Pattern[str] | None, frozenset[str]]:
+    """Whole-word matching of a list of terms, and the terms that are a symbol ('+', '-')."""
+    phrases = sorted({" ".join(text_words(t)) for t in terms} - {""}, key=len, reverse=True)
+    symbols = frozenset(t.strip() for t in terms if t.strip() and not text_words(t))
+    if not phrases:
+        return None, symbols
+    pattern = r"(?<![A-Z0-9])(?:" + "|".join(re.escape(p) for p in phrases) + r")(?![A-Z0-9])"
+    return re.compile(pattern), symbols
+
+
+def _mentions(text: str, joined: str, terms: list[str]) -> bool:
+    pattern, symbols = _terms_pattern(tuple(terms))
+    if symbols and (bare := text.strip()) and set(bare) <= set("".join(symbols)) \
+            and len(bare) <= 4 and any(s in bare for s in symbols):
+        return True  # "+", "+++", "-": a value written as a sign
+    return pattern is not None and pattern.search(joined) is not None
 
 
 def interpret_text(text: str | None, policy: EligibilityPolicy | None = None) -> Interpretation:
-    """Read a result written in words ("POSITIF", "Non détecté", "ININTERPRETABLE")."""
+    """Read a result written in words ("POSITIF", "Non détecté", "ININTERPRETABLE", "+")."""
     policy = policy or default_policy()
     words = text_words(text or "")
-    if not words:
+    raw = (text or "").strip()
+    if not words and not raw:
         return Interpretation.UNKNOWN
-    if _mentions(words, policy.indeterminate_texts):
+    joined = " ".join(words)
+    if _mentions(raw, joined, policy.indeterminate_texts):
         return Interpretation.INDETERMINATE
-    if _mentions(words, policy.negative_texts):
+    if _mentions(raw, joined, policy.negative_texts):
         return Interpretation.NEGATIVE
-    if _mentions(words, policy.positive_texts) and not _NEGATIONS.intersection(words):
+    if _mentions(raw, joined, policy.positive_texts) and not _NEGATIONS.intersection(words):
         return Interpretation.POSITIVE
     return Interpretation.UNKNOWN
 
@@ -100,6 +114,8 @@ def _result_reading(result: LabResult, policy: EligibilityPolicy) -> Interpretat
         coded = _coded_reading(result.value_coded, policy)
         if coded is Interpretation.UNKNOWN:  # a local code: its display text may still say it
             coded = interpret_text(result.value_coded.display, policy)
+        if coded is Interpretation.UNKNOWN and result.value_coded.system != CodeSystem.SNOMED:
+            coded = interpret_text(result.value_coded.code, policy)  # POS, NEG, DET, ND (0078)
         readings.add(coded)
     if result.value_text:
         readings.add(interpret_text(result.value_text, policy))
@@ -139,27 +155,15 @@ def _chest_ct_reading(result: LabResult, policy: EligibilityPolicy) -> Interpret
     return Interpretation.UNKNOWN
 
 
-def _local_key(coding: Coding) -> list[str]:
-    return [f"{coding.system}:{coding.code}".upper(), coding.code.upper()]
-
-
-def resolve_loinc(coding: Coding | None, policy: EligibilityPolicy | None = None) -> str | None:
-    """The LOINC code a test coding stands for: itself, or its ``local_codes`` mapping."""
+def resolve_loinc(coding: Coding | None, policy: EligibilityPolicy | None = None,
+                  sender: str | None = None) -> str | None:
+    """The LOINC code a test coding stands for: itself, or the admin's local-code map's
+    mapping of it (for this sender, or for any sender)."""
     if coding is None:
         return None
     if coding.system == CodeSystem.LOINC:
         return coding.code
-    mapping = {_canonical_local_key(k): v for k, v in (policy or default_policy())
-               .local_codes.items()}
-    for key in _local_key(coding):
-        if key in mapping:
-            return mapping[key]
-    return None
-
-
-def _canonical_local_key(key: str) -> str:
-    system, sep, code = key.strip().rpartition(":")
-    return f"{normalise_system(system)}:{code}".upper() if sep else code.upper()
+    return (policy or default_policy()).local_code_map().lookup(sender, coding)
 
 
 def category_of(loinc: str | None, policy: EligibilityPolicy) -> LabCategory:
@@ -180,22 +184,52 @@ def category_of(loinc: str | None, policy: EligibilityPolicy) -> LabCategory:
 
 
 @dataclass(frozen=True)
-class _TestCode:
+class IdentifiedTest:
+    """What test a result is, and what said so."""
+
     category: LabCategory
     loinc: str | None
-    local: str | None  # the lab's own code, when the LOINC code came from local_codes
+    local: str | None  # the lab's own code, when LOINC came from the map or none is known
+    recognised: LabelReading | None = None  # set when the words of the result decided
 
 
-def test_code_of(result: LabResult, policy: EligibilityPolicy) -> _TestCode:
-    """Category and LOINC code, looking at the first and the alternate test codes."""
-    found: list[_TestCode] = []
+def test_code_of(result: LabResult, policy: EligibilityPolicy) -> IdentifiedTest:
+    """Category and LOINC code, looking at the first and the alternate test codes, then (when
+    neither is a code the policy knows, nor one the admin mapped) at the result's words."""
+    found: list[IdentifiedTest] = []
+    mapped = False
     for coding in (result.test, result.test_alternate):
-        loinc = resolve_loinc(coding, policy)
+        loinc = resolve_loinc(coding, policy, result.sender)
         if coding is not None and loinc is not None:
             local = None if coding.system == CodeSystem.LOINC else coding.code
-            found.append(_TestCode(category_of(loinc, policy), loinc, local))
+            mapped = mapped or local is not None
+            found.append(IdentifiedTest(category_of(loinc, policy), loinc, local))
     known = [t for t in found if t.category is not LabCategory.OTHER]
-    return (known or found or [_TestCode(LabCategory.OTHER, None, None)])[0]
+    if known:
+        return known[0]
+    if not mapped and (reading := _words_of(result, policy)) is not None:
+        local = next((c.code for c in (result.test, result.test_alternate)
+                      if c is not None and c.system != CodeSystem.LOINC), None)
+        return IdentifiedTest(LabCategory(reading.category), found[0].loinc if found else None,
+                        local, reading)
+    return (found or [IdentifiedTest(LabCategory.OTHER, None, None)])[0]
+
+
+_TEXT_CATEGORIES = frozenset({LabCategory.NAAT, LabCategory.ANTIGEN, LabCategory.SEROLOGY})
+
+
+def _words_of(result: LabResult, policy: EligibilityPolicy) -> LabelReading | None:
+    """What the test's label (and its result's and its order's words) say it is."""
+    labels = [c.display for c in (result.test, result.test_alternate) if c and c.display]
+    if not labels:
+        return None
+    panel, panel_category = result.panel, None
+    if panel is not None:
+        known = category_of(resolve_loinc(panel, policy, result.sender), policy)
+        panel_category = known.value if known in _TEXT_CATEGORIES else None
+    value = result.value_text or (result.value_coded.display if result.value_coded else None)
+    return read_label(" ; ".join(dict.fromkeys(labels)), value,
+                      (panel.display or panel.code) if panel else None, panel_category)
 
 
 def classify_lab_result(result: LabResult, policy: EligibilityPolicy | None = None) -> LabCategory:

@@ -321,6 +321,15 @@ RULES: tuple[Rule, ...] = (
         (Kind.NAAT, Kind.ANTIGEN), ("Résultat non reconnu : ", "Result not recognised: "),
         (" ; vérifiez le compte rendu du laboratoire.", "; check the laboratory report."),
         reading=Interpretation.UNKNOWN, usable=True)),
+    Rule("technique_unrecognised", "not_eligible",
+         "a SARS-CoV-2 result named in words whose technique is not recognised", _simple(
+             (Kind.UNSPECIFIED,), ("Résultat SARS-CoV-2 dont la technique n'est pas reconnue : ",
+                                   "SARS-CoV-2 result whose technique is not recognised: "),
+             (" ; seule une RT-PCR positive confirme un cas : vérifiez le compte rendu du "
+              "laboratoire (l'administrateur peut associer ce code à un code LOINC, voir "
+              "« prostop codes unknown »).",
+              "; only a positive RT-PCR confirms a case: check the laboratory report (the "
+              "administrator can map this code to a LOINC code, see 'prostop codes unknown')."))),
     Rule("ct_value_only", "not_eligible", "Ct value without a qualitative result",
          _ct_value_alone),
     Rule("serology_only", "not_eligible", "serology only", _simple(

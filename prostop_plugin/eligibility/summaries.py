@@ -32,6 +32,8 @@ KIND_NAMES: dict[Kind, tuple[str, bool, str]] = {
     Kind.SEROLOGY: ("sérologie SARS-CoV-2", True, "SARS-CoV-2 serology"),
     Kind.CT_VALUE: ("valeur de Ct", True, "Ct value"),
     Kind.CHEST_CT: ("scanner thoracique", False, "chest CT"),
+    Kind.UNSPECIFIED: ("résultat SARS-CoV-2 (technique non précisée)", False,
+                       "SARS-CoV-2 result (technique not stated)"),
     Kind.OTHER: ("résultat", False, "result"),
 }
 _READINGS = {
@@ -56,10 +58,37 @@ _DIAGNOSES = {
     Kind.DIAGNOSIS_RULED_OUT: ("contact, ou COVID-19 écartée", "contact, or COVID-19 ruled out"),
     Kind.OTHER: ("sans rapport avec la COVID-19", "unrelated to COVID-19"),
 }
+#: a diagnosis read from words that do not say the virus was identified ("COVID-19")
+_SUSPECTED_IN_WORDS = ("COVID-19 sans virus identifié, ou suspicion",
+                       "COVID-19 without the virus identified, or suspected")
 _DIAGNOSIS_STATUSES = {
     "final": ("définitif", "final"), "working": ("provisoire", "working (provisional)"),
     "admitting": ("d'admission", "admitting"), "ruled_out": ("écarté", "ruled out"),
 }
+
+
+def quoted(text: str, limit: int = 80) -> tuple[str, str]:
+    """A sender's words as the physician reads them: « … » in French, “…” in English."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return f"« {text} »", f"“{text}”"
+
+
+def recognition(fact: Fact, result: LabResult, feminine: bool) -> tuple[str, str]:
+    """Says that words, not a known code, decided what a result is: the label, the order's
+    label or the result's words that did, quoted, so that the physician can judge them."""
+    reading = fact.recognised
+    assert reading is not None
+    label = quoted(reading.label)
+    fr = f"reconnu{'e' if feminine else ''} d'après le libellé {label[0]}"
+    en = f"recognised from the label {label[1]}"
+    if reading.panel:
+        panel = quoted(reading.panel)
+        fr, en = f"{fr} et celui de la demande {panel[0]}", f"{en} and the order's {panel[1]}"
+    if (raw := _raw_value(result)) and fact.reading is not Interpretation.UNKNOWN:
+        said = quoted(raw, 60)  # (an unrecognised value is quoted already)
+        fr, en = f"{fr} ; résultat rendu : {said[0]}", f"{en}; result as sent: {said[1]}"
+    return fr, en
 
 
 def _raw_value(result: LabResult) -> str:
@@ -92,6 +121,16 @@ def _describe_lab(fact: Fact, result: LabResult) -> LocalizedText:
         fr_m, fr_f, en = _STATUSES[fact.status]
         said_fr, said_en = f"{said_fr}, {fr_f if feminine else fr_m}", f"{said_en}, {en}"
     code = code_en = f"{fact.local_code} → {fact.code}" if fact.local_code else (fact.code or "")
+    if fact.recognised is not None:
+        words_fr, words_en = recognition(fact, result, feminine)
+        if fact.local_code is None:  # a LOINC code the configuration's lists do not hold
+            code = f"LOINC {result.test.code}, hors des listes de la configuration ; {words_fr}"
+            code_en = f"LOINC {result.test.code}, not in the configuration's lists; {words_en}"
+        elif fact.local_code == fact.recognised.label:  # no code at all: the label stood for it
+            code, code_en = words_fr, words_en
+        else:
+            code = f"code local {fact.local_code} ; {words_fr}"
+            code_en = f"local code {fact.local_code}; {words_en}"
     if fact.kind is Kind.CHEST_CT and result.value_coded is not None:
         finding = result.value_coded.display or result.value_coded.code
         code, code_en = f"{code} ; {finding}", f"{code}; {finding}"
@@ -155,8 +194,20 @@ def describe(fact: Fact) -> LocalizedText:
     if isinstance(item, DiagnosisEvidence):
         label_fr, label_en = _DIAGNOSES.get(fact.kind, _DIAGNOSES[Kind.OTHER])
         status_fr, status_en = _DIAGNOSIS_STATUSES[item.status]
-        text = fr_en(f"diagnostic {item.code.code} ({label_fr}), {status_fr}",
-                  f"diagnosis {item.code.code} ({label_en}), {status_en}")
+        named = item.code.code if item.code is not None else ""
+        if fact.recognised is not None:
+            if fact.kind is Kind.DIAGNOSIS_SUSPECTED:
+                label_fr, label_en = _SUSPECTED_IN_WORDS
+            words = quoted(fact.recognised.label)
+            local = f"code local {named}, " if named else ""
+            local_en = f"local code {named}, " if named else ""
+            text = fr_en(f"diagnostic {words[0]} ({local}{label_fr} : reconnu d'après le "
+                         f"libellé), {status_fr}",
+                         f"diagnosis {words[1]} ({local_en}{label_en}: recognised from the "
+                         f"label), {status_en}")
+        else:
+            text = fr_en(f"diagnostic {named} ({label_fr}), {status_fr}",
+                         f"diagnosis {named} ({label_en}), {status_en}")
         if fact.day is not None:
             fr, en = date_phrase(fact.day)
             text = fr_en(f"{text.fr}, enregistré le {fr}", f"{text.en}, recorded on {en}")

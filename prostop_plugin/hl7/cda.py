@@ -207,8 +207,12 @@ def read_cda(data: bytes, name: str, adapter: str) -> list[DiagnosisEvent]:
             evidence.append(item)
     if not evidence:
         return []
+    source = _source(root, data, adapter)
+    for result in evidence:  # whose local codes they are ([eligibility.local_codes])
+        if isinstance(result, LabResult):
+            result.sender = source.host
     return [DiagnosisEvent(
-        source=_source(root, data, adapter), patient=_patient(root, name),
+        source=source, patient=_patient(root, name),
         practitioner=_practitioner(root), evidence=evidence,
     )]
 
@@ -365,8 +369,12 @@ def _coding(element: etree._Element | None) -> Coding | None:
 
 
 def _diagnosis(parts: _Parts, observation: etree._Element, ref: str) -> DiagnosisEvidence | None:
-    code = _coding(parts.get("value"))
-    if code is None:
+    value = parts.get("value")
+    code = _coding(value)
+    text = None  # uncoded (nullFlavor, originalText only): its words, for eligibility to read
+    if code is None and value is not None:
+        text = (value.get("displayName") or "").strip() or _text(value)
+    if code is None and not text:
         return None
     status: DiagnosisStatus = "final"
     if observation.get("negationInd") == "true":
@@ -374,7 +382,7 @@ def _diagnosis(parts: _Parts, observation: etree._Element, ref: str) -> Diagnosi
     elif parts.attribute("uncertaintyCode", "code").upper() == "U":
         status = "working"
     return DiagnosisEvidence(
-        code=code, status=status, source_ref=ref,
+        code=code, text=text, status=status, source_ref=ref,
         recorded_at=parse_ts(_AUTHOR_TIME(observation) or parts.time()),
     )
 

@@ -22,8 +22,11 @@ Choices made here, because a message leaves them open:
   identifier is used neither as the INS nor as the host id. An identifier typed ``INS`` without
   an INS OID is taken as written (not a qualified INS, no ``ins_oid``).
 - DG1-6 empty or outside A/W/F → ``working`` (never upgraded to final), with a warning.
-- An OBX without OBX-3, or a DG1 without a code, carries nothing to transcribe: skipped with a
-  warning. A malformed date/time is an error naming the field, because dates decide eligibility;
+- An OBX without OBX-3, or a DG1 with neither code nor words (DG1-3.2, DG1-4), carries nothing
+  to transcribe: skipped with a warning. A DG1 in words only is kept for eligibility to read.
+- Each result carries its sender (MSH-4, as ``source.host``: the key of the local-code map) and
+  its order's code (OBR-4: the technique of a multiplex panel's analytes).
+- A malformed date/time is an error naming the field, because dates decide eligibility;
   only the event's own time (EVN-2, MSH-7) is forgiven: a warning, and the reception time.
 """
 
@@ -254,8 +257,10 @@ class _Mapper:
             return None
         value_type = obx.value(2).strip().upper() or None
         status_code = obx.value(11).strip().upper()
+        orders = obr.repetitions(4) if obr is not None else []
+        panel = (self.coding(orders[0], 1) or self.coding(orders[0], 4)) if orders else None
         result = LabResult(
-            test=test, test_alternate=alternate, value_type=value_type,
+            test=test, test_alternate=alternate, value_type=value_type, panel=panel,
             unit=obx.value(6, 1, 1).strip() or obx.value(6, 1, 2).strip() or None,
             abnormal_flag=obx.value(8).strip() or None,
             status=_RESULT_STATUS.get(status_code, "P"),
@@ -299,8 +304,11 @@ class _Mapper:
     def diagnosis(self, dg1: Segment) -> DiagnosisEvidence | None:
         reps = dg1.repetitions(3)
         code = (self.coding(reps[0], 1) or self.coding(reps[0], 4)) if reps else None
-        if code is None:
-            self.warnings.append(f"{self.ref(dg1)}: no diagnosis code in DG1-3, skipped")
+        # words without a code (DG1-3.2, or the DG1-4 description): eligibility reads them
+        text = dg1.value(4).strip() or ((reps[0][2].strip() or reps[0][5].strip()) if reps and
+                                        code is None else "")
+        if code is None and not text:
+            self.warnings.append(f"{self.ref(dg1)}: no diagnosis code nor text in DG1-3, skipped")
             return None
         kind = dg1.value(6).strip().upper()
         status = _DIAGNOSIS_TYPE.get(kind)
@@ -309,8 +317,8 @@ class _Mapper:
                 f"{self.ref(dg1)}-6: diagnosis type {kind!r} is not A/W/F, read as working"
             )
             status = "working"
-        return DiagnosisEvidence(code=code, status=status, recorded_at=self.when(dg1, 5),
-                                 source_ref=self.ref(dg1))
+        return DiagnosisEvidence(code=code, text=text or None, status=status,
+                                 recorded_at=self.when(dg1, 5), source_ref=self.ref(dg1))
 
 
 def _number(text: str) -> float | None:
@@ -349,6 +357,10 @@ def map_message(msg: Message, *, adapter: str, raw: bytes | None = None) -> Mapp
     mapper = _Mapper(msg)
     groups = _collect(mapper, msg)
     host = _sender(msg)
+    for group in groups:  # whose local codes they are ([eligibility.local_codes])
+        for item in group.evidence:
+            if isinstance(item, LabResult):
+                item.sender = host
     message_id = msg.control_id.strip() or None
     digest = content_hash(raw if raw is not None else (msg.raw or msg.to_bytes()))
     recorded_at = _recorded_at(mapper, msg)

@@ -49,9 +49,10 @@ def report_to_event(
         host=report.sender_name or report.sender_code or report.title or "unknown lab",
         message_id=f"{report.file_number or 'report'}#{report_digest}",
     )
+    sender = report.sender_name or report.sender_code  # whose local codes (the map's key)
     return DiagnosisEvent(
         source=source, patient=patient, practitioner=_practitioner(report),
-        evidence=list(report.results),
+        evidence=[r.model_copy(update={"sender": sender}) for r in report.results],
     )
 
 

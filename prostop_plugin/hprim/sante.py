@@ -75,6 +75,7 @@ def parse_sante(lines: list[str], name: str) -> list[HprimReport]:
     header: dict[str, str | None] = {}
     current: HprimReport | None = None
     collected: datetime | None = None
+    panel: Coding | None = None
     ended = False
     for number, record in _records(lines):
         fields = record.split(d.field)
@@ -97,9 +98,11 @@ def parse_sante(lines: list[str], name: str) -> list[HprimReport]:
             current = _sante_patient(fields, d, number, header)
             current.text = record + "\n"
             reports.append(current)
-            collected = None
+            collected = panel = None
         elif kind == "OBR" and current is not None:
             collected = parse_ts(d.components(_get(fields, 7))[0])
+            ordered = [*d.components(_get(fields, 4)), *[""] * 6]
+            panel = _coding(ordered[0], ordered[1], ordered[2]) or _coding(*ordered[3:6])
             filler = [c for c in d.components(_get(fields, 3)) if c]
             current.file_number = current.file_number or (filler[0] if filler else None)
             prescriber = d.components(_get(fields, 16))
@@ -110,6 +113,7 @@ def parse_sante(lines: list[str], name: str) -> list[HprimReport]:
                 raise InputError("a result (OBX) comes before any patient (P) record",
                                  where=where, fix="the file is malformed: ask the lab to resend it")
             if result := _sante_result(fields, d, collected, f"OBX line {number}", where):
+                result.panel = panel
                 current.results.append(result)
         elif kind == "L":
             ended, current = True, None

@@ -462,8 +462,8 @@ def test_probable_has_no_qr_attestation_and_uses_onset() -> None:
     ([diagnosis("U07.2")], ["Cas suspect", "scanographiques"], ["Suspected case", "chest-CT"]),
     ([diagnosis("U07.1"), lab(value=NEGATIVE)], ["ajoutez ce résultat au dossier"],
      ["add that result to the record"]),
-    ([lab(value=None, text="à contrôler")], ["« à contrôler » non reconnu"],
-     ["“à contrôler”"]),
+    ([lab(value=None, text="voir commentaire")], ["« voir commentaire » non reconnu"],
+     ["“voir commentaire”"]),
     ([lab(collected=at(25), observed=at(25))], ["Daté après le 20/11/2020"],
      ["Dated after 20 Nov 2020"]),
 ])

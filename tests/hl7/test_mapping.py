@@ -334,7 +334,7 @@ def test_dg1_types_and_missing_codes() -> None:
     assert (fourth.code.code, fourth.status, fourth.source_ref) == ("U07.2", "working", "DG1[4]")
     assert m.warnings == [
         "DG1[2]-6: diagnosis type '' is not A/W/F, read as working",
-        "DG1[3]: no diagnosis code in DG1-3, skipped",
+        "DG1[3]: no diagnosis code nor text in DG1-3, skipped",
         "DG1[4]-6: diagnosis type 'X' is not A/W/F, read as working",
     ]
 

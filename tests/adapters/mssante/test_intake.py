@@ -184,7 +184,11 @@ def test_metadata_naming_another_patient_than_the_cda_is_quarantined(
 def test_a_report_without_covid_evidence_is_marked_handled_and_nothing_stored(
     dovecot: Dovecot, pki: Pki, runtime: Prostop, service: MailboxService
 ) -> None:
-    cda = (CORPUS / CRBIO).read_bytes().replace(b'code="94309-2"', b'code="2345-7"')
+    # a glucose result, coded and named as one (a label naming SARS-CoV-2 would be read)
+    cda = (CORPUS / CRBIO).read_bytes().replace(b'code="94309-2"', b'code="2345-7"').replace(
+        "SARS-CoV-2 ARN [Présence] ; Résultat ; Amplification génique".encode(),
+        b"Glucose [Masse/Volume] ; Serum",
+    )
     deliver(dovecot, pki, lab_message(lab_package(cda)))
     assert service.poll_once() == 1
     [(_, flags)] = folder_messages(dovecot, pki, "INBOX")
