@@ -75,6 +75,7 @@ from prostop_plugin.models import (
 )
 from prostop_plugin.psc import CibaTokenSource, HostTokenStore, new_binding_message
 from prostop_plugin.readers import read_bytes, sniff_format
+from prostop_plugin.telemetry import metrics
 from prostop_plugin.texts import ConfirmationText, Handout, Message, get_texts
 from prostop_plugin.texts.formatting import format_date, format_datetime, in_paris
 from prostop_plugin.values import PARIS
@@ -147,6 +148,7 @@ __all__ = [
     "in_paris",
     "is_covid_relevant",
     "load_settings",
+    "metrics",
     "new_binding_message",
     "parse_adapter_section",
     "read_bytes",

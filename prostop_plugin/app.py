@@ -32,6 +32,7 @@ from prostop_plugin.plugins import (
     new_plugin_manager,
 )
 from prostop_plugin.psc import PSCTokenPlugin
+from prostop_plugin.telemetry import MetricsObserver
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Prostop:
             ("prostop.audit", AuditPlugin(self.audit)),
             ("prostop.issuer.prostopcovid", self._issuer),
             ("prostop.psc", self._psc),
+            ("prostop.metrics", MetricsObserver()),
         ]
         if self.settings.write_back.folder is not None:
             builtins.append(("prostop.outbox", FolderWriteBack(self.settings.write_back.folder)))

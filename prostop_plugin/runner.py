@@ -16,6 +16,7 @@ from types import FrameType
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ProstopError
 from prostop_plugin.hooks import BackgroundService
+from prostop_plugin.metrics_service import MetricsService
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ def serve(
 ) -> None:
     """Start every service, then tick the worker until ``stop`` is set; stop services after."""
     services = prostop.hooks.background_services(prostop)
+    if prostop.settings.metrics.listen is not None:
+        services.append(MetricsService(prostop))
     started: list[BackgroundService] = []
     try:
         for service in services:
