@@ -23,6 +23,8 @@ first ``issued`` transition), over the codes issued in the period.
 
 from __future__ import annotations
 
+import csv
+import io
 import sqlite3
 import statistics
 from collections import defaultdict
@@ -45,6 +47,7 @@ __all__ = [
     "StatsReport",
     "compute_stats",
     "period_start",
+    "report_csv",
     "write_back_backlog",
 ]
 
@@ -202,3 +205,17 @@ def write_back_backlog(ledger_path: Path, now: datetime) -> tuple[int, float]:
     if not count or oldest is None:
         return 0, 0.0
     return int(count), max(0.0, (now - datetime.fromisoformat(oldest)).total_seconds())
+
+
+def report_csv(report: StatsReport) -> str:
+    """The report as CSV (comma, UTF-8, one period a row; column names are stable machine
+    names: period_start, period_end, the outcomes, median_minutes_result_to_code)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["period_start", "period_end", *(o.value for o in Outcome),
+                     "median_minutes_result_to_code"])
+    for period in report.periods:
+        median = "" if period.median_seconds is None else f"{period.median_seconds / 60:.1f}"
+        writer.writerow([period.start.isoformat(), period.end.isoformat(),
+                         *(period.counts[o] for o in Outcome), median])
+    return out.getvalue()

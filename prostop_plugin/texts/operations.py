@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prostop_plugin.models import Locale
 
-__all__ = ["OPERATIONS", "operations_text"]
+__all__ = ["OPERATIONS", "duration_text", "operations_text"]
 
 OPERATIONS: dict[Locale, dict[str, str]] = {
     "fr": {
@@ -114,3 +114,20 @@ OPERATIONS: dict[Locale, dict[str, str]] = {
 
 def operations_text(key: str, locale: Locale, **values: object) -> str:
     return OPERATIONS[locale][key].format(**values)
+
+
+def duration_text(seconds: float | None, locale: Locale) -> str:
+    """A delay as people say it: ``< 1 min``, ``12 min``, ``2 h 05``, ``3 j 4 h`` (``3 d 4 h``);
+    ``–`` when there is none."""
+    if seconds is None:
+        return "–"
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "< 1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d}"
+    days, hours = divmod(hours, 24)
+    return f"{days} {'j' if locale == 'fr' else 'd'} {hours} h"
