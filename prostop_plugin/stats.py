@@ -46,6 +46,7 @@ __all__ = [
     "PeriodStats",
     "StatsReport",
     "compute_stats",
+    "empty_report",
     "period_start",
     "report_csv",
     "write_back_backlog",
@@ -190,6 +191,17 @@ def compute_stats(
         median_seconds=statistics.median(every_delay) if every_delay else None,
         codes_timed=len(every_delay),
     )
+
+
+def empty_report(by: Grouping, since: date, today: date) -> StatsReport:
+    """Every period from ``since`` to ``today`` at zero (before the first event: no ledger)."""
+    step = timedelta(days=7 if by == "week" else 1)
+    periods, current = [], period_start(since, by)
+    while current <= period_start(today, by):
+        periods.append(PeriodStats(current, current + step - timedelta(days=1),
+                                   dict.fromkeys(Outcome, 0), None))
+        current += step
+    return StatsReport(by=by, since=since, periods=periods, totals=dict.fromkeys(Outcome, 0))
 
 
 def write_back_backlog(ledger_path: Path, now: datetime) -> tuple[int, float]:
