@@ -10,6 +10,7 @@ in the pending queue (``prostop pending``) unless another adapter shows them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from prostop_filedrop.service import InboxService
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings, load_filedrop_settings
@@ -60,6 +61,10 @@ class FiledropPlugin:
     @hookimpl
     def prostop_background_services(self, runtime: Prostop) -> list[BackgroundService]:
         return [InboxService(runtime, load_filedrop_settings(runtime.settings))]
+
+    @hookimpl
+    def prostop_writable_paths(self, settings: Settings) -> list[Path]:
+        return [path for _, path in load_filedrop_settings(settings).folders().named()]
 
     @hookimpl
     def prostop_write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:
