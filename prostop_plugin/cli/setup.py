@@ -37,6 +37,12 @@ host_name = "{host_name}"
 # activates it by itself. E.g. ["hl7v2_mllp", "filedrop"].
 adapters = []
 
+# What `prostop serve` logs: "DEBUG", "INFO" (default), "WARNING", "ERROR"; and how: "text"
+# (default), or "json" for log shippers (one object a line: time, level, logger, message,
+# issuance_id). Log lines name issuances by their id, never the patient.
+# log_level = "INFO"
+# log_format = "text"
+
 [eligibility]
 # The doctrine of the 2020 mission text; change only on medical instruction.
 accept_antigen = false        # antigen-only positives do not qualify
@@ -62,6 +68,12 @@ channel = "MOBILE"                  # MOBILE (e-CPS app) or CARD
 [write_back]
 # A JSON file per issued code, for hosts integrated through JSON events only.
 # folder = "outbox"
+
+[metrics]
+# A Prometheus endpoint (GET /metrics) served by `prostop serve` on its own port: counts and
+# durations only, no patient data. Loopback only unless allow_remote = true (no TLS, no login:
+# then a firewall must limit who reaches it).
+# listen = "127.0.0.1:9710"
 """
 
 
