@@ -57,14 +57,13 @@ def build_client(
         client_certificate_password=tls.client_certificate_password,
         section=section,
     )
-    transport = httpx.HTTPTransport(verify=context, limits=limits or httpx.Limits(),
-                                    trust_env=False)
     return httpx.Client(
         timeout=httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout,
         ),
         verify=context,
-        transport=MeteredTransport(transport, service=section),  # latency and errors
+        transport=MeteredTransport(service=section, verify=context,  # latency and errors
+                                   limits=limits or httpx.Limits()),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         follow_redirects=False,
         # proxies and CA files from the environment would change where codes and tokens come
@@ -82,18 +81,18 @@ def caused_by_tls(exc: BaseException) -> bool:
     return False
 
 
-class MeteredTransport(httpx.BaseTransport):
-    """Times each request until its answer's headers and counts failures, for the
-    ``[metrics]`` endpoint (see :mod:`prostop_plugin.telemetry`); changes nothing else."""
+class MeteredTransport(httpx.HTTPTransport):
+    """httpx's own transport, timing each request until its answer's headers and counting
+    failures for the ``[metrics]`` endpoint (see :mod:`prostop_plugin.telemetry`)."""
 
-    def __init__(self, inner: httpx.BaseTransport, *, service: str) -> None:
-        self.inner = inner
+    def __init__(self, *, service: str, verify: ssl.SSLContext, limits: httpx.Limits) -> None:
+        super().__init__(verify=verify, limits=limits, trust_env=False)
         self.service = service
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         started = time.perf_counter()
         try:
-            response = self.inner.handle_request(request)
+            response = super().handle_request(request)
         except httpx.TransportError as exc:
             kind = "timeout" if isinstance(exc, httpx.TimeoutException) else (
                 "tls" if caused_by_tls(exc) else "connection")
@@ -101,9 +100,6 @@ class MeteredTransport(httpx.BaseTransport):
             raise
         metrics.http_answered(self.service, response.status_code, time.perf_counter() - started)
         return response
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def ssl_context(
