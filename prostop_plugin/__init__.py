@@ -20,6 +20,7 @@ from prostop_plugin.app import Prostop
 from prostop_plugin.config import (
     CodeServiceSettings,
     ConsoleSettings,
+    MetricsSettings,
     PSCSettings,
     Settings,
     WriteBackSettings,
@@ -82,6 +83,7 @@ from prostop_plugin.models import (
 )
 from prostop_plugin.psc import CibaTokenSource, HostTokenStore, new_binding_message
 from prostop_plugin.readers import read_bytes, sniff_format
+from prostop_plugin.telemetry import metrics
 from prostop_plugin.texts import ConfirmationText, Handout, Message, get_texts
 from prostop_plugin.texts.formatting import format_date, format_datetime, in_paris
 from prostop_plugin.values import PARIS
@@ -132,6 +134,7 @@ __all__ = [
     "Locale",
     "LocalizedText",
     "Message",
+    "MetricsSettings",
     "PSCSettings",
     "PatientRef",
     "Practitioner",
@@ -158,6 +161,7 @@ __all__ = [
     "in_paris",
     "is_covid_relevant",
     "load_settings",
+    "metrics",
     "new_binding_message",
     "parse_adapter_section",
     "read_bytes",

@@ -55,6 +55,7 @@ from prostop_plugin.plugins import (
     register_plugins,
 )
 from prostop_plugin.psc import PSCTokenPlugin
+from prostop_plugin.telemetry import MetricsObserver
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class Prostop:
             ("prostop.issuer.prostopcovid", self._issuer),
             ("prostop.psc", self._psc),
             ("prostop.codewatch", self._codewatch),  # codes to map: prostop codes unknown
+            ("prostop.metrics", MetricsObserver()),
         ]
         if self.settings.write_back.folder is not None:
             builtins.append(("prostop.outbox", FolderWriteBack(self.settings.write_back.folder)))

@@ -231,6 +231,44 @@ class ConsoleSettings(Section):
         return any(national_id in (entry, "8" + entry) for entry in self.practitioners)
 
 
+DEFAULT_METRICS_PORT = 9710
+
+
+class MetricsSettings(Section):
+    """``[metrics]``: a Prometheus endpoint on its own port, served by ``prostop serve``.
+
+    It has neither TLS nor a login: it listens on a loopback address unless ``allow_remote``
+    says the admin put it behind a firewall (or a TLS proxy) on purpose. Its figures are counts
+    and durations only, never patient data.
+    """
+
+    listen: str | None = Field(
+        default=None, description=f"HOST:PORT to serve /metrics on, e.g. "
+        f"127.0.0.1:{DEFAULT_METRICS_PORT}; unset: no endpoint",
+    )
+    allow_remote: bool = Field(
+        default=False, description="allow a non-loopback listen address (no TLS, no login: "
+        "restrict who reaches it with a firewall)",
+    )
+
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to listen on, ``None`` when unset."""
+        if self.listen is None:
+            return None
+        return split_listen(self.listen)
+
+    @model_validator(mode="after")
+    def _reachable_on_purpose(self) -> MetricsSettings:
+        address = self.address()
+        if address is not None and not is_loopback(address[0]) and not self.allow_remote:
+            raise ValueError(
+                f"the metrics endpoint would listen on {address[0]}, reachable from the "
+                "network, without TLS nor login: listen on 127.0.0.1, or set allow_remote = "
+                "true once a firewall limits who reaches it"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """All settings. Every section has defaults that work with the local simulator."""
 
@@ -253,6 +291,10 @@ class Settings(BaseSettings):
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: str(v).upper())
     ] = Field(default="INFO", description="what `prostop serve` logs (-v: INFO)")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`prostop serve`'s log lines: text, or one JSON object per "
+        "line for log shippers (time, level, logger, message, issuance_id)",
+    )
     as_of: date | None = Field(
         default=None,
         description="evaluate eligibility as of this date instead of today: for replaying "
@@ -263,6 +305,7 @@ class Settings(BaseSettings):
     psc: PSCSettings = Field(default_factory=PSCSettings)
     write_back: WriteBackSettings = Field(default_factory=WriteBackSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     adapter: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-adapter sections: [adapter.hl7v2_mllp] …"
     )

@@ -24,6 +24,7 @@ The core never calls ``pm.hook`` directly: it goes through
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import pluggy
@@ -103,6 +104,17 @@ def prostop_background_services(runtime: Prostop) -> list[BackgroundService] | N
 
     :param runtime: the running core (settings, hooks facade, engine, ledger).
     :returns: the services to start, or ``None``.
+    """
+
+
+@hookspec
+def prostop_writable_paths(settings: Settings) -> list[Path] | None:
+    """Folders this plugin's services write to when ``prostop serve`` runs them (an inbox's
+    state folders, an outbox…), from its settings alone: ``prostop service-unit`` grants them
+    in the systemd unit's ``ReadWritePaths`` (the rest of the system is read-only there).
+
+    :param settings: the validated configuration.
+    :returns: absolute folder paths, or ``None``.
     """
 
 

@@ -11,6 +11,7 @@ import os
 import secrets
 import ssl
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic import SecretStr
 
 from prostop_plugin.errors import ConfigError
+from prostop_plugin.telemetry import metrics
 from prostop_plugin.version import __version__
 
 USER_AGENT = f"prostop-plugin/{__version__}"
@@ -48,24 +50,56 @@ def build_client(
 
     :raises ConfigError: when the CA file or the client certificate is unusable.
     """
+    context = ssl_context(
+        url=url,
+        ca_bundle=tls.ca_bundle,
+        client_certificate=tls.client_certificate,
+        client_certificate_password=tls.client_certificate_password,
+        section=section,
+    )
     return httpx.Client(
         timeout=httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout,
         ),
-        verify=ssl_context(
-            url=url,
-            ca_bundle=tls.ca_bundle,
-            client_certificate=tls.client_certificate,
-            client_certificate_password=tls.client_certificate_password,
-            section=section,
-        ),
-        limits=limits or httpx.Limits(),
+        verify=context,
+        transport=MeteredTransport(service=section, verify=context,  # latency and errors
+                                   limits=limits or httpx.Limits()),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         follow_redirects=False,
         # proxies and CA files from the environment would change where codes and tokens come
         # from behind the admin's back: the configuration says everything
         trust_env=False,
     )
+
+
+def caused_by_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class MeteredTransport(httpx.HTTPTransport):
+    """httpx's own transport, timing each request until its answer's headers and counting
+    failures for the ``[metrics]`` endpoint (see :mod:`prostop_plugin.telemetry`)."""
+
+    def __init__(self, *, service: str, verify: ssl.SSLContext, limits: httpx.Limits) -> None:
+        super().__init__(verify=verify, limits=limits, trust_env=False)
+        self.service = service
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = super().handle_request(request)
+        except httpx.TransportError as exc:
+            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else (
+                "tls" if caused_by_tls(exc) else "connection")
+            metrics.http_failed(self.service, kind, time.perf_counter() - started)
+            raise
+        metrics.http_answered(self.service, response.status_code, time.perf_counter() - started)
+        return response
 
 
 def ssl_context(

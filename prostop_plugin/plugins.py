@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -183,6 +184,12 @@ class HookFacade:
         found: list[BackgroundService] = []
         for services in self._hook.prostop_background_services(runtime=runtime):
             found.extend(services or [])
+        return found
+
+    def writable_paths(self, settings: Settings) -> list[Path]:
+        found: list[Path] = []
+        for paths in self._hook.prostop_writable_paths(settings=settings):
+            found.extend(paths or [])
         return found
 
     def diagnosis_recorded(self, event: DiagnosisEvent) -> IssuanceRecord | None:

@@ -16,6 +16,7 @@ from types import FrameType
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ProstopError
 from prostop_plugin.hooks import BackgroundService
+from prostop_plugin.metrics_service import MetricsService
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ def serve(
         from prostop_plugin.console import ConsoleService  # the web stack, only when asked
 
         services.append(ConsoleService(prostop))
+    if prostop.settings.metrics.listen is not None:
+        services.append(MetricsService(prostop))
     started: list[BackgroundService] = []
     try:
         for service in services:

@@ -20,7 +20,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from prostop_plugin.cli import audit, check, codes, hl7, pending, records, setup, simulator
+from prostop_plugin.cli import (
+    audit,
+    check,
+    codes,
+    hl7,
+    pending,
+    records,
+    service,
+    setup,
+    simulator,
+    stats,
+)
 from prostop_plugin.cli.common import Handler
 from prostop_plugin.errors import ConfigError, ConfirmationRefused, InputError, ProstopError
 from prostop_plugin.version import __version__
@@ -28,7 +39,7 @@ from prostop_plugin.version import __version__
 __all__ = ["build_parser", "main"]
 
 #: the command groups, in the order ``prostop --help`` lists them
-COMMAND_GROUPS = (check, pending, records, audit, setup, simulator, hl7, codes)
+COMMAND_GROUPS = (check, pending, records, stats, audit, setup, service, simulator, hl7, codes)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,6 @@ from prostop_plugin.cli.common import (
     open_runtime,
     parse_date,
     print_json,
-    print_rows,
     record_row,
     settings_from,
 )
@@ -87,14 +87,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Feed files into the flow, as an adapter would (JSON events, HL7, HPRIM, CDA)."""
-    from prostop_plugin.readers import read_file
+    """Feed files and folders into the flow, as an adapter would: a progress bar, a summary,
+    and Ctrl-C resumes (see :mod:`prostop_plugin.replay`)."""
+    from prostop_plugin.cli.replay_view import print_summary, progress_for, summary_json
+    from prostop_plugin.replay import replay
 
-    events = [e for name in args.files for e in read_file(Path(name), adapter=args.adapter)]
     with open_runtime(args) as prostop:
-        results = [prostop.hooks.diagnosis_recorded(e) for e in events]
-    print_rows([record_row(r) for r in results if r is not None], as_json=args.json)
-    return 0
+        locale = args.lang or prostop.settings.locale
+        summary = replay(prostop, [Path(p) for p in args.files], since=args.since,
+                         adapter=args.adapter, progress=None if args.json else progress_for(locale))
+        if args.json:
+            payload = summary_json(summary)
+            payload["issuances"] = [record_row(prostop.ledger.get(i))
+                                    for i in summary.issuance_ids]
+            print_json(payload)
+        else:
+            print_summary(summary, locale)
+    if args.json or not (sys.stdout.isatty() and sys.stderr.isatty()):  # else: said above
+        for item in summary.unreadable:  # errors on stderr too, one line each, for scripts
+            print(f"prostop: {item.reason}", file=sys.stderr)
+    if summary.interrupted:
+        return 130
+    return 2 if summary.unreadable else 0
 
 
 def register(sub: Any) -> None:
@@ -108,8 +122,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of the plugin's event format")
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("submit", help="feed files into the flow as an adapter would")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub.add_parser(
+        "submit", help="feed files and folders into the flow as an adapter would (a backlog "
+        "replay: progress, summary; Ctrl-C, then the same command resumes)")
+    p.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER")
+    p.add_argument("--since", type=parse_date, metavar="DATE",
+                   help="only files modified on or after this date (YYYY-MM-DD, Paris time)")
     p.add_argument("--adapter", default="cli", help="source adapter name recorded (default cli)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="the summary and the issuances as JSON (no progress bar)")
+    p.add_argument("--lang", choices=["fr", "en"], help="language of the summary")
     p.set_defaults(func=cmd_submit)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -90,13 +89,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the allowed adapters' services (MLLP listener, inbox watcher…) and the worker."""
     import threading
 
+    from prostop_plugin.logformat import apply_log_settings
     from prostop_plugin.runner import install_stop_signals, serve
 
     stop = threading.Event()
     install_stop_signals(stop)
     with open_runtime(args) as prostop:
-        if not args.verbose:  # -v wins; otherwise the installation's setting 'log_level'
-            logging.getLogger().setLevel(prostop.settings.log_level)
+        # -v wins; otherwise the installation's 'log_level'; 'log_format' text or json
+        apply_log_settings(prostop.settings.log_level, prostop.settings.log_format,
+                           verbose=args.verbose)
         serve(prostop, stop, tick=args.tick)
     return 0
 

@@ -37,6 +37,12 @@ host_name = "{host_name}"
 # activates it by itself. E.g. ["hl7v2_mllp", "filedrop"].
 adapters = []
 
+# What `prostop serve` logs: "DEBUG", "INFO" (default), "WARNING", "ERROR"; and how: "text"
+# (default), or "json" for log shippers (one object a line: time, level, logger, message,
+# issuance_id). Log lines name issuances by their id, never the patient.
+# log_level = "INFO"
+# log_format = "text"
+
 [eligibility]
 # The doctrine of the 2020 mission text; change only on medical instruction.
 accept_antigen = false        # antigen-only positives do not qualify
@@ -81,6 +87,12 @@ listen = "127.0.0.1:8710"
 notice_in_record = true             # a "confirmation en attente" note in the patient record
 idle_timeout_minutes = 15
 # cds_jwks_file = "/etc/prostop/ehr-keys.json"   # CDS Hooks: the EHR's public keys
+
+[metrics]
+# A Prometheus endpoint (GET /metrics) served by `prostop serve` on its own port: counts and
+# durations only, no patient data. Loopback only unless allow_remote = true (no TLS, no login:
+# then a firewall must limit who reaches it).
+# listen = "127.0.0.1:9710"
 """
 
 

@@ -227,12 +227,15 @@ def _refusal_renderer(app: FastAPI) -> Callable[..., Any]:
 def create_app(console: Console) -> FastAPI:
     """The console's FastAPI app (no OpenAPI pages: nothing here is for machines but CDS)."""
     from prostop_plugin.console import cds, routes_login, routes_requests
+    from prostop_plugin.console_stats import stats_router
 
     app = FastAPI(title="prostop console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     app.include_router(routes_login.router)
     app.include_router(routes_requests.router)
+    # the statistics page: behind the same guard as every other route (login, CSRF)
+    app.include_router(stats_router(console.runtime, locale_of=locale_of))
     if console.settings.console.cds_hooks:
         app.include_router(cds.router)
     app.add_middleware(ConsoleGuard, sessions=console.sessions, secret=console.secret,

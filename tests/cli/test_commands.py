@@ -104,7 +104,7 @@ def test_pending_queue_from_submit_to_code(
     event.write_text(rtpcr_event(when=datetime.now(UTC) - timedelta(hours=2)).model_dump_json())
     code, out, err = run(capsys, "submit", str(event), "--json")
     assert code == 0, err
-    issuance_id = json.loads(out)[0]["id"]
+    issuance_id = json.loads(out)["issuances"][0]["id"]
 
     code, out, _ = run(capsys, "pending", "list", "--json")
     waiting = json.loads(out)
@@ -279,7 +279,7 @@ def test_status_of_a_not_eligible_request_says_why(
                      .model_dump_json())
     code, out, err = run(capsys, "submit", str(event), "--json")
     assert code == 0, err
-    record = json.loads(out)[0]
+    record = json.loads(out)["issuances"][0]
     assert record["state"] == "not_eligible"
     code, out, _ = run(capsys, "status", record["id"])
     assert code == 0 and "sérologie" in out.lower(), out

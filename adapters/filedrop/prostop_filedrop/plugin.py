@@ -11,6 +11,7 @@ drops a notice with the console's link into the outbox for the patient's record.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from prostop_filedrop.notice import write_notice
 from prostop_filedrop.service import InboxService
@@ -63,6 +64,10 @@ class FiledropPlugin:
     @hookimpl
     def prostop_background_services(self, runtime: Prostop) -> list[BackgroundService]:
         return [InboxService(runtime, load_filedrop_settings(runtime.settings))]
+
+    @hookimpl
+    def prostop_writable_paths(self, settings: Settings) -> list[Path]:
+        return [path for _, path in load_filedrop_settings(settings).folders().named()]
 
     @hookimpl
     def prostop_write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:

@@ -24,8 +24,8 @@ from prostop_filedrop.folders import (
     list_candidates,
 )
 from prostop_filedrop.intake import IntakeResult, Outcome, incomplete, take_in
-from prostop_filedrop.settings import FiledropSettings
-from prostop_plugin import Prostop
+from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
+from prostop_plugin import Prostop, metrics
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,9 @@ class InboxService:
 
     def _file_away(self, claimed: ClaimedFile, result: IntakeResult) -> None:
         name = claimed.original_name
+        outcome = "quarantined" if result.outcome is Outcome.UNUSABLE else result.outcome.value
+        metrics.file_processed(ADAPTER_NAME, outcome,
+                               type(result.problem).__name__ if result.problem else None)
         if result.outcome is Outcome.UNUSABLE:
             assert result.problem is not None
             self.files.to_quarantine(claimed, result.problem)

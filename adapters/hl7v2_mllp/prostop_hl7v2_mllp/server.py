@@ -30,13 +30,14 @@ import contextlib
 import logging
 import ssl
 import threading
+import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from prostop_hl7v2_mllp.inbound import RETRY_LATER, Delivery, InboundHandler, service_name
 from prostop_hl7v2_mllp.settings import SECTION, MLLPSettings
 from prostop_hl7v2_mllp.workers import DaemonThreadPool
-from prostop_plugin import ConfigError, Prostop
+from prostop_plugin import ConfigError, Prostop, metrics
 from prostop_plugin.hl7.ack import build_ack_for_unparsed
 from prostop_plugin.hl7.mllp import MLLPDecoder, MLLPFramingError, encode_frame
 from prostop_plugin.hl7.send import feed_decoder
@@ -233,9 +234,12 @@ class MLLPServer:
     async def _answer(self, frame: bytes) -> bytes | None:
         """The ACK, from a worker thread; a large message waits for a large-message slot."""
         assert self._large is not None
+        started = time.perf_counter()
         lane = self._large if is_large(frame) else contextlib.nullcontext()
         async with lane:
-            return await asyncio.wrap_future(self.pool.submit(self.answer_now, frame))
+            ack = await asyncio.wrap_future(self.pool.submit(self.answer_now, frame))
+        metrics.mllp_answered(time.perf_counter() - started, ack)
+        return ack
 
     def answer_now(self, frame: bytes) -> bytes | None:
         """Read ``frame``, hand it to the core, return its ACK (blocking: a worker thread)."""
