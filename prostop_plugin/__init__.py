@@ -21,7 +21,12 @@ from prostop_plugin.config import (
     load_settings,
     parse_adapter_section,
 )
-from prostop_plugin.documents import build_cda_note, build_hprim_report
+from prostop_plugin.documents import (
+    RecordNote,
+    build_cda_note,
+    build_hprim_report,
+    build_record_note,
+)
 from prostop_plugin.eligibility import is_covid_relevant
 from prostop_plugin.errors import (
     AuditError,
@@ -128,6 +133,7 @@ __all__ = [
     "PreviousIssuance",
     "Prostop",
     "ProstopError",
+    "RecordNote",
     "ResultCorrection",
     "Settings",
     "SymptomEvidence",
@@ -139,6 +145,7 @@ __all__ = [
     "__version__",
     "build_cda_note",
     "build_hprim_report",
+    "build_record_note",
     "format_date",
     "format_datetime",
     "get_texts",
