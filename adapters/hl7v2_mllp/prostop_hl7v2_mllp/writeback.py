@@ -1,7 +1,10 @@
 """Write-back: the issued code sent to the EHR as an HL7 v2 message over MLLP.
 
 An ORU^R01 (or MDM^T02) whose TX (or FT) OBX, LOINC 48767-8, carries the consultation summary
-line and the record note, addressed to the patient by PID (host id, INS). Its MSH-10 derives
+line and the record note, addressed to the patient by PID (host id, INS). With
+``write_back_document = "cda"``, an MDM^T02 (or ORU^R01) as the ANS CI-SIS profile
+"Transmission de documents CDA en HL7v2" lays it out: the core's CDA R2 note (the document the
+MSSanté adapter sends) Base64-encoded in an ED OBX, PID from the document. Its MSH-10 derives
 from the issuance id and its dates from the issuance, so every attempt sends the same message:
 a receiver that got it once but whose ACK was lost recognises the retry by MSH-10.
 
@@ -15,7 +18,14 @@ from __future__ import annotations
 import hashlib
 
 from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings
-from prostop_plugin import IssuanceRecord, Practitioner, WriteBackReceipt, get_texts
+from prostop_plugin import (
+    IssuanceRecord,
+    Practitioner,
+    WriteBackReceipt,
+    build_record_note,
+    get_texts,
+)
+from prostop_plugin.hl7.cda_transfer import build_cda_transfer
 from prostop_plugin.hl7.er7 import codec_for_charset
 from prostop_plugin.hl7.outgoing import WriteBackHeader, build_write_back
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
@@ -78,12 +88,17 @@ def write_back_message(record: IssuanceRecord, config: MLLPSettings) -> tuple[by
         receiving_facility=config.receiving_facility,
         charset=config.write_back_charset,
     )
+    now = record.issued_at or record.created_at
+    if config.write_back_document == "cda":
+        data = build_cda_transfer(build_record_note(record).data, header,
+                                  message_type=config.write_back_type, control_id=control_id,
+                                  now=now)
+        return data, control_id
     codec = codec_for_charset(config.write_back_charset)
     data = build_write_back(
         record.event.patient, note_lines(record, codec), header,
-        message_type=config.write_back_message_type, value_type=config.write_back_value_type,
-        practitioner=_confirmer(record), control_id=control_id,
-        now=record.issued_at or record.created_at,
+        message_type=config.write_back_type, value_type=config.write_back_value_type,
+        practitioner=_confirmer(record), control_id=control_id, now=now,
     )
     return data, control_id
 
@@ -104,7 +119,8 @@ def send_write_back(record: IssuanceRecord, config: MLLPSettings) -> WriteBackRe
             fix="see why in the EHR's interface log; the message is sent again with the same "
             "MSH-10",
         )
+    kind = config.write_back_type + (" (CDA R2)" if config.write_back_document == "cda" else "")
     return WriteBackReceipt(
         adapter=ADAPTER_NAME, target=f"MLLP {address}",
-        detail=f"{config.write_back_message_type} MSH-10 {control_id}, ACK {reply.code}",
+        detail=f"{kind} MSH-10 {control_id}, ACK {reply.code}",
     )
