@@ -27,7 +27,12 @@ from prostop_plugin.config import (
     load_settings,
     parse_adapter_section,
 )
-from prostop_plugin.documents import build_cda_note, build_hprim_report
+from prostop_plugin.documents import (
+    RecordNote,
+    build_cda_note,
+    build_hprim_report,
+    build_record_note,
+)
 from prostop_plugin.eligibility import EligibilityPolicy, is_covid_relevant
 from prostop_plugin.errors import (
     AuditError,
@@ -141,6 +146,7 @@ __all__ = [
     "PreviousIssuance",
     "Prostop",
     "ProstopError",
+    "RecordNote",
     "Recorded",
     "ResultCorrection",
     "Settings",
@@ -153,6 +159,7 @@ __all__ = [
     "__version__",
     "build_cda_note",
     "build_hprim_report",
+    "build_record_note",
     "format_date",
     "format_datetime",
     "get_texts",

@@ -3,20 +3,29 @@
 It runs a real flow — simulator over loopback HTTP, a real ledger and audit log in a temporary
 folder, Pro Santé Connect by CIBA — with a minimal in-process host standing in for the EHR, and
 checks every outcome it narrates: exit 0 only when each step did what it says.
+
+Adapters may add their part through the entry point group ``prostop.demo``: the MSSanté adapter
+offers a local stand-in mail server (not MSSanté) that the demo lab sends a CR-BIO through, and
+where the code note comes back to the physician's mailbox (:class:`MailDemo`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
+from prostop_plugin.documents import cda_note_problems
 from prostop_plugin.errors import ConfirmationRefused
 from prostop_plugin.hooks import hookimpl
 from prostop_plugin.models import (
@@ -43,6 +52,45 @@ LUC = PatientRef(host_patient_id="DOS-5120", family_name="MARTIN", given_name="L
                  birth_date=datetime(1967, 3, 2).date(), sex="M")
 HELENE = PatientRef(host_patient_id="DOS-6230", family_name="LEFÈVRE", given_name="Hélène",
                     birth_date=datetime(1992, 6, 30).date(), sex="F")
+#: a patient of the demo EHR too (adapters/demo_ehr); her lab report comes by MSSanté
+JEANNE = PatientRef(host_patient_id="DOS-9012", ins="285046912345672",
+                    ins_oid="1.2.250.1.213.1.4.10", family_name="ROUSSEAU", given_name="Jeanne",
+                    birth_date=datetime(1985, 4, 21).date(), sex="F")
+DEMO_GROUP = "prostop.demo"
+
+
+class MailDemo(Protocol):
+    """What the ``mssante`` entry of :data:`DEMO_GROUP` offers: a local stand-in mail server
+    (``start``/``stop``), the adapter's settings for it, the demo lab, the physicians' mail."""
+
+    @property
+    def section(self) -> dict[str, Any]: ...
+    @property
+    def plugin(self) -> object: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def describe(self) -> list[str]: ...
+    def send_lab_report(self, patient: PatientRef, now: datetime) -> object: ...
+    def received(self, rpps: str) -> list[Path]: ...
+    def mailbox_of(self, rpps: str) -> Path: ...
+    def read_document(self, path: Path) -> tuple[str, bytes]: ...
+
+
+def demo_channels(names: Iterable[str]) -> dict[str, Callable[..., Any]]:
+    """The :data:`DEMO_GROUP` entry points of the adapters ``names``, loaded; one that cannot
+    load (an optional library missing) is left out, with a line saying how to add it."""
+    from importlib.metadata import entry_points
+
+    wanted, found = set(names), {}
+    for entry in entry_points(group=DEMO_GROUP):
+        if entry.name not in wanted:
+            continue
+        try:
+            found[entry.name] = entry.load()
+        except Exception as exc:  # e.g. aiosmtpd not installed: the demo goes on without it
+            print(f"(démonstration {entry.name} non montrée : {type(exc).__name__}: {exc} — "
+                  f"pip install 'prostop-{entry.name}[demo]')")
+    return found
 
 
 @dataclass
@@ -119,6 +167,7 @@ DEMO_ADAPTERS: dict[str, dict[str, object]] = {
     "demo_ehr": {"port": 8800},
     "filedrop": {"inbox": "{data}/inbox", "outbox": "{data}/outbox"},
     "hl7v2_mllp": {"listen": "127.0.0.1:2575"},
+    "mssante": {},  # its settings come from its demo entry point (the local mail server)
 }
 
 
@@ -148,6 +197,8 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data"),
     data = data_dir.resolve()
     for folder in ("inbox", "outbox"):  # the file-drop adapter's folders must exist
         (data / folder).mkdir(parents=True, exist_ok=True)
+    channels = demo_channels(adapters)
+    adapters = [name for name in adapters if name != "mssante" or name in channels]
     adapter_settings = {
         name: {k: str(v).format(data=data) if isinstance(v, str) else v
                for k, v in DEMO_ADAPTERS[name].items()}
@@ -156,7 +207,14 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data"),
     stop = threading.Event()
     install_stop_signals(stop)
     options = SimulatorOptions(ciba_interval=0.5, code_validity_minutes=code_validity)
-    with run_in_thread(options, port=port or 8700) as simulator:
+    with contextlib.ExitStack() as running:
+        mail: MailDemo | None = None
+        if "mssante" in channels:
+            mail = channels["mssante"](data / "mssante", on_delivery=_announce_delivery)
+            mail.start()
+            running.callback(mail.stop)
+            adapter_settings["mssante"] = mail.section
+        simulator = running.enter_context(run_in_thread(options, port=port or 8700))
         settings = Settings(
             data_dir=data / "var", adapters=adapters, adapter=adapter_settings,
             code_service={"base_url": simulator.base_url},
@@ -167,9 +225,26 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data"),
             print(f"Codes valables {describe_minutes(code_validity)} (le vrai service : 60 min)")
         print(f"Données de démonstration : {data}")
         with Prostop.open(settings) as prostop:
+            if mail is not None:
+                _mail_lab_report(mail)
             serve(prostop, stop, tick=2.0)
     print("Démonstration arrêtée.")
     return 0
+
+
+def _announce_delivery(address: str, path: Path) -> None:
+    print(f"MSSanté (serveur local) : message remis à {address} → {path}", flush=True)
+
+
+def _mail_lab_report(mail: MailDemo) -> None:
+    """The interactive demo's lab sends Jeanne ROUSSEAU's CR-BIO by MSSanté at start."""
+    for line in mail.describe():
+        print(line)
+    mail.send_lab_report(JEANNE, datetime.now(UTC))
+    print("  Le laboratoire LABO-DEMO a envoyé par MSSanté le compte rendu (CR-BIO, CDA R2 dans "
+          "IHE_XDM.ZIP) de Jeanne ROUSSEAU : il attend dans « Confirmations en attente ».")
+    print("  Une fois le code validé, il repart par MSSanté vers la boîte du médecin : "
+          f"{mail.mailbox_of(DR_DURAND.rpps or '')}/new/")
 
 
 def run_scripted_demo(*, port: int = 0, pause: bool = False, code_validity: float = 60.0) -> int:
@@ -178,21 +253,31 @@ def run_scripted_demo(*, port: int = 0, pause: bool = False, code_validity: floa
 
     say = Narrator(pause=pause)
     now = datetime.now(UTC)
+    channels = demo_channels(["mssante"])
     with tempfile.TemporaryDirectory(prefix="prostop-demo-") as tmp, run_in_thread(
         SimulatorOptions(ciba_interval=0.2, code_validity_minutes=code_validity), port=port
-    ) as simulator:
+    ) as simulator, contextlib.ExitStack() as running:
+        mail: MailDemo | None = None
+        if "mssante" in channels:
+            mail = channels["mssante"](Path(tmp) / "mssante", poll_interval=0.1)
+            mail.start()
+            running.callback(mail.stop)
         settings = Settings(
             data_dir=Path(tmp) / "var",
             code_service={"base_url": simulator.base_url},
             psc={"issuer": simulator.psc_issuer},
+            adapter={"mssante": mail.section} if mail is not None else {},
         )
         host = DemoHost()
         print("prostop-plugin — démonstration (simulateur ProStopCovid + Pro Santé Connect sur "
               f"{simulator.base_url}, données dans {tmp})")
-        with Prostop.open(settings, plugins=[host]) as prostop:
+        plugins = [host] if mail is None else [host, mail.plugin]
+        with Prostop.open(settings, plugins=plugins) as prostop:
             _confirmed_case(say, prostop, host, simulator.base_url, now)
             _probable_case(say, prostop, now)
             _not_eligible_case(say, prostop, now)
+            if mail is not None:
+                _mssante_case(say, prostop, mail, now)
             _integrity(say, prostop, Path(tmp))
     if say.failures:
         print(f"\nDémonstration INCOMPLÈTE : {len(say.failures)} étape(s) en échec.")
@@ -290,6 +375,61 @@ def _not_eligible_case(say: Narrator, prostop: Prostop, now: datetime) -> None:
     say.expect(record.state == IssuanceState.NOT_ELIGIBLE, "non éligible, sans bouton :")
     for reason in record.decision.reasons:
         say.say(f"  • {reason.fr}")
+
+
+MAIL_WAIT = 15.0  # seconds the demo waits for the mailbox watcher (it polls every 0.1 s)
+
+
+def _waiting_from(prostop: Prostop, adapter: str) -> IssuanceRecord | None:
+    for request in prostop.engine.pending():
+        record = prostop.ledger.get(request.issuance_id)
+        if record.event.source.adapter == adapter:
+            return record
+    return None
+
+
+def _mssante_case(say: Narrator, prostop: Prostop, mail: MailDemo, now: datetime) -> None:
+    say.title("Jeanne ROUSSEAU : le laboratoire envoie son compte rendu par MSSanté "
+              "(CR-BIO, CDA R2 dans IHE_XDM.ZIP)")
+    for line in mail.describe():
+        say.say(line)
+    mail.send_lab_report(JEANNE, now)
+    services = prostop.hooks.background_services(prostop)
+    for service in services:
+        service.start()
+    try:  # the adapter's mailbox watcher reads the application mailbox
+        deadline = time.monotonic() + MAIL_WAIT
+        record = _waiting_from(prostop, "mssante")
+        while record is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            record = _waiting_from(prostop, "mssante")
+    finally:
+        for service in services:
+            service.stop()
+    say.expect(record is not None and record.decision is not None
+               and record.decision.decision == "confirmed",
+               "message lu dans la boîte applicative : cas confirmé, demande de confirmation "
+               "affichée au médecin")
+    if record is None:
+        return
+
+    say.title("Dr Claire DURAND valide ; le code repart par MSSanté vers sa messagerie")
+    done = prostop.engine.decide(record.id, ConfirmationDecision(
+        approved=True, practitioner=DR_DURAND, qr_unavailable_attested=True))
+    say.expect(done.state == IssuanceState.WRITTEN_BACK,
+               "code obtenu auprès de ProStopCovid et envoyé par MSSanté")
+    received = mail.received(DR_DURAND.rpps or "")
+    say.expect(len(received) == 1, "message reçu dans la boîte MSSanté de Dr Claire DURAND")
+    if not received:
+        return
+    subject, document = mail.read_document(received[0])
+    say.say(f"Objet : {subject}")
+    say.say(f"Fichier : {received[0]}")
+    code = prostop.ledger.get(done.id, with_code=True).code
+    say.expect(code is not None and code.get_secret_value() in document.decode("utf-8")
+               and cda_note_problems(document) == [],
+               "pièce jointe IHE_XDM.ZIP : la note CDA R2 porte le code ; le logiciel du "
+               "médecin la classe dans le dossier de la patiente")
 
 
 def _integrity(say: Narrator, prostop: Prostop, folder: Path) -> None:

@@ -5,6 +5,9 @@
   patient's identifiers from the source. Built with lxml, so text is escaped by construction.
   :func:`cda_note_problems` checks a document against the structure below (a small
   Schematron-like list of XPath assertions) for tests and for the adapter's own checks.
+* :func:`build_record_note` — that note for an issuance, with its id derived from the issuance:
+  the one write-back document every channel sends (MSSanté's XDM package, HL7 v2's CI-SIS
+  profile), identical however many times it is sent.
 * :func:`build_hprim_report` — an "HPRIM médecin" text report: the 12 header lines the GP
   software matches the patient on, then the note as free text, CRLF line ends, Latin-1 by
   default. It deliberately has **no** ``****LAB****`` block: GP software files a report with
@@ -25,6 +28,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
@@ -39,7 +43,8 @@ from prostop_plugin.hl7.cda import (
     hardened_parser,
 )
 from prostop_plugin.hprim import FILE_END
-from prostop_plugin.models import PatientRef, Practitioner
+from prostop_plugin.models import IssuanceRecord, PatientRef, Practitioner
+from prostop_plugin.texts import get_texts
 from prostop_plugin.values import PARIS
 
 APP_OID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:prostop-plugin').int}"
@@ -248,6 +253,50 @@ def cda_note_problems(data: bytes) -> list[str]:
     """The :data:`CDA_NOTE_RULES` a document breaks (empty when it is a well-formed note)."""
     root = etree.fromstring(data, parser=hardened_parser())
     return [what for what, rule in _RULES if not rule(root)]
+
+
+#: the namespace of the write-back notes' ids; named after the adapter that sent them first and
+#: kept, so that a note sent again after an upgrade is still the same document
+WRITE_BACK_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:prostop-plugin:mssante:write-back")
+
+
+@dataclass(frozen=True)
+class RecordNote:
+    """The write-back CDA note of one issuance, and what a package or a message says of it."""
+
+    data: bytes
+    document_id: str  # an OID (2.25.<UUID>): ClinicalDocument/id/@root, with no extension
+    title: str
+    code: tuple[str, str]  # ClinicalDocument/code: LOINC code and display name
+    created: dt.datetime  # effectiveTime, aware
+    author: Practitioner | None
+
+
+def record_note_id(record_id: str) -> str:
+    """The note's id, derived from the issuance: the same document every time it is sent."""
+    return f"2.25.{uuid.uuid5(WRITE_BACK_IDS, record_id).int}"
+
+
+def build_record_note(record: IssuanceRecord) -> RecordNote:
+    """The CDA R2 note of ``record`` (see :func:`build_cda_note`): the summary line and the
+    record note in the record's language, the confirming physician as author, the source
+    document referenced; its id and time derive from the issuance, so its bytes do too."""
+    texts = get_texts(record.locale)
+    title = texts.text("note.title")
+    author = (record.confirmation.practitioner if record.confirmation is not None
+              else record.event.practitioner)
+    created = record.issued_at or record.valid_from or record.updated_at
+    created = created if created.tzinfo else created.replace(tzinfo=PARIS)
+    source = record.event.source.message_id
+    document_id = record_note_id(record.id)
+    data = build_cda_note(
+        patient=record.event.patient,
+        note_lines=[texts.summary_line(record), texts.record_note(record)],
+        title=title, author=author, document_id=document_id, effective_time=created,
+        source_document_ids=[source] if source else [],
+    )
+    return RecordNote(data=data, document_id=document_id, title=title, code=NOTE_CODE,
+                      created=created, author=author)
 
 
 # --- HPRIM médecin report -------------------------------------------------------------------

@@ -3,7 +3,12 @@
 :meth:`InboundHandler.prepare` decodes (charset from MSH-18) and maps the message; it answers
 at once when the core has nothing to do: a message that cannot be read (AE/CE with ERR naming
 the position), a type the plugin does not read (AR/CR), or one that is not about COVID-19 (AA/CA
-with nothing stored). Otherwise it returns a :class:`Delivery`, which
+with nothing stored). A message whose OBX-5 holds a Base64 CDA document (ED, the ANS CI-SIS
+profile "Transmission de documents CDA en HL7v2": an ORU^R01 or MDM^T02 carrying a CR-BIO) is
+read through that document: decoded within ``max_document_bytes``, read by the CDA reader,
+checked against PID (PID-3 INS, PID-32 status); a bad Base64, an oversize or unreadable
+document is answered AE naming OBX-5. When there is something to store, it returns a
+:class:`Delivery`, which
 :meth:`InboundHandler.deliver` hands to the core (blocking: run it in a worker thread); the
 accept ACK is built only after that returned, i.e. once the events are durable in the ledger.
 Any failure of the core is answered AR/CR ("retry later"): the sender sends again, and the
@@ -25,6 +30,7 @@ from prostop_plugin import (
     is_covid_relevant,
 )
 from prostop_plugin.hl7.ack import AckError, build_ack, build_ack_for_unparsed, wants_ack
+from prostop_plugin.hl7.cda_transfer import map_cda_transfer
 from prostop_plugin.hl7.er7 import Message, parse
 from prostop_plugin.hl7.mapping import map_message
 from prostop_plugin.hl7.mllp import MLLPFramingError
@@ -68,7 +74,9 @@ class InboundHandler:
             log.warning("MLLP: unreadable message answered AE: %s", exc.one_line())
             return build_ack_for_unparsed(frame, AckError.from_exception(exc))
         try:
-            mapped = map_message(message, adapter=ADAPTER_NAME, raw=frame)
+            mapped = map_cda_transfer(
+                message, adapter=ADAPTER_NAME, max_bytes=self.config.max_document_bytes,
+            ) or map_message(message, adapter=ADAPTER_NAME, raw=frame)
         except InputError as exc:
             error = AckError.from_exception(exc)
             log.warning("MLLP: MSH-10 %r refused (%s): %s", message.control_id, error.outcome,

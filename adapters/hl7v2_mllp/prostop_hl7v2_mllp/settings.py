@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from prostop_plugin import ConfigError, HL7ParseError, Settings, parse_adapter_section
+from prostop_plugin.hl7.cda import MAX_CDA_BYTES
 from prostop_plugin.hl7.er7 import ParseOptions, codec_for_charset
 from prostop_plugin.hl7.mllp import DEFAULT_MAX_FRAME_BYTES
 from prostop_plugin.hl7.send import parse_address
@@ -46,13 +47,22 @@ class MLLPSettings(BaseModel):
     fallback_charset: str = Field(
         default="latin-1", description="when MSH-18 is empty and the bytes are not UTF-8"
     )
+    max_document_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, le=MAX_CDA_BYTES,
+        description="largest CDA document decoded from an ED OBX (CI-SIS profile)",
+    )
     # -- outbound: the write-back
     peer: str = Field(default="127.0.0.1:2576", description="HOST:PORT receiving the code")
     peer_tls: bool = False
     peer_ca_file: Path | None = Field(default=None, description="CA to verify the peer with")
     connect_timeout: float = Field(default=5.0, gt=0, le=300)
     ack_timeout: float = Field(default=30.0, gt=0, le=3600)
-    write_back_message_type: Literal["ORU^R01", "MDM^T02"] = "ORU^R01"
+    write_back_document: Literal["text", "cda"] = Field(
+        default="text", description="text: the note in a TX/FT OBX; cda: the CDA R2 note in "
+        "an ED OBX, as the CI-SIS profile 'Transmission de documents CDA en HL7v2' lays it out",
+    )
+    write_back_message_type: Literal["ORU^R01", "MDM^T02"] = Field(
+        default="ORU^R01", description="default MDM^T02 when write_back_document = 'cda'")
     write_back_value_type: Literal["TX", "FT"] = "TX"
     write_back_charset: str = Field(default="UNICODE UTF-8", description="MSH-18 written")
     sending_application: str = "PROSTOP"
@@ -96,7 +106,19 @@ class MLLPSettings(BaseModel):
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise ValueError("tls_client_ca_file needs TLS on: set tls_cert_file and "
                              "tls_key_file too")
+        if self.write_back_document == "cda" and "write_back_value_type" in self.model_fields_set:
+            raise ValueError("write_back_value_type is for write_back_document = 'text': a CDA "
+                             "document goes in an ED OBX; remove one of the two")
         return self
+
+    @property
+    def write_back_type(self) -> Literal["ORU^R01", "MDM^T02"]:
+        """The write-back's message type: as set, else ORU^R01 for the text note and MDM^T02
+        for the CDA document (the CI-SIS profile defines both)."""
+        if self.write_back_document == "cda" and \
+                "write_back_message_type" not in self.model_fields_set:
+            return "MDM^T02"
+        return self.write_back_message_type
 
     @property
     def listen_address(self) -> tuple[str, int]:

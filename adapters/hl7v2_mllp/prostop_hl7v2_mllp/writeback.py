@@ -1,7 +1,10 @@
 """Write-back: the issued code sent to the EHR as an HL7 v2 message over MLLP.
 
 An ORU^R01 (or MDM^T02) whose TX (or FT) OBX, LOINC 48767-8, carries the consultation summary
-line and the record note, addressed to the patient by PID (host id, INS). Its MSH-10 derives
+line and the record note, addressed to the patient by PID (host id, INS). With
+``write_back_document = "cda"``, an MDM^T02 (or ORU^R01) as the ANS CI-SIS profile
+"Transmission de documents CDA en HL7v2" lays it out: the core's CDA R2 note (the document the
+MSSanté adapter sends) Base64-encoded in an ED OBX, PID from the document. Its MSH-10 derives
 from the issuance id and its dates from the issuance, so every attempt sends the same message:
 a receiver that got it once but whose ACK was lost recognises the retry by MSH-10.
 
@@ -20,8 +23,10 @@ from prostop_plugin import (
     IssuanceRecord,
     Practitioner,
     WriteBackReceipt,
+    build_record_note,
     get_texts,
 )
+from prostop_plugin.hl7.cda_transfer import build_cda_transfer
 from prostop_plugin.hl7.er7 import codec_for_charset
 from prostop_plugin.hl7.outgoing import WriteBackHeader, build_write_back
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
@@ -85,14 +90,19 @@ def _header(config: MLLPSettings) -> WriteBackHeader:
 
 
 def write_back_message(record: IssuanceRecord, config: MLLPSettings) -> tuple[bytes, str]:
-    """The message's bytes and its MSH-10."""
+    """The message's bytes and its MSH-10: the note as text, or the CDA R2 note (CI-SIS)."""
     control_id = control_id_for(record.id)
+    now = record.issued_at or record.created_at
+    if config.write_back_document == "cda":
+        data = build_cda_transfer(build_record_note(record).data, _header(config),
+                                  message_type=config.write_back_type, control_id=control_id,
+                                  now=now)
+        return data, control_id
     codec = codec_for_charset(config.write_back_charset)
     data = build_write_back(
         record.event.patient, note_lines(record, codec), _header(config),
-        message_type=config.write_back_message_type, value_type=config.write_back_value_type,
-        practitioner=_confirmer(record), control_id=control_id,
-        now=record.issued_at or record.created_at,
+        message_type=config.write_back_type, value_type=config.write_back_value_type,
+        practitioner=_confirmer(record), control_id=control_id, now=now,
     )
     return data, control_id
 
@@ -112,7 +122,7 @@ def notice_message(
     title, lines = get_texts(record.locale).pending_notice(request, link)
     data = build_write_back(
         record.event.patient, [fit_charset(line, codec) for line in (title, *lines)],
-        _header(config), message_type=config.write_back_message_type,
+        _header(config), message_type=config.write_back_type,
         value_type=config.write_back_value_type, practitioner=record.event.practitioner,
         control_id=control_id, now=record.created_at,
     )
@@ -136,7 +146,8 @@ def send_message(data: bytes, control_id: str, config: MLLPSettings, what: str) 
             fix="see why in the EHR's interface log; the message is sent again with the same "
             "MSH-10",
         )
-    return f"MLLP {address}|{config.write_back_message_type} MSH-10 {control_id}, ACK {reply.code}"
+    kind = config.write_back_type + (" (CDA R2)" if config.write_back_document == "cda" else "")
+    return f"MLLP {address}|{kind} MSH-10 {control_id}, ACK {reply.code}"
 
 
 def send_write_back(record: IssuanceRecord, config: MLLPSettings) -> WriteBackReceipt:

@@ -1,5 +1,6 @@
 """The mailbox watcher ``prostop serve`` runs: every ``poll_interval`` seconds, one IMAPS session
-reads the messages not handled yet, oldest first, and files each one:
+(or one look at the local Maildir, ``intake = "maildir"``) reads the messages not handled yet,
+oldest first, and files each one:
 
 * events durable in the ledger, or nothing COVID-relevant in it → marked handled (keyword or
   move), *after* the core returned;
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from prostop_mssante.intake import Outcome, header, parse_message, take_in
 from prostop_mssante.mailbox import Fetched, Mailbox, note_message
+from prostop_mssante.maildir import LocalMailbox
 from prostop_mssante.settings import MssanteSettings
 from prostop_mssante.texts import quarantine_note, quarantine_subject
 from prostop_plugin import InputError, Prostop, ProstopError
@@ -29,6 +31,20 @@ from prostop_plugin import InputError, Prostop, ProstopError
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 3600.0
+#: the two ways to the application mailbox: the operator's IMAPS server, a local Maildir
+MailStore = Mailbox | LocalMailbox
+
+
+def open_mailbox(config: MssanteSettings) -> MailStore:
+    """The mailbox ``intake`` names (not opened yet: use it as a context manager)."""
+    return LocalMailbox(config) if config.intake == "maildir" else Mailbox(config)
+
+
+def describe(config: MssanteSettings) -> str:
+    """The service's name, as ``prostop serve`` prints it."""
+    if config.intake == "maildir":
+        return f"MSSanté maildir {config.maildir} ({config.address})"
+    return f"MSSanté imaps://{config.imap_host}:{config.imap_port} ({config.address})"
 
 
 @dataclass
@@ -45,7 +61,7 @@ class MailboxService:
         self.runtime = runtime
         self.config = config
         self.clock = clock
-        self.name = f"MSSanté imaps://{config.imap_host}:{config.imap_port} ({config.address})"
+        self.name = describe(config)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._retries: dict[str, _Retry] = {}
@@ -55,7 +71,7 @@ class MailboxService:
     def start(self) -> None:
         """Check the mailbox once (a wrong setting stops ``prostop serve`` at once), then poll
         in a daemon thread."""
-        with Mailbox(self.config):
+        with open_mailbox(self.config):
             pass
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="prostop-mssante", daemon=True)
@@ -83,7 +99,7 @@ class MailboxService:
         """One session: read what is waiting; the number of messages filed (marked handled or
         quarantined)."""
         filed = 0
-        with Mailbox(self.config) as mailbox:
+        with open_mailbox(self.config) as mailbox:
             waiting = mailbox.waiting()
             due = [uid for uid in waiting if self._due(f"{mailbox.uidvalidity}:{uid}")]
             for uid in due[: self.config.max_messages_per_poll]:
@@ -100,7 +116,7 @@ class MailboxService:
         retry = self._retries.get(key)
         return retry is None or retry.due <= self.clock()
 
-    def process(self, mailbox: Mailbox, fetched: Fetched) -> int:
+    def process(self, mailbox: MailStore, fetched: Fetched) -> int:
         """Read, record and file one message; 1 when it was filed."""
         label = f"message UID {fetched.uid}"
         if fetched.raw is None:
@@ -131,7 +147,7 @@ class MailboxService:
         self._retries.pop(fetched.key, None)
         return 1
 
-    def _quarantine(self, mailbox: Mailbox, fetched: Fetched, problem: ProstopError) -> None:
+    def _quarantine(self, mailbox: MailStore, fetched: Fetched, problem: ProstopError) -> None:
         subject = sender = received = original_id = None
         if fetched.raw is not None:
             try:

@@ -1,8 +1,10 @@
 """The ``[adapter.mssante]`` section of ``prostop.toml``, validated; and its TLS contexts.
 
 One MSSanté *application mailbox* (BAL applicative) dedicated to prostop both receives the labs'
-messages (IMAPS) and sends the write-back (SMTP over TLS). File paths must be absolute: the
-service runs from wherever ``prostop serve`` was started.
+messages (IMAPS) and sends the write-back (SMTP over TLS). ``intake = "maildir"`` reads the
+mailbox from a local Maildir instead of IMAPS (the demo's local mail server, or a mailbox
+delivered on the machine prostop runs on). File paths must be absolute: the service runs from
+wherever ``prostop serve`` was started.
 """
 
 from __future__ import annotations
@@ -52,8 +54,11 @@ class MssanteSettings(BaseModel):
     ca_file: Path | None = Field(
         default=None, description="CA certificates to verify the servers with; default: system"
     )
-    # -- in: IMAPS
-    imap_host: str = Field(min_length=1)
+    # -- in: IMAPS (or a local Maildir)
+    intake: Literal["imap", "maildir"] = Field(
+        default="imap", description="imap: the operator's IMAPS server; maildir: a local Maildir")
+    maildir: Path | None = Field(default=None, description="the mailbox as a local Maildir")
+    imap_host: str | None = Field(default=None, min_length=1)
     imap_port: int = Field(default=993, ge=1, le=65535)
     inbox_folder: str = "INBOX"
     quarantine_folder: str = "prostop-quarantaine"
@@ -78,7 +83,7 @@ class MssanteSettings(BaseModel):
     nil: str | None = Field(default=None, description="X-MSS-NIL: the product reference number")
     timeout: float = Field(default=30.0, gt=0, le=600, description="network timeout, seconds")
 
-    @field_validator("password_file", "client_cert_file", "client_key_file", "ca_file")
+    @field_validator("password_file", "client_cert_file", "client_key_file", "ca_file", "maildir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_absolute():
@@ -125,8 +130,15 @@ class MssanteSettings(BaseModel):
         if (self.client_cert_file is None) != (self.client_key_file is None):
             raise ValueError("client_cert_file and client_key_file go together: set both, "
                              "or neither")
+        if self.intake == "imap" and self.imap_host is None:
+            raise ValueError("set imap_host (the operator's IMAPS server), or intake = "
+                             "\"maildir\" with maildir = the mailbox's local folder")
+        if self.intake == "maildir" and self.maildir is None:
+            raise ValueError("intake = \"maildir\" needs maildir = the absolute path of the "
+                             "mailbox's Maildir (the folder holding cur/, new/, tmp/)")
+        moves = self.handled == "move" or self.intake == "maildir"  # a Maildir has no keywords
         folders = {self.inbox_folder, self.quarantine_folder}
-        if len(folders) < 2 or (self.handled == "move" and self.handled_folder in folders):
+        if len(folders) < 2 or (moves and self.handled_folder in folders):
             raise ValueError("inbox_folder, quarantine_folder and handled_folder must be "
                              "three different folders")
         mine = self.address.lower()

@@ -22,11 +22,8 @@ import base64
 import smtplib
 import ssl
 import uuid
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-
-from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from prostop_mssante.metadata import DocumentInfo, qualified_ins
 from prostop_mssante.settings import ADAPTER_NAME, MssanteSettings
@@ -38,26 +35,17 @@ from prostop_plugin import (
     Practitioner,
     ProstopError,
     WriteBackReceipt,
-    build_cda_note,
-    get_texts,
+    build_record_note,
     utcnow,
 )
-from prostop_plugin.hl7.cda import NS, hardened_parser
 
 SUBJECT_PREFIX = "XDM/1.0/DDM+"
 ISSUANCE_HEADER = "X-Prostop-Issuance"
 _IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:prostop-plugin:mssante:write-back")
-_CODE = etree.XPath("/hl7:ClinicalDocument/hl7:code", namespaces=NS)
 
 
 class SendError(ProstopError):
     """The write-back message could not be handed to the operator's SMTP server."""
-
-
-def document_id(record_id: str) -> str:
-    """The note's id, an OID (``2.25.<UUID>``) derived from the issuance: the same document,
-    and the same XDS ``uniqueId``, every time it is sent."""
-    return f"2.25.{uuid.uuid5(_IDS, record_id).int}"
 
 
 def message_id(record_id: str, address: str) -> str:
@@ -74,26 +62,14 @@ def _confirmer(record: IssuanceRecord) -> Practitioner | None:
     return record.event.practitioner
 
 
-def _issued_at(record: IssuanceRecord) -> datetime:
-    return created_at(record.issued_at or record.valid_from or record.updated_at)
-
-
 def note_document(record: IssuanceRecord) -> DocumentInfo:
-    """The CDA R2 note and what its document entry says about it."""
-    texts = get_texts(record.locale)
-    title = texts.text("note.title")
-    source = record.event.source.message_id
-    data = build_cda_note(
-        patient=record.event.patient,
-        note_lines=[texts.summary_line(record), texts.record_note(record)],
-        title=title, author=_confirmer(record), document_id=document_id(record.id),
-        effective_time=_issued_at(record), source_document_ids=[source] if source else [],
-    )
-    code = _CODE(etree.fromstring(data, parser=hardened_parser()))[0]
+    """The CDA R2 note (the core's :func:`build_record_note`, the same document the HL7 v2
+    adapter sends) and what its document entry says about it."""
+    note = build_record_note(record)
     return DocumentInfo(
-        file_name=DOCUMENT_NAME, data=data, unique_id=document_id(record.id),
-        type_code=(str(code.get("code")), str(code.get("displayName") or "")), title=title,
-        created=_issued_at(record), patient=record.event.patient, author=_confirmer(record),
+        file_name=DOCUMENT_NAME, data=note.data, unique_id=note.document_id,
+        type_code=note.code, title=note.title, created=created_at(note.created),
+        patient=record.event.patient, author=note.author,
     )
 
 
