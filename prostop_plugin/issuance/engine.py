@@ -28,6 +28,7 @@ from prostop_plugin import eligibility
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfirmationRefused, InvalidTransition, LedgerError, ProstopError
 from prostop_plugin.issuance import requests
+from prostop_plugin.issuance.committer import GroupCommitter
 from prostop_plugin.issuance.transitions import Transitions, log
 from prostop_plugin.issuance.writeback import WriteBack
 from prostop_plugin.issuers import CodeIssuer
@@ -82,6 +83,7 @@ class IssuanceEngine:
         self.clock = clock
         self.transitions = Transitions(ledger, hooks, clock)
         self.writeback = WriteBack(settings, self.transitions)
+        self.committer = GroupCommitter(ledger)
         self._issuer: CodeIssuer | None = None
 
     # -- small helpers ---------------------------------------------------------------------
@@ -99,6 +101,7 @@ class IssuanceEngine:
         return self._issuer
 
     def close(self) -> None:
+        self.committer.close()
         if self._issuer is not None:
             self._issuer.close()
             self._issuer = None
@@ -128,11 +131,21 @@ class IssuanceEngine:
     # -- events in -------------------------------------------------------------------------
 
     def record_event(self, event: DiagnosisEvent) -> IssuanceRecord:
-        """Store the event durably, then advance its issuance as far as it goes unattended."""
-        record, _ = self.ingest(event)
+        """Store the event durably, then advance its issuance as far as it goes unattended.
+
+        Storing and evaluating a new issuance are one commit, shared with the other senders'
+        events of the moment (:class:`~.committer.GroupCommitter`): this returns once durable.
+        """
+        record = self.committer.run(lambda: self._store_and_evaluate(event))
         if record.state in (S.RECEIVED, S.AWAITING_CONFIRMATION):
             # new, or a resend after we crashed before deciding: carry on from the ledger
             return self.advance(record.id)
+        return record
+
+    def _store_and_evaluate(self, event: DiagnosisEvent) -> IssuanceRecord:
+        record, _ = self.ingest(event)
+        if record.state == S.RECEIVED:
+            self._evaluate(record)
         return record
 
     def ingest(self, event: DiagnosisEvent) -> tuple[IssuanceRecord, bool]:
@@ -148,8 +161,8 @@ class IssuanceEngine:
         today = self.today()
         window = self.policy.episode_window_days
         created: IssuanceRecord | None = None
-        with self.ledger.transaction() as conn:
-            match = self.ledger.find_event(conn, event)
+        with self.ledger.transaction() as tx:
+            match = self.ledger.find_event(tx, event)
             joined = match.issuance_id
             if match.reused_id and joined is None:
                 # never acknowledged and dropped: stored as the new message it is
@@ -158,11 +171,11 @@ class IssuanceEngine:
                     "content: stored as a new event", event.source.adapter, event.source.host,
                 )
             if joined is None:
-                latest = self.ledger.latest_in_patient(conn, patient_key)
+                latest = self.ledger.latest_in_patient(tx, patient_key)
                 in_episode = latest is not None and (today - latest.episode_start).days <= window
                 if latest is not None and in_episode and latest.state not in _REOPENING_STATES:
                     joined = latest.issuance_id
-                    self.ledger.insert_event(conn, event, joined, reused_id=match.reused_id)
+                    self.ledger.insert_event(tx, event, joined, reused_id=match.reused_id)
                 else:
                     if latest is not None and in_episode:
                         episode, start = latest.episode, latest.episode_start
@@ -173,15 +186,15 @@ class IssuanceEngine:
                         id=requests.new_issuance_id(), episode=episode, state=S.RECEIVED,
                         event=event, created_at=now, updated_at=now,
                     )
-                    self.ledger.insert_issuance(
-                        conn, created, patient_key=patient_key, episode_start=start,
+                    opened = self.ledger.insert_issuance(
+                        tx, created, patient_key=patient_key, episode_start=start,
                         actor=event.source.adapter,
                     )
                     self.ledger.insert_event(
-                        conn, event, created.id, reused_id=match.reused_id
+                        tx, event, created.id, reused_id=match.reused_id, audit_seq=opened
                     )
+                    self.transitions.notify_after_commit(tx, created, None)
         if created is not None:
-            self.transitions.notify(created, None)
             return created, True
         assert joined is not None
         return self.ledger.get(joined), False
@@ -313,12 +326,12 @@ class IssuanceEngine:
         record.valid_from, record.valid_until = issued.valid_from, issued.valid_until
         record.issued_at = issued.generated_at or self.clock()
         record.state = S.ISSUED
-        with self.ledger.transaction() as conn:
+        with self.ledger.transaction() as tx:
             previous = self.ledger.save(
-                conn, record, expect=S.ISSUING, actor="system", now=self.clock()
+                tx, record, expect=S.ISSUING, actor="system", now=self.clock()
             )
-            self.ledger.schedule_write_back(conn, record.id, at=self.clock())
-        self.transitions.notify(record, previous)
+            self.ledger.schedule_write_back(tx, record.id, at=self.clock())
+            self.transitions.notify_after_commit(tx, record, previous)
 
     # -- actions a physician or an admin takes ------------------------------------------------
 
@@ -378,19 +391,19 @@ class IssuanceEngine:
             event=old.event, replaces=old.id, created_at=now, updated_at=now,
         )
         patient_key = self.ledger.patient_key(old.event)
-        with self.ledger.transaction() as conn:
+        with self.ledger.transaction() as tx:
             # read inside the transaction: a concurrent re-issue has committed or waits
             current = self.ledger.get(issuance_id)
             refusal = requests.reissue_refusal(current, self.ledger.patient_history(patient_key),
                                                now)
             if refusal is not None:
                 raise refusal
-            head = self.ledger.latest_in_patient(conn, patient_key)
+            head = self.ledger.latest_in_patient(tx, patient_key)
             self.ledger.insert_issuance(
-                conn, new, patient_key=patient_key,
+                tx, new, patient_key=patient_key,
                 episode_start=head.episode_start if head else self.today(), actor="system",
             )
-        self.transitions.notify(new, None)
+            self.transitions.notify_after_commit(tx, new, None)
         return self.advance(new.id)
 
     def reissue_refusal(self, issuance_id: str) -> ConfirmationRefused | None:
@@ -461,12 +474,14 @@ class IssuanceEngine:
             )
             log.error("issuance %s set aside, recovery goes on for the others: %s",
                       issuance_id, reason)
-            self.ledger.set_aside(issuance_id, reason)
-            if self.on_set_aside is not None:
-                try:
-                    self.on_set_aside(issuance_id, reason)
-                except ProstopError:
-                    log.exception("could not audit that issuance %s was set aside", issuance_id)
+            try:
+                with self.ledger.transaction():  # set aside and audited together
+                    self.ledger.set_aside(issuance_id, reason)
+                    if self.on_set_aside is not None:
+                        self.on_set_aside(issuance_id, reason)
+            except ProstopError:
+                log.exception("could not audit that issuance %s was set aside", issuance_id)
+                self.ledger.set_aside(issuance_id, reason)
             return None
 
     def take_back(self, issuance_id: str) -> None:
