@@ -151,6 +151,10 @@ class HookFacade:
     def result_corrected(self, correction: ResultCorrection) -> None:
         self._hook.prostop_result_corrected(correction=correction)
 
+    def can_confirm(self) -> bool:
+        """Whether any plugin answers ``prostop_confirm_issuance`` (a host with a dialog)."""
+        return bool(self._hook.prostop_confirm_issuance.get_hookimpls())
+
     def confirm_issuance(self, request: ConfirmationRequest) -> ConfirmationDecision | None:
         return cast(
             "ConfirmationDecision | None", self._hook.prostop_confirm_issuance(request=request)

@@ -5,4 +5,5 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("PROSTOP_DISABLE_PLUGIN_AUTOLOAD", "1")
+from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401
 from tests.fixtures.simulator import simulator  # noqa: F401

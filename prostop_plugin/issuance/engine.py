@@ -60,6 +60,7 @@ S = IssuanceState
 #: states in which a new event for the same episode starts a new issuance instead of joining
 _REOPENING_STATES = (S.NOT_ELIGIBLE, S.DECLINED)
 _MAX_STEPS = 12
+_CLAIM_SECONDS = 120.0  #: a worker's claim on rows to resume (slow steps take their own)
 
 
 class IssuanceEngine:
@@ -131,22 +132,28 @@ class IssuanceEngine:
     # -- events in -------------------------------------------------------------------------
 
     def record_event(self, event: DiagnosisEvent) -> IssuanceRecord:
-        """Store the event durably, then advance its issuance as far as it goes unattended.
-
-        Storing and evaluating a new issuance are one commit, shared with the other senders'
-        events of the moment (:class:`~.committer.GroupCommitter`): this returns once durable.
-        """
-        record = self.committer.run(lambda: self._store_and_evaluate(event))
+        """Store the event durably, then advance its issuance as far as it goes unattended
+        (storing and evaluating are one commit, shared with other senders': see .committer)."""
+        record, evaluated = self.committer.run(lambda: self._store_and_evaluate(event))
+        if evaluated and not self.hooks.can_confirm():
+            return record  # waits in the pending queue: nothing more to do unattended
         if record.state in (S.RECEIVED, S.AWAITING_CONFIRMATION):
             # new, or a resend after we crashed before deciding: carry on from the ledger
             return self.advance(record.id)
         return record
 
-    def _store_and_evaluate(self, event: DiagnosisEvent) -> IssuanceRecord:
+    def _store_and_evaluate(self, event: DiagnosisEvent) -> tuple[IssuanceRecord, bool]:
+        """Store, and evaluate a new issuance in the same commit: (record, evaluated)."""
         record, _ = self.ingest(event)
-        if record.state == S.RECEIVED:
-            self._evaluate(record)
-        return record
+        if record.state != S.RECEIVED:
+            return record, False
+        try:
+            with self.ledger.transaction():  # a failed evaluation keeps the event stored
+                self._evaluate(record)
+        except Exception:
+            log.exception("issuance %s: evaluation failed; stored, resumed later", record.id)
+            return self.ledger.get(record.id), False
+        return record, True
 
     def ingest(self, event: DiagnosisEvent) -> tuple[IssuanceRecord, bool]:
         """Durably store the event and attach it to an issuance. Returns (record, created).
@@ -459,10 +466,14 @@ class IssuanceEngine:
             self._guarded(expired_id, lambda i: self.writeback.expire_if_due(self.ledger.get(i)))
         # not awaiting_confirmation: those wait for a physician (the pending queue), and
         # asking a host's dialog again at every tick would pester the physician
-        ids = self.ledger.ids_in_states(
-            S.RECEIVED, S.APPROVED, S.ISSUING, S.ISSUED, S.WRITE_BACK_FAILED,
+        ids = self.ledger.claim(  # several workers on one ledger claim different rows
+            (S.RECEIVED, S.APPROVED, S.ISSUING, S.ISSUED, S.WRITE_BACK_FAILED), now,
+            seconds=_CLAIM_SECONDS,
         )
-        advanced = [self._guarded(i, self.advance) for i in ids]
+        try:
+            advanced = [self._guarded(i, self.advance) for i in ids]
+        finally:
+            self.ledger.release(ids)
         return [record for record in advanced if isinstance(record, IssuanceRecord)]
 
     def _guarded(self, issuance_id: str, step: Callable[[str], object]) -> object:

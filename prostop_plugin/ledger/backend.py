@@ -140,9 +140,16 @@ class PostgresDialect(Dialect):
     for_update = " FOR UPDATE"
 
     def __init__(self, url: str, *, max_connections: int = 16) -> None:
-        import psycopg
-        import psycopg_pool
-        from psycopg.rows import dict_row
+        try:
+            import psycopg
+            import psycopg_pool
+            from psycopg.rows import dict_row
+        except ImportError:
+            raise LedgerError(
+                "data_url names a PostgreSQL ledger but its driver is not installed",
+                where=redact_url(url),
+                fix="pip install 'prostop-plugin[postgresql]' (psycopg and psycopg_pool)",
+            ) from None
 
         super().__init__(Path(os.devnull))
         self.url = url
@@ -150,6 +157,9 @@ class PostgresDialect(Dialect):
         self.errors = (psycopg.Error, psycopg_pool.PoolTimeout)
         self._sql_cache: dict[str, str] = {}
         try:
+            # one connection first: a wrong address or password is told at once, not after
+            # the pool's wait
+            psycopg.connect(url, connect_timeout=10).close()
             self.pool = psycopg_pool.ConnectionPool(
                 url, min_size=1, max_size=max_connections, open=True, timeout=30.0,
                 kwargs={"autocommit": True, "row_factory": dict_row},

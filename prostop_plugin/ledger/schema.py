@@ -32,7 +32,7 @@ _MIGRATIONS: list[str] = [
         code_last2    TEXT,
         lease_owner   TEXT,
         lease_until   TEXT,
-        body          BLOB NOT NULL
+        body          {BLOB} NOT NULL
     );
     CREATE INDEX issuances_patient ON issuances(patient_key, created_at);
     CREATE INDEX issuances_state ON issuances(state);

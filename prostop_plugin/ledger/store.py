@@ -445,38 +445,44 @@ class Ledger(LedgerDatabase):
 
     def claim(
         self, states: tuple[IssuanceState, ...], now: datetime, *, seconds: float,
-        limit: int = 200,
+        limit: int = 500,
     ) -> list[str]:
-        """Ids in ``states`` whose lease is free, now leased to this thread for ``seconds``.
+        """Ids in ``states`` to resume, oldest first, whose lease is free.
 
-        On PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED``, outside the write
-        lock: workers claiming at once get different rows and never wait for each other.
-        Release what was not used with :meth:`release`.
+        PostgreSQL (several workers): the rows are picked with ``FOR UPDATE SKIP LOCKED``,
+        outside the write lock, and leased to this thread for ``seconds``: workers claiming
+        at once get different rows and never wait for each other; :meth:`release` gives back
+        what no step took over. SQLite (one file, one writer at a time): nothing is leased,
+        the compare-and-set of each step suffices.
         """
+        if self.dialect.name != "postgresql":
+            return self.ids_in_states(*states)
         marks = ",".join("?" * len(states))
-        skip = " FOR UPDATE SKIP LOCKED" if self.dialect.name == "postgresql" else ""
-        with self.transaction(serialised=self.dialect.name != "postgresql") as tx:
+        with self.transaction(serialised=False) as tx:
             rows = tx.execute(
                 "SELECT id, lease_owner, lease_until FROM issuances "
                 f"WHERE state IN ({marks}) AND set_aside IS NULL "
-                f"ORDER BY created_at LIMIT ?{skip}",
+                "ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED",
                 [*(s.value for s in states), limit],
             ).fetchall()
             ids = [str(r["id"]) for r in rows if self._lease_free(r, now)]
-            until = iso_utc(now + timedelta(seconds=seconds))
-            for issuance_id in ids:
+            if ids:
                 tx.execute(
-                    "UPDATE issuances SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                    (process_identity(), until, issuance_id),
+                    "UPDATE issuances SET lease_owner = ?, lease_until = ? WHERE id IN "
+                    f"({','.join('?' * len(ids))})",
+                    [process_identity(), iso_utc(now + timedelta(seconds=seconds)), *ids],
                 )
         return ids
 
-    def release(self, issuance_id: str) -> None:
-        """Give back a lease of this thread's that no step took over (see :meth:`claim`)."""
-        with self.transaction(serialised=self.dialect.name != "postgresql") as tx:
+    def release(self, ids: list[str]) -> None:
+        """Give back this thread's leases on ``ids`` that no step took over (PostgreSQL)."""
+        if self.dialect.name != "postgresql" or not ids:
+            return
+        with self.transaction(serialised=False) as tx:
             tx.execute(
                 "UPDATE issuances SET lease_owner = NULL, lease_until = NULL "
-                "WHERE id = ? AND lease_owner = ?", (issuance_id, process_identity()),
+                f"WHERE lease_owner = ? AND id IN ({','.join('?' * len(ids))})",
+                [process_identity(), *ids],
             )
 
     def schedule_write_back(
