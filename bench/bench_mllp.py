@@ -122,6 +122,11 @@ class Client:
         return list(await asyncio.gather(
             *(self._one_connection(i, count) for i in range(len(self.streams)))))
 
+    @property
+    def count(self) -> int:
+        """Messages in one :meth:`batch`."""
+        return len(self.streams) * MESSAGES
+
     def batch(self, count: int = MESSAGES) -> list[bytes]:
         acks: list[bytes] = self.loop.run(self._batch(count))
         return acks
@@ -222,12 +227,6 @@ def _check(acks: list[bytes]) -> None:
         assert reply.accepted and reply.control_id.startswith("BENCH-"), reply
 
 
-def _batching(runtime: Prostop) -> str:
-    committer = runtime.engine.committer
-    size = committer.pieces / committer.batches if committer.batches else 0.0
-    return f"{committer.pieces} events in {committer.batches} commits ({size:.1f} per commit)"
-
-
 @contextmanager
 def postgres_url() -> Iterator[str | None]:
     """A throw-away PostgreSQL server on loopback (the tests' fixture), or None without one."""
@@ -251,11 +250,15 @@ def _compare_stored(
 ) -> None:
     _check(ours.batch(1))
     peer.batch(1)
-    before = (runtime.engine.committer.pieces, runtime.engine.committer.batches)
-    harness.compare(case, ours.batch, peer.batch, peer_name=peer_name, target_ratio=target,
-                    iterations=iterations, warmup=2,
-                    note=(note + "; " if note else "") + "ours: " + _batching(runtime)
-                    + f" over the run (from {before[0]} in {before[1]})")
+    committer = runtime.engine.committer
+    pieces, batches = committer.pieces, committer.batches
+    result = harness.compare(case, ours.batch, peer.batch, peer_name=peer_name,
+                             target_ratio=target, iterations=iterations, warmup=2)
+    pieces, batches = committer.pieces - pieces, committer.batches - batches
+    result.note = (note + "; " if note else "") + (
+        f"ours: {pieces} events in {batches} commits, {pieces / max(1, batches):.1f} per "
+        f"commit (one sync each); {1e6 / result.ours.p50_us * ours.count:.0f} msg/s against "
+        f"{1e6 / result.peer.p50_us * peer.count:.0f} msg/s")
 
 
 def run(harness: Harness) -> None:

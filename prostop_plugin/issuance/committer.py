@@ -138,7 +138,7 @@ class GroupCommitter:
             with self.ledger.transaction() as tx:
                 for job in jobs:
                     try:
-                        with self.ledger.transaction():  # a savepoint: fails alone
+                        with self.ledger.savepoint():  # fails alone
                             job.result = job.work()
                     except Exception as exc:
                         job.error = exc

@@ -148,7 +148,7 @@ class IssuanceEngine:
         if record.state != S.RECEIVED:
             return record, False
         try:
-            with self.ledger.transaction():  # a failed evaluation keeps the event stored
+            with self.ledger.savepoint():  # a failed evaluation keeps the event stored
                 self._evaluate(record)
         except Exception:
             log.exception("issuance %s: evaluation failed; stored, resumed later", record.id)

@@ -169,15 +169,15 @@ class LedgerDatabase:
 
     @contextmanager
     def transaction(self, *, serialised: bool = True) -> Iterator[Tx]:
-        """A write transaction; inside another one on this thread, a savepoint of it.
+        """A write transaction; inside another one on this thread, part of it (a failure
+        then fails the outer one, unless a :meth:`savepoint` in between catches it).
 
         ``serialised``: hold the database's write lock from the start (every write that
         appends to the audit chain must); a claim of work passes False on PostgreSQL.
         """
         outer = self.current()
         if outer is not None:
-            with self._savepoint(outer):
-                yield outer
+            yield outer
             return
         with self._guard("cannot start a transaction"), self.dialect.borrowed() as conn:
             tx = Tx(conn, self.dialect)
@@ -208,6 +208,18 @@ class LedgerDatabase:
             finally:
                 self._local.tx = None
         tx.run_after_commit()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Tx]:
+        """A part of this thread's transaction (opened here when none is) that fails alone:
+        on an exception its writes are rolled back, the rest of the transaction stands."""
+        tx = self.current()
+        if tx is None:
+            with self.transaction() as tx:
+                yield tx
+            return
+        with self._savepoint(tx):
+            yield tx
 
     @contextmanager
     def _savepoint(self, tx: Tx) -> Iterator[None]:

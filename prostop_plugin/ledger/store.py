@@ -236,11 +236,16 @@ class Ledger(LedgerDatabase):
         A sender whose counter restarts reuses message ids: the second key tells a different
         message under a seen id apart from a resend of the same one.
         """
+        last = getattr(self._local, "keys", None)
+        if last is not None and last[0] is event:  # find_event, then insert_event
+            return last[1]  # type: ignore[no-any-return]
         identity = event.source.dedupe_key()
-        return (
+        keys = (
             self.keyring.digest(identity, purpose="dedupe"),
             self.keyring.digest(f"{identity}|{event_content_digest(event)}", purpose="dedupe"),
         )
+        self._local.keys = (event, keys)
+        return keys
 
     def insert_event(
         self, tx: Tx, event: DiagnosisEvent, issuance_id: str, *,
@@ -447,14 +452,10 @@ class Ledger(LedgerDatabase):
         self, states: tuple[IssuanceState, ...], now: datetime, *, seconds: float,
         limit: int = 500,
     ) -> list[str]:
-        """Ids in ``states`` to resume, oldest first, whose lease is free.
-
-        PostgreSQL (several workers): the rows are picked with ``FOR UPDATE SKIP LOCKED``,
-        outside the write lock, and leased to this thread for ``seconds``: workers claiming
-        at once get different rows and never wait for each other; :meth:`release` gives back
-        what no step took over. SQLite (one file, one writer at a time): nothing is leased,
-        the compare-and-set of each step suffices.
-        """
+        """Ids in ``states`` to resume, oldest first. PostgreSQL (several workers): rows with
+        a free lease picked ``FOR UPDATE SKIP LOCKED`` outside the write lock and leased to
+        this thread for ``seconds`` (:meth:`release` gives back the unused); SQLite (one
+        writer at a time): nothing leased, each step's compare-and-set suffices."""
         if self.dialect.name != "postgresql":
             return self.ids_in_states(*states)
         marks = ",".join("?" * len(states))
