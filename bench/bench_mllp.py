@@ -1,19 +1,23 @@
-"""MLLP round trips against a python-hl7 MLLP server, same client, same machine, same process.
+"""MLLP round trips: prostop storing each ORU before its ACK, against python-hl7's MLLP server
+(parse + ACK, nothing stored) and against the simplest durable server, all in one run.
 
-One timed call is a batch: 4 connections send ``MESSAGES`` messages each, one at a time
-(send, wait for the ACK), all connections at once. Both servers get the same bytes: the
+One timed call is a batch: ``N`` connections send ``MESSAGES`` messages each, one at a time
+(send, wait for the ACK), all connections at once. Every server gets the same bytes: the
 corpus's positive RT-PCR ORU^R01 with a new MSH-10 and a new patient (PID-3) per message, as a
-lab's stream looks.
+lab's stream looks. Same client, same machine, same process.
 
-- ours: ``prostop_hl7v2_mllp`` in-process: parse, map, then the event stored in the ledger
-  (SQLite WAL, ``synchronous=FULL``: fsync before the ACK) and the issuance evaluated and
-  audited (signed, fsynced) — only then the ACK;
-- peer: ``hl7.mllp.start_hl7_server`` whose callback parses (``hl7.parse`` by the stream
-  reader) and writes ``message.create_ack()``: nothing is stored.
+- ours: ``prostop_hl7v2_mllp`` in-process (``workers`` = connections): parse, map, then the
+  event stored and evaluated with its audit entries in the ledger — SQLite WAL,
+  ``synchronous=FULL`` — the commits of concurrent connections grouped (one sync per batch);
+  the ACK only once durable. A second run of ours puts the ledger in PostgreSQL on loopback.
+- python-hl7: ``hl7.mllp.start_hl7_server`` whose callback parses and answers
+  ``message.create_ack()``: nothing is stored.
+- the floor: a bare asyncio MLLP server doing one SQLite WAL ``synchronous=FULL`` commit per
+  message (the message's bytes in one table) before a minimal ACK: the same guarantee, the
+  simplest way, without parsing, mapping, evaluating, encrypting or auditing.
 
-A second case sends an ORU that is not about COVID-19 (a glucose result): ours parses, maps and
-acknowledges without storing anything, so it compares the MLLP and codec paths alone. A third
-pass times where ours spends each stored message (printed in the note).
+A last case sends an ORU that is not about COVID-19 (a glucose result): ours parses, maps and
+acknowledges without storing anything, so it compares the MLLP and codec paths alone.
 """
 
 from __future__ import annotations
@@ -21,11 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import statistics
+import sqlite3
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -40,14 +43,9 @@ from prostop_hl7v2_mllp.plugin import plugin as mllp_plugin
 from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_plugin.app import Prostop
-from prostop_plugin.audit import AuditLog
 from prostop_plugin.config import Settings
-from prostop_plugin.hl7.er7 import parse
-from prostop_plugin.hl7.mapping import map_message
 from prostop_plugin.hl7.mllp import MLLPDecoder, encode_frame
 from prostop_plugin.hl7.send import read_ack
-from prostop_plugin.ledger import Ledger
-from prostop_plugin.models import DiagnosisEvent
 
 CONNECTIONS = 4
 MESSAGES = 10  # per connection and batch
@@ -95,12 +93,13 @@ class LoopThread:
 
 
 class Client:
-    """``CONNECTIONS`` persistent connections to one server; one batch per :meth:`batch`."""
+    """``connections`` persistent connections to one server; one batch per :meth:`batch`."""
 
-    def __init__(self, loop: LoopThread, port: int, messages: Messages) -> None:
+    def __init__(self, loop: LoopThread, port: int, messages: Messages,
+                 connections: int = CONNECTIONS) -> None:
         self.loop, self.messages = loop, messages
         self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, MLLPDecoder]] = []
-        for _ in range(CONNECTIONS):
+        for _ in range(connections):
             reader, writer = loop.run(asyncio.open_connection("127.0.0.1", port))
             self.streams.append((reader, writer, MLLPDecoder()))
 
@@ -121,7 +120,12 @@ class Client:
 
     async def _batch(self, count: int) -> list[bytes]:
         return list(await asyncio.gather(
-            *(self._one_connection(i, count) for i in range(CONNECTIONS))))
+            *(self._one_connection(i, count) for i in range(len(self.streams)))))
+
+    @property
+    def count(self) -> int:
+        """Messages in one :meth:`batch`."""
+        return len(self.streams) * MESSAGES
 
     def batch(self, count: int = MESSAGES) -> list[bytes]:
         acks: list[bytes] = self.loop.run(self._batch(count))
@@ -160,9 +164,11 @@ def python_hl7_server(loop: LoopThread) -> Iterator[int]:
 
 
 @contextmanager
-def our_server(root: Path) -> Iterator[tuple[Prostop, MLLPService]]:
-    settings = Settings(data_dir=root / "var", as_of=date(2020, 11, 20),
-                        adapter={"hl7v2_mllp": {"listen": "127.0.0.1:0"}})
+def our_server(root: Path, connections: int,
+               data_url: str | None = None) -> Iterator[tuple[Prostop, MLLPService]]:
+    settings = Settings(data_dir=root / "var", data_url=data_url, as_of=date(2020, 11, 20),
+                        adapter={"hl7v2_mllp": {"listen": "127.0.0.1:0",
+                                                "workers": connections}})
     with Prostop.open(settings, plugins=[mllp_plugin]) as runtime:
         service = MLLPService(runtime, load_mllp_settings(runtime.settings))
         service.start()
@@ -172,110 +178,137 @@ def our_server(root: Path) -> Iterator[tuple[Prostop, MLLPService]]:
             service.stop()
 
 
+class FloorServer:
+    """The simplest durable MLLP server: per message one SQLite commit (WAL,
+    ``synchronous=FULL``) of its bytes, then an ACK naming its MSH-10; all in the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, "
+                        "control_id TEXT, body BLOB)")
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = MLLPDecoder()
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                for frame in decoder.feed(data):
+                    msh = frame.split(b"\r", 1)[0].split(b"|")
+                    control_id = msh[9] if len(msh) > 9 else b""
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.execute("INSERT INTO messages (control_id, body) VALUES (?, ?)",
+                                    (control_id.decode("latin-1"), frame))
+                    self.db.execute("COMMIT")
+                    writer.write(encode_frame(
+                        b"MSH|^~\\&|FLOOR||||||ACK|A" + control_id + b"|P|2.5\r"
+                        b"MSA|AA|" + control_id + b"\r"))
+                    await writer.drain()
+
+
+@contextmanager
+def floor_server(loop: LoopThread, root: Path) -> Iterator[int]:
+    floor = FloorServer(root / "floor.sqlite3")
+
+    async def start() -> asyncio.AbstractServer:
+        return await asyncio.start_server(floor.serve, "127.0.0.1", 0)
+
+    server = loop.run(start())
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        floor.db.close()
+
+
 def _check(acks: list[bytes]) -> None:
     for raw in acks:
         reply = read_ack(raw)
         assert reply.accepted and reply.control_id.startswith("BENCH-"), reply
 
 
-class _Timer:
-    """Wraps a callable attribute, summing the time spent in it (thread-safe enough here)."""
-
-    def __init__(self, owner: Any, name: str) -> None:
-        self.owner, self.name = owner, name
-        self.original: Callable[..., Any] = getattr(owner, name)
-        self.total, self.calls = 0.0, 0
-
-    def __enter__(self) -> _Timer:
-        original = self.original
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.total += time.perf_counter() - start
-                self.calls += 1
-
-        setattr(self.owner, self.name, timed)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        setattr(self.owner, self.name, self.original)
+@contextmanager
+def postgres_url() -> Iterator[str | None]:
+    """A throw-away PostgreSQL server on loopback (the tests' fixture), or None without one."""
+    try:
+        from tests.fixtures.postgres import running_postgres
+    except ImportError:
+        yield None
+        return
+    try:
+        with running_postgres() as server:
+            yield server.new_database()
+    except BaseException as exc:  # pytest.skip where the binaries are missing
+        if type(exc).__name__ != "Skipped":
+            raise
+        yield None
 
 
-def profile(client: Client, runtime: Prostop, messages: int = 30) -> str:
-    """Where a stored message's round trip goes, on one connection (medians)."""
-    def round_trips() -> float:
-        samples = []
-        for _ in range(messages):
-            start = time.perf_counter()
-            client.batch_on_one_connection()
-            samples.append(time.perf_counter() - start)
-        return statistics.median(samples) * 1e3
-
-    with _Timer(runtime.hooks, "diagnosis_recorded") as core, \
-            _Timer(AuditLog, "append") as audit, _Timer(Ledger, "transaction") as writes:
-        stored = round_trips()
-    first = runtime.hooks.diagnosis_recorded(_event(client.messages.next()))
-    with _Replaced(runtime.hooks, "diagnosis_recorded", lambda event: first):
-        adapter_only = round_trips()
-    return (
-        f"profile, one connection, per stored message (medians): round trip {stored:.1f} ms; "
-        f"with the core replaced by a no-op {adapter_only:.1f} ms (MLLP, parse, map, thread "
-        f"hop, ACK, and this client). In the core ({core.total / messages * 1e3:.1f} ms "
-        f"mean): {audit.calls / messages:.0f} audit appends, {audit.total / messages * 1e3:.1f} "
-        f"ms (each fsyncs the log, its head file and the folder), and "
-        f"{writes.calls / messages:.0f} SQLite write transactions (synchronous=FULL: an empty "
-        f"fsynced commit takes {_commit_ms(runtime):.1f} ms here)"
-    )
-
-
-def _event(message: bytes) -> DiagnosisEvent:
-    return map_message(parse(message), adapter="hl7v2_mllp", raw=message).events[0]
-
-
-class _Replaced:
-    def __init__(self, owner: Any, name: str, value: Any) -> None:
-        self.owner, self.name, self.value = owner, name, value
-        self.original = getattr(owner, name)
-
-    def __enter__(self) -> None:
-        setattr(self.owner, self.name, self.value)
-
-    def __exit__(self, *exc: object) -> None:
-        setattr(self.owner, self.name, self.original)
-
-
-def _commit_ms(runtime: Prostop, rounds: int = 20) -> float:
-    """Milliseconds for an empty write transaction on this ledger (the fsync floor)."""
-    start = time.perf_counter()
-    for _ in range(rounds):
-        with runtime.ledger.transaction() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS bench_probe (x)")
-            conn.execute("INSERT INTO bench_probe VALUES (1)")
-    return (time.perf_counter() - start) / rounds * 1e3
+def _compare_stored(
+    harness: Harness, case: str, ours: Client, peer: Client, runtime: Prostop, *,
+    peer_name: str, target: float | None, iterations: int, note: str = "",
+) -> None:
+    _check(ours.batch(1))
+    peer.batch(1)
+    committer = runtime.engine.committer
+    pieces, batches = committer.pieces, committer.batches
+    result = harness.compare(case, ours.batch, peer.batch, peer_name=peer_name,
+                             target_ratio=target, iterations=iterations, warmup=2)
+    pieces, batches = committer.pieces - pieces, committer.batches - batches
+    result.note = (note + "; " if note else "") + (
+        f"ours: {pieces} events in {batches} commits, {pieces / max(1, batches):.1f} per "
+        f"commit (one sync each); {1e6 / result.ours.p50_us * ours.count:.0f} msg/s against "
+        f"{1e6 / result.peer.p50_us * peer.count:.0f} msg/s")
 
 
 def run(harness: Harness) -> None:
     template = ORU_FILE.read_bytes() if ORU_FILE.exists() else FALLBACK_ORU
     root = Path(tempfile.mkdtemp(prefix="bench-mllp-"))
-    client_loop, peer_loop = LoopThread("bench-client"), LoopThread("bench-python-hl7")
+    client_loop, peer_loop = LoopThread("bench-client"), LoopThread("bench-peers")
+    hl7_name = "python-hl7 MLLP server (parse + ACK)"
+    floor_name = "bare asyncio MLLP + one SQLite FULL commit per message"
     try:
-        with our_server(root) as (runtime, service), python_hl7_server(peer_loop) as peer_port:
-            for case, message in (("stored", template), ("not stored", GLUCOSE_ORU)):
-                ours = Client(client_loop, service.port, Messages(message))
-                peer = Client(client_loop, peer_port, Messages(message))
+        with python_hl7_server(peer_loop) as hl7_port, \
+                floor_server(peer_loop, root) as floor_port:
+            for connections, target in ((4, 3.0), (16, 5.0)):
+                with our_server(root / f"sqlite-{connections}", connections) as (runtime,
+                                                                                  service):
+                    ours = Client(client_loop, service.port, Messages(template), connections)
+                    peer = Client(client_loop, hl7_port, Messages(template), connections)
+                    _compare_stored(
+                        harness, f"mllp stored {connections}×{MESSAGES}, SQLite, vs python-hl7",
+                        ours, peer, runtime, peer_name=hl7_name, target=target,
+                        iterations=40)
+                    if connections == 4:
+                        floor = Client(client_loop, floor_port, Messages(template), connections)
+                        _compare_stored(
+                            harness, f"mllp stored {connections}×{MESSAGES}, SQLite, vs floor",
+                            ours, floor, runtime, peer_name=floor_name, target=2.0,
+                            iterations=40)
+                        floor.close()
+                    ours.close()
+                    peer.close()
+            with postgres_url() as url:
+                if url is not None:
+                    with our_server(root / "postgresql", CONNECTIONS, url) as (runtime,
+                                                                                service):
+                        ours = Client(client_loop, service.port, Messages(template))
+                        peer = Client(client_loop, hl7_port, Messages(template))
+                        _compare_stored(
+                            harness, f"mllp stored {CONNECTIONS}×{MESSAGES}, PostgreSQL, "
+                            "vs python-hl7", ours, peer, runtime, peer_name=hl7_name,
+                            target=None, iterations=40,
+                            note="PostgreSQL 'fsync=on' on loopback, started for the run")
+                        ours.close()
+                        peer.close()
+            with our_server(root / "glucose", CONNECTIONS) as (runtime, service):
+                ours = Client(client_loop, service.port, Messages(GLUCOSE_ORU))
+                peer = Client(client_loop, hl7_port, Messages(GLUCOSE_ORU))
                 _check(ours.batch(1))
-                _check(peer.batch(1))
-                note = profile(ours, runtime) if case == "stored" else (
-                    "an ORU not about COVID-19: parse, map, ACK; nothing stored")
                 harness.compare(
-                    f"mllp {CONNECTIONS}×{MESSAGES} round trips, ORU {case}",
-                    ours.batch, peer.batch, peer_name="python-hl7 MLLP server (parse + ACK)",
-                    target_ratio=3 if case == "stored" else None,
-                    iterations=50 if case == "stored" else 200, warmup=3, note=note,
-                )
+                    f"mllp {CONNECTIONS}×{MESSAGES}, ORU not stored", ours.batch, peer.batch,
+                    peer_name=hl7_name, iterations=200, warmup=3,
+                    note="an ORU not about COVID-19: parse, map, ACK; nothing stored")
                 ours.close()
                 peer.close()
     finally:

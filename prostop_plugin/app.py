@@ -1,4 +1,4 @@
-"""The runtime: configuration, keys, ledger, audit log, plugins and the engine, wired once.
+"""The runtime: configuration, keys, ledger (with its audit chain), plugins and the engine.
 
 A host integrating in-process (the reference EHR, a vendor's own code) does::
 
@@ -22,8 +22,8 @@ from types import TracebackType
 
 import pluggy
 
-from prostop_plugin.audit import AuditLog
-from prostop_plugin.audit.plugin import AuditPlugin, record_observer_failure, record_set_aside
+from prostop_plugin.audit.plugin import record_observer_failure, record_set_aside
+from prostop_plugin.audit.table import AuditTable
 from prostop_plugin.codewatch import CodeWatchPlugin, SeenCodes
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfigError
@@ -37,6 +37,7 @@ from prostop_plugin.host_api import (
 )
 from prostop_plugin.issuance import IssuanceEngine, IssuancePlugin
 from prostop_plugin.issuance.folder_writeback import FolderWriteBack
+from prostop_plugin.issuance.trail import AuditTrail
 from prostop_plugin.issuers.prostopcovid import ProStopCovidPlugin
 from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import Ledger
@@ -96,8 +97,11 @@ class Prostop:
         self.settings = settings
         prepare_data_dir(settings)
         self.keyring = KeyRing.open(settings.key_dir)
-        self.ledger = Ledger(settings.ledger_path, self.keyring)
-        self.audit = AuditLog(settings.audit_path, self.keyring)
+        # the audit chain lives in the ledger: each step commits with its entries
+        chain = AuditTable(self.keyring)
+        self.ledger = Ledger(settings.ledger_location, self.keyring, journal=chain)
+        self.audit = AuditTrail(self.ledger, chain)
+        self.audit.adopt_legacy(settings.audit_path)
         self.pm: pluggy.PluginManager = new_plugin_manager()
         self.hooks = HookFacade(
             self.pm,
@@ -137,7 +141,6 @@ class Prostop:
         """The plugins every runtime has, in registration order (pytest's default_plugins)."""
         builtins: list[tuple[str, object]] = [
             ("prostop.issuance", IssuancePlugin(self.engine)),
-            ("prostop.audit", AuditPlugin(self.audit)),
             ("prostop.issuer.prostopcovid", self._issuer),
             ("prostop.psc", self._psc),
             ("prostop.codewatch", self._codewatch),  # codes to map: prostop codes unknown

@@ -281,6 +281,11 @@ class Settings(BaseSettings):
 
     locale: Literal["fr", "en"] = "fr"
     data_dir: Path = Field(default=Path("var"), description="ledger, audit log and keys")
+    data_url: str | None = Field(
+        default=None,
+        description="the ledger in PostgreSQL instead of data_dir's SQLite file, for several "
+        "workers: postgresql://user:password@host:port/database (keys stay in data_dir)",
+    )
     host_name: str = Field(default="cabinet", description="this installation's name")
     adapters: list[str] = Field(
         default_factory=list, description="entry points (group 'prostop') allowed to load"
@@ -315,7 +320,13 @@ class Settings(BaseSettings):
         return self.data_dir / "ledger.sqlite3"
 
     @property
+    def ledger_location(self) -> Path | str:
+        """Where the ledger is: the PostgreSQL URL when ``data_url`` is set, else the file."""
+        return self.data_url or self.ledger_path
+
+    @property
     def audit_path(self) -> Path:
+        """The audit log file of earlier versions, carried into the ledger once."""
         return self.data_dir / "audit.jsonl"
 
     @property

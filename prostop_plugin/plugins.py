@@ -198,6 +198,10 @@ class HookFacade:
     def result_corrected(self, correction: ResultCorrection) -> None:
         self._hook.prostop_result_corrected(correction=correction)
 
+    def can_confirm(self) -> bool:
+        """Whether any plugin answers ``prostop_confirm_issuance`` (a host with a dialog)."""
+        return bool(self._hook.prostop_confirm_issuance.get_hookimpls())
+
     def confirm_issuance(self, request: ConfirmationRequest) -> ConfirmationDecision | None:
         """The first decision a dialog hook returns, in pluggy's order; ``None`` when none.
 

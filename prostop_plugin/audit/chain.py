@@ -46,9 +46,14 @@ class ChainWalk:
     """Walks the lines in order, yielding each verified entry's fields and stopping at the
     first broken one; :meth:`result` then holds the end against the signed head."""
 
-    def __init__(self, keyring: KeyRing, head_path: Path, head_bytes: bytes | None) -> None:
+    def __init__(
+        self, keyring: KeyRing, head_path: Path, head_bytes: bytes | None, *,
+        head_label: str | None = None,
+    ) -> None:
         self.keyring = keyring
         self.head_path = head_path
+        #: how the head is named in what :meth:`result` says
+        self.head_label = head_label or f"the head file {head_path}"
         self.head = None if head_bytes is None else check_head(head_bytes, keyring)
         self.head_seq = self.head[0] if isinstance(self.head, tuple) else None
         #: the hash of the entry the head names, once walked past it
@@ -74,16 +79,16 @@ class ChainWalk:
         if self.broken is not None:
             first, problem = self.broken
             return AuditVerification(False, last, first, problem)
-        head_file = self.head_path
+        head_file = self.head_label
         if self.head is None:
             if last == 0:
                 return AuditVerification(True, 0)
             return AuditVerification(False, last, None, (
-                f"the head file {head_file} is missing: whether entries were removed from the "
+                f"{head_file} is missing: whether entries were removed from the "
                 "end of the log cannot be checked."
             ))
         if isinstance(self.head, str):
-            return AuditVerification(False, last, None, f"the head file {head_file}: {self.head}.")
+            return AuditVerification(False, last, None, f"{head_file}: {self.head}.")
         head_seq, head_hash = self.head
         if head_seq > last:
             ending = f"the log ends at entry {last}" if last else "the log is missing or empty"

@@ -66,6 +66,7 @@ __all__ = [
     "AuditLog",
     "AuditVerification",
     "DetailValue",
+    "checked_fields",
 ]
 
 DetailValue = str | int | float | bool | None
@@ -140,14 +141,8 @@ class AuditLog:
         :raises AuditError: the log cannot be written, or it is damaged (appending on top of
             a damaged log would hide the damage, so it is refused).
         """
-        fields: dict[str, Any] = {
-            "at": _timestamp(at),
-            "actor": _required_text("actor", actor),
-            "action": _required_text("action", action),
-            "issuance_id": issuance_id,
-            "episode": episode,
-            "details": _checked_details(details or {}),
-        }
+        fields = checked_fields(actor=actor, action=action, issuance_id=issuance_id,
+                                episode=episode, details=details, at=at)
         with self._lock(exclusive=True):
             last_seq, last_hash = self._tail_for_append()
             fields["seq"] = last_seq + 1
@@ -383,6 +378,22 @@ class AuditLog:
 
 
 # -- building and writing entries ------------------------------------------------------------
+
+
+def checked_fields(
+    *, actor: str, action: str, issuance_id: str | None, episode: str | None,
+    details: Mapping[str, DetailValue] | None, at: datetime | None,
+) -> dict[str, Any]:
+    """An entry's own fields, checked (``ValueError`` names a wrong one); the chain's fields
+    (seq, prev_hash, hash, signature) are added by whoever appends it."""
+    return {
+        "at": _timestamp(at),
+        "actor": _required_text("actor", actor),
+        "action": _required_text("action", action),
+        "issuance_id": issuance_id,
+        "episode": episode,
+        "details": _checked_details(details or {}),
+    }
 
 
 def _timestamp(at: datetime | None) -> str:

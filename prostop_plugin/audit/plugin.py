@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, Protocol
+
 from prostop_plugin.audit.log import MAX_MESSAGE_LENGTH, AuditLog, DetailValue
 from prostop_plugin.hooks import hookimpl
 from prostop_plugin.models import IssuanceRecord, IssuanceState
 
 
+class Appends(Protocol):
+    """Where entries go: the file log, or the ledger's chain (``AuditTrail``)."""
+
+    def append(
+        self, *, actor: str, action: str, issuance_id: str | None = None,
+        episode: str | None = None, details: Mapping[str, DetailValue] | None = None,
+    ) -> Any: ...
+
+
 class AuditPlugin:
-    """Writes one audit entry per issuance transition. Never reads ``record.code``."""
+    """Writes one audit entry per issuance transition to a file log, after the fact. Never
+    reads ``record.code``. The runtime no longer uses it: the ledger's chain records each
+    transition in the transaction that commits it (:mod:`~prostop_plugin.audit.table`)."""
 
     def __init__(self, log: AuditLog) -> None:
         self.log = log
@@ -47,7 +61,7 @@ def transition_details(
 
 
 def record_observer_failure(
-    log: AuditLog, plugin_name: str, hook: str, exc: BaseException
+    log: Appends, plugin_name: str, hook: str, exc: BaseException
 ) -> None:
     """Audit an observer that raised (fits ``HookFacade(on_observer_error=partial(…, log))``).
 
@@ -70,7 +84,7 @@ def record_observer_failure(
     )
 
 
-def record_set_aside(log: AuditLog, issuance_id: str, reason: str) -> None:
+def record_set_aside(log: Appends, issuance_id: str, reason: str) -> None:
     """Audit that recovery set a row aside (its data unreadable, or a step that cannot run)."""
     log.append(
         actor="system", action="set_aside", issuance_id=issuance_id,

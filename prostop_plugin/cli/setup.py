@@ -141,7 +141,7 @@ def _check(name: str, run: Callable[[], str], unreachable_fix: str = "") -> Chec
 
 
 def doctor_checks(settings: Settings) -> list[Check]:
-    from prostop_plugin.audit import AuditLog
+    from prostop_plugin.issuance.trail import open_trail
     from prostop_plugin.keys import KeyRing
     from prostop_plugin.ledger import Ledger
 
@@ -166,7 +166,7 @@ def doctor_checks(settings: Settings) -> list[Check]:
 
     def ledger() -> str:
         keyring = KeyRing.open(settings.key_dir, create=False)
-        store = Ledger(settings.ledger_path, keyring)
+        store = Ledger(settings.ledger_location, keyring)
         try:
             summaries = store.summaries()
             aside = [s.id for s in summaries if s.set_aside]
@@ -174,7 +174,7 @@ def doctor_checks(settings: Settings) -> list[Check]:
                 raise ProstopError(
                     f"{len(aside)} issuance(s) set aside, recovery skips them: "
                     + ", ".join(aside[:5]) + ("…" if len(aside) > 5 else ""),
-                    where=str(settings.ledger_path),
+                    where=store.where,
                     fix="'prostop status' says why; restore the ledger and keys from the same "
                     "backup, then 'prostop retry ID'",
                 )
@@ -185,14 +185,17 @@ def doctor_checks(settings: Settings) -> list[Check]:
     checks.append(_check("ledger", ledger))
 
     def audit() -> str:
-        log = AuditLog(settings.audit_path, KeyRing.open(settings.key_dir, create=False))
-        result = log.verify()
+        trail = open_trail(settings)
+        try:
+            result = trail.verify()
+        finally:
+            trail.ledger.close()
         if not result.ok:
             at = f" at entry {result.first_broken}" if result.first_broken is not None else ""
             raise ProstopError(
                 f"broken{at}: {result.problem}",
-                where=str(settings.audit_path),
-                fix="keep the file as evidence and tell your security officer",
+                where=trail.ledger.where,
+                fix="keep the ledger as evidence and tell your security officer",
             )
         return f"intact, {result.entries_checked} entries"
 

@@ -28,6 +28,7 @@ from prostop_plugin import eligibility
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfirmationRefused, InvalidTransition, LedgerError, ProstopError
 from prostop_plugin.issuance import requests
+from prostop_plugin.issuance.committer import GroupCommitter
 from prostop_plugin.issuance.intake import Intake
 from prostop_plugin.issuance.transitions import Transitions, log
 from prostop_plugin.issuance.writeback import WriteBack
@@ -58,6 +59,7 @@ from prostop_plugin.values import PARIS
 
 S = IssuanceState
 _MAX_STEPS = 12
+_CLAIM_SECONDS = 120.0  #: a worker's claim on rows to resume (slow steps take their own)
 
 
 class IssuanceEngine:
@@ -82,6 +84,7 @@ class IssuanceEngine:
         self.transitions = Transitions(ledger, hooks, clock)
         self.writeback = WriteBack(settings, self.transitions)
         self.intake = Intake(settings, self.transitions)
+        self.committer = GroupCommitter(ledger)
         self._issuer: CodeIssuer | None = None
 
     # -- small helpers ---------------------------------------------------------------------
@@ -99,6 +102,7 @@ class IssuanceEngine:
         return self._issuer
 
     def close(self) -> None:
+        self.committer.close()
         if self._issuer is not None:
             self._issuer.close()
             self._issuer = None
@@ -128,12 +132,30 @@ class IssuanceEngine:
     # -- events in -------------------------------------------------------------------------
 
     def record_event(self, event: DiagnosisEvent) -> IssuanceRecord:
-        """Store the event durably, then advance its issuance as far as it goes unattended."""
-        record, _ = self.ingest(event)
+        """Store the event durably, then advance its issuance as far as it goes unattended
+        (storing and evaluating are one commit, shared with other senders': see .committer)."""
+        record, evaluated = self.committer.run(lambda: self._store_and_evaluate(event))
+        if evaluated and not self.hooks.can_confirm():
+            if record.state == S.AWAITING_CONFIRMATION:  # it starts waiting: the notice
+                self.notify_waiting(self.confirmation_request(record), record)
+            return record  # waits in the pending queue: nothing more to do unattended
         if record.state in (S.RECEIVED, S.AWAITING_CONFIRMATION):
             # new, or a resend after we crashed before deciding: carry on from the ledger
             return self.advance(record.id)
         return record
+
+    def _store_and_evaluate(self, event: DiagnosisEvent) -> tuple[IssuanceRecord, bool]:
+        """Store, and evaluate a new issuance in the same commit: (record, evaluated)."""
+        record, _ = self.ingest(event)
+        if record.state != S.RECEIVED:
+            return record, False
+        try:
+            with self.ledger.savepoint():  # a failed evaluation keeps the event stored
+                self._evaluate(record)
+        except Exception:
+            log.exception("issuance %s: evaluation failed; stored, resumed later", record.id)
+            return self.ledger.get(record.id), False
+        return record, True
 
     def ingest(self, event: DiagnosisEvent) -> tuple[IssuanceRecord, bool]:
         """Durably store the event and attach it to an issuance (see :mod:`.intake`)."""
@@ -294,12 +316,12 @@ class IssuanceEngine:
         record.valid_from, record.valid_until = issued.valid_from, issued.valid_until
         record.issued_at = issued.generated_at or self.clock()
         record.state = S.ISSUED
-        with self.ledger.transaction() as conn:
+        with self.ledger.transaction() as tx:
             previous = self.ledger.save(
-                conn, record, expect=S.ISSUING, actor="system", now=self.clock()
+                tx, record, expect=S.ISSUING, actor="system", now=self.clock()
             )
-            self.ledger.schedule_write_back(conn, record.id, at=self.clock())
-        self.transitions.notify(record, previous)
+            self.ledger.schedule_write_back(tx, record.id, at=self.clock())
+            self.transitions.notify_after_commit(tx, record, previous)
 
     # -- actions a physician or an admin takes ------------------------------------------------
 
@@ -359,19 +381,19 @@ class IssuanceEngine:
             event=old.event, replaces=old.id, created_at=now, updated_at=now,
         )
         patient_key = self.ledger.patient_key(old.event)
-        with self.ledger.transaction() as conn:
+        with self.ledger.transaction() as tx:
             # read inside the transaction: a concurrent re-issue has committed or waits
             current = self.ledger.get(issuance_id)
             refusal = requests.reissue_refusal(current, self.ledger.patient_history(patient_key),
                                                now)
             if refusal is not None:
                 raise refusal
-            head = self.ledger.latest_in_patient(conn, patient_key)
+            head = self.ledger.latest_in_patient(tx, patient_key)
             self.ledger.insert_issuance(
-                conn, new, patient_key=patient_key,
+                tx, new, patient_key=patient_key,
                 episode_start=head.episode_start if head else self.today(), actor="system",
             )
-        self.transitions.notify(new, None)
+            self.transitions.notify_after_commit(tx, new, None)
         return self.advance(new.id)
 
     def reissue_refusal(self, issuance_id: str) -> ConfirmationRefused | None:
@@ -427,10 +449,14 @@ class IssuanceEngine:
             self._guarded(expired_id, lambda i: self.writeback.expire_if_due(self.ledger.get(i)))
         # not awaiting_confirmation: those wait for a physician (the pending queue), and
         # asking a host's dialog again at every tick would pester the physician
-        ids = self.ledger.ids_in_states(
-            S.RECEIVED, S.APPROVED, S.ISSUING, S.ISSUED, S.WRITE_BACK_FAILED,
+        ids = self.ledger.claim(  # several workers on one ledger claim different rows
+            (S.RECEIVED, S.APPROVED, S.ISSUING, S.ISSUED, S.WRITE_BACK_FAILED), now,
+            seconds=_CLAIM_SECONDS,
         )
-        advanced = [self._guarded(i, self.advance) for i in ids]
+        try:
+            advanced = [self._guarded(i, self.advance) for i in ids]
+        finally:
+            self.ledger.release(ids)
         return [record for record in advanced if isinstance(record, IssuanceRecord)]
 
     def _guarded(self, issuance_id: str, step: Callable[[str], object]) -> object:
@@ -442,12 +468,14 @@ class IssuanceEngine:
             )
             log.error("issuance %s set aside, recovery goes on for the others: %s",
                       issuance_id, reason)
-            self.ledger.set_aside(issuance_id, reason)
-            if self.on_set_aside is not None:
-                try:
-                    self.on_set_aside(issuance_id, reason)
-                except ProstopError:
-                    log.exception("could not audit that issuance %s was set aside", issuance_id)
+            try:
+                with self.ledger.transaction():  # set aside and audited together
+                    self.ledger.set_aside(issuance_id, reason)
+                    if self.on_set_aside is not None:
+                        self.on_set_aside(issuance_id, reason)
+            except ProstopError:
+                log.exception("could not audit that issuance %s was set aside", issuance_id)
+                self.ledger.set_aside(issuance_id, reason)
             return None
 
     def take_back(self, issuance_id: str) -> None:

@@ -34,8 +34,8 @@ class Intake:
         patient_key = self.ledger.patient_key(event)
         window = self.settings.eligibility.episode_window_days
         created: IssuanceRecord | None = None
-        with self.ledger.transaction() as conn:
-            match = self.ledger.find_event(conn, event)
+        with self.ledger.transaction() as tx:
+            match = self.ledger.find_event(tx, event)
             joined = match.issuance_id
             if match.reused_id and joined is None:
                 # never acknowledged and dropped: stored as the new message it is
@@ -44,11 +44,11 @@ class Intake:
                     "content: stored as a new event", event.source.adapter, event.source.host,
                 )
             if joined is None:
-                latest = self.ledger.latest_in_patient(conn, patient_key)
+                latest = self.ledger.latest_in_patient(tx, patient_key)
                 in_episode = latest is not None and (today - latest.episode_start).days <= window
                 if latest is not None and in_episode and latest.state not in _REOPENING_STATES:
                     joined = latest.issuance_id
-                    self.ledger.insert_event(conn, event, joined, reused_id=match.reused_id)
+                    self.ledger.insert_event(tx, event, joined, reused_id=match.reused_id)
                 else:
                     if latest is not None and in_episode:
                         episode, start = latest.episode, latest.episode_start
@@ -59,15 +59,15 @@ class Intake:
                         id=requests.new_issuance_id(), episode=episode, state=S.RECEIVED,
                         event=event, created_at=now, updated_at=now,
                     )
-                    self.ledger.insert_issuance(
-                        conn, created, patient_key=patient_key, episode_start=start,
+                    opened = self.ledger.insert_issuance(
+                        tx, created, patient_key=patient_key, episode_start=start,
                         actor=event.source.adapter,
                     )
                     self.ledger.insert_event(
-                        conn, event, created.id, reused_id=match.reused_id
+                        tx, event, created.id, reused_id=match.reused_id, audit_seq=opened
                     )
+                    self.transitions.notify_after_commit(tx, created, None)
         if created is not None:
-            self.transitions.notify(created, None)
             return created, True
         assert joined is not None
         return self.ledger.get(joined), False

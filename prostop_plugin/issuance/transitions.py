@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from prostop_plugin.ledger import Ledger
+from prostop_plugin.ledger import Ledger, Tx
 from prostop_plugin.models import IssuanceRecord, IssuanceState
 from prostop_plugin.plugins import HookFacade
 
@@ -37,9 +37,17 @@ class Transitions:
         self, record: IssuanceRecord, *, expect: IssuanceState | tuple[IssuanceState, ...],
         actor: str = "system", lease: float | None = None,
     ) -> IssuanceState:
-        with self.ledger.transaction() as conn:
+        with self.ledger.transaction() as tx:
             previous = self.ledger.save(
-                conn, record, expect=expect, actor=actor, lease_seconds=lease, now=self.clock()
+                tx, record, expect=expect, actor=actor, lease_seconds=lease, now=self.clock()
             )
-        self.notify(record, previous)
+            self.notify_after_commit(tx, record, previous)
         return previous
+
+    def notify_after_commit(
+        self, tx: Tx, record: IssuanceRecord, previous: IssuanceState | None
+    ) -> None:
+        """Notify once ``tx`` is durable (in a group commit: in the sender's thread, after
+        its batch), with the record as it is now."""
+        snapshot = record.model_copy(update={"code": None})
+        tx.after_commit(lambda: self.notify(snapshot, previous))

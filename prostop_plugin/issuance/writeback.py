@@ -60,12 +60,12 @@ class WriteBack:
             record.error = LocalizedText(
                 fr=f"{message.fr} ({problem})", en=f"{message.en} ({problem})"
             )
-        with self.ledger.transaction() as conn:
-            previous = self.ledger.save(conn, record, expect=expected, actor="system", now=now)
+        with self.ledger.transaction() as tx:
+            previous = self.ledger.save(tx, record, expect=expected, actor="system", now=now)
             self.ledger.schedule_write_back(
-                conn, record.id, at=next_at, attempts=attempts, error=error, status=status
+                tx, record.id, at=next_at, attempts=attempts, error=error, status=status
             )
-        self.transitions.notify(record, previous)
+            self.transitions.notify_after_commit(tx, record, previous)
         return receipt is not None
 
     def due(self, record: IssuanceRecord) -> bool:
@@ -79,9 +79,9 @@ class WriteBack:
     def rearm(self, issuance_id: str) -> None:
         """Make a failed write-back due now (``prostop retry``)."""
         entry = self.ledger.outbox_entry(issuance_id)
-        with self.ledger.transaction() as conn:
+        with self.ledger.transaction() as tx:
             self.ledger.schedule_write_back(
-                conn, issuance_id, at=self.transitions.clock(),
+                tx, issuance_id, at=self.transitions.clock(),
                 attempts=entry.attempts if entry else 0, status=OutboxStatus.PENDING,
                 error=entry.last_error if entry else None,
             )
@@ -92,14 +92,14 @@ class WriteBack:
             return False
         expected = record.state
         record.state = S.EXPIRED
-        with self.ledger.transaction() as conn:
-            previous = self.ledger.save(conn, record, expect=expected, actor="system", now=now)
+        with self.ledger.transaction() as tx:
+            previous = self.ledger.save(tx, record, expect=expected, actor="system", now=now)
             entry = self.ledger.outbox_entry(record.id)
             if entry is not None and entry.status == OutboxStatus.PENDING:
                 self.ledger.schedule_write_back(
-                    conn, record.id, at=entry.next_attempt_at, attempts=entry.attempts,
+                    tx, record.id, at=entry.next_attempt_at, attempts=entry.attempts,
                     error="code expired before it could be written back",
                     status=OutboxStatus.EXPIRED,
                 )
-        self.transitions.notify(record, previous)
+            self.transitions.notify_after_commit(tx, record, previous)
         return True

@@ -13,18 +13,21 @@ Guarantees it gives the engine:
 Privacy at rest: patient data and the code live only in AES-GCM blobs; indexed columns hold
 keyed digests (patient, episode) and non-identifying values (state, dates).
 
-The file, its schema and transactions are in :mod:`prostop_plugin.ledger.schema`; leases in
-:mod:`prostop_plugin.ledger.leases`. This module reads and writes the records.
+Integrity: issuances, transitions and events carry a keyed MAC (:mod:`.rowmac`); every
+transition and every stored event is recorded by the ``journal`` (the audit chain, in the same
+transaction) and names the audit entry that records it, so the audit can be checked against the
+ledger row by row.
+
+The database, its schema and transactions are in :mod:`prostop_plugin.ledger.schema` (SQLite or
+PostgreSQL: :mod:`~prostop_plugin.ledger.backend`); leases in :mod:`prostop_plugin.ledger.leases`.
+This module reads and writes the records.
 """
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
@@ -35,7 +38,18 @@ from prostop_plugin.errors import (
     LedgerError,
 )
 from prostop_plugin.keys import KeyRing
+from prostop_plugin.ledger.backend import Row, Tx
 from prostop_plugin.ledger.leases import lease_free, owner_is_dead, process_identity
+from prostop_plugin.ledger.records import (
+    EpisodeHead,
+    EventMatch,
+    IssuanceSummary,
+    Journal,
+    OutboxEntry,
+    OutboxStatus,
+    event_content_digest,
+)
+from prostop_plugin.ledger.rowmac import row_mac
 from prostop_plugin.ledger.schema import SCHEMA_VERSION, LedgerDatabase, iso_utc, parse_utc
 from prostop_plugin.models import DiagnosisEvent, IssuanceRecord, IssuanceState, PatientRef
 
@@ -44,6 +58,7 @@ __all__ = [
     "EpisodeHead",
     "EventMatch",
     "IssuanceSummary",
+    "Journal",
     "Ledger",
     "OutboxEntry",
     "OutboxStatus",
@@ -52,70 +67,19 @@ __all__ = [
 ]
 
 
-class OutboxStatus(StrEnum):
-    """Where a write-back stands in the outbox."""
-
-    PENDING = "pending"  #: to be attempted at ``next_attempt_at``
-    DONE = "done"  #: an adapter took it
-    FAILED = "failed"  #: attempts exhausted: shown to the physician, ``prostop retry`` re-arms it
-    EXPIRED = "expired"  #: the code expired before it could be written back
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    issuance_id: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    status: OutboxStatus
-
-
-@dataclass(frozen=True)
-class EventMatch:
-    """What the ledger holds of an incoming event (see :meth:`Ledger.find_event`)."""
-
-    issuance_id: str | None  #: the issuance the same event joined, None when not stored
-    reused_id: bool  #: another content was stored under this event's id
-
-
-def event_content_digest(event: DiagnosisEvent) -> str:
-    """What makes two events the same message: patient, practitioner and evidence.
-
-    Not the source (a resend is received at another time) nor defaults filled on reading.
-    """
-    content = event.model_dump_json(include={"patient", "practitioner", "evidence"})
-    return hashlib.sha256(content.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class EpisodeHead:
-    """A patient's newest issuance, read inside the transaction that files a new event."""
-
-    issuance_id: str
-    episode: str
-    episode_start: date
-    state: IssuanceState
-
-
-@dataclass(frozen=True)
-class IssuanceSummary:
-    """Non-identifying columns, readable without decrypting (stats, doctor, listings)."""
-
-    id: str
-    state: IssuanceState
-    created_at: datetime
-    updated_at: datetime
-    valid_until: datetime | None
-    code_last2: str | None
-    set_aside: str | None = None  #: why recovery skips this row (see Ledger.set_aside)
-
-
 class Ledger(LedgerDatabase):
-    """The SQLite store. One instance may be shared by threads (one connection per thread)."""
+    """The store. One instance may be shared by threads (one connection per thread, or a pool).
 
-    def __init__(self, path: Path, keyring: KeyRing) -> None:
+    ``location``: the SQLite file, or a ``postgresql://`` URL. ``journal``: what records every
+    transition and event in the same transaction (the runtime passes the audit chain).
+    """
+
+    def __init__(
+        self, location: Path | str, keyring: KeyRing, *, journal: Journal | None = None
+    ) -> None:
         self.keyring = keyring
-        super().__init__(path)
+        self.journal = journal
+        super().__init__(location)
 
     # -- encryption helpers ----------------------------------------------------------------
 
@@ -135,14 +99,14 @@ class Ledger(LedgerDatabase):
         body = record.model_copy(update={"code": None}).model_dump_json().encode()
         return self.keyring.encrypt(body, context=f"issuance:{record.id}".encode())
 
-    def _open_row(self, row: sqlite3.Row, *, with_code: bool) -> IssuanceRecord:
+    def _open_row(self, row: Row, *, with_code: bool) -> IssuanceRecord:
         try:
             body = self.keyring.decrypt(row["body"], context=f"issuance:{row['id']}".encode())
             record = IssuanceRecord.model_validate_json(body)
         except (DecryptionError, ValidationError) as exc:
             raise LedgerError(
                 f"its stored data cannot be read ({type(exc).__name__})",
-                where=f"issuance {row['id']} in {self.path}",
+                where=f"issuance {row['id']} in {self.where}",
                 fix="the others are unaffected; restore the ledger and keys from the same "
                 "backup, or leave this issuance set aside ('prostop status' lists it)",
             ) from None
@@ -155,9 +119,7 @@ class Ledger(LedgerDatabase):
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, issuance_id: str, *, with_code: bool = False) -> IssuanceRecord:
-        row = self._connection().execute(
-            "SELECT * FROM issuances WHERE id = ?", (issuance_id,)
-        ).fetchone()
+        row = self.query_one("SELECT * FROM issuances WHERE id = ?", (issuance_id,))
         if row is None:
             raise IssuanceNotFound(
                 "no such issuance", where=f"issuance {issuance_id}",
@@ -166,9 +128,9 @@ class Ledger(LedgerDatabase):
         return self._open_row(row, with_code=with_code)
 
     def find_by_prefix(self, prefix: str) -> str:
-        rows = self._connection().execute(
+        rows = self.query(
             "SELECT id FROM issuances WHERE id LIKE ? ORDER BY id LIMIT 2", (prefix + "%",)
-        ).fetchall()
+        )
         if len(rows) == 1:
             return str(rows[0]["id"])
         what = "no issuance" if not rows else "several issuances"
@@ -176,21 +138,21 @@ class Ledger(LedgerDatabase):
 
     def ids_in_states(self, *states: IssuanceState) -> list[str]:
         marks = ",".join("?" * len(states))
-        rows = self._connection().execute(
+        rows = self.query(
             f"SELECT id FROM issuances WHERE state IN ({marks}) AND set_aside IS NULL "
             "ORDER BY created_at",
             [s.value for s in states],
-        ).fetchall()
+        )
         return [str(r["id"]) for r in rows]
 
     def records_in_states(self, *states: IssuanceState) -> list[IssuanceRecord]:
         return [self.get(i) for i in self.ids_in_states(*states)]
 
     def summaries(self) -> list[IssuanceSummary]:
-        rows = self._connection().execute(
+        rows = self.query(
             "SELECT id, state, created_at, updated_at, valid_until, code_last2, set_aside "
             "FROM issuances ORDER BY created_at"
-        ).fetchall()
+        )
         return [
             IssuanceSummary(
                 id=r["id"], state=IssuanceState(r["state"]),
@@ -203,38 +165,37 @@ class Ledger(LedgerDatabase):
         ]
 
     def patient_history(self, patient_key: str) -> list[IssuanceRecord]:
-        rows = self._connection().execute(
+        rows = self.query(
             "SELECT * FROM issuances WHERE patient_key = ? ORDER BY created_at", (patient_key,)
-        ).fetchall()
+        )
         return [self._open_row(r, with_code=False) for r in rows]
 
     def episode_events(self, episode: str) -> list[DiagnosisEvent]:
         """Every event of an episode, in arrival order (a plain read: no write lock)."""
-        rows = self._connection().execute(
+        rows = self.query(
             "SELECT e.id, e.payload FROM events e JOIN issuances i ON i.id = e.issuance_id "
             "WHERE i.episode = ? ORDER BY e.id", (episode,),
-        ).fetchall()
+        )
         return [
             DiagnosisEvent.model_validate_json(
-                self.keyring.decrypt(r["payload"], context=f"event:{r['id']}".encode())
+                self.keyring.decrypt(bytes(r["payload"]), context=f"event:{r['id']}".encode())
             )
             for r in rows
         ]
 
     def event_count(self) -> int:
-        return int(self._connection().execute("SELECT count(*) FROM events").fetchone()[0])
+        row = self.query_one("SELECT count(*) AS n FROM events")
+        return int(row["n"]) if row else 0
 
     def transitions(self, issuance_id: str) -> list[tuple[str | None, str, str]]:
-        rows = self._connection().execute(
+        rows = self.query(
             "SELECT from_state, to_state, actor FROM transitions WHERE issuance_id = ? "
             "ORDER BY seq", (issuance_id,),
-        ).fetchall()
+        )
         return [(r["from_state"], r["to_state"], r["actor"]) for r in rows]
 
     def outbox_entry(self, issuance_id: str) -> OutboxEntry | None:
-        row = self._connection().execute(
-            "SELECT * FROM outbox WHERE issuance_id = ?", (issuance_id,)
-        ).fetchone()
+        row = self.query_one("SELECT * FROM outbox WHERE issuance_id = ?", (issuance_id,))
         if row is None:
             return None
         return OutboxEntry(
@@ -244,34 +205,30 @@ class Ledger(LedgerDatabase):
         )
 
     def due_write_backs(self, now: datetime) -> list[str]:
-        rows = self._connection().execute(
+        rows = self.query(
             "SELECT issuance_id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
             "ORDER BY next_attempt_at", (iso_utc(now),),
-        ).fetchall()
+        )
         return [str(r["issuance_id"]) for r in rows]
 
     def expired_candidates(self, now: datetime) -> list[str]:
-        rows = self._connection().execute(
+        rows = self.query(
             "SELECT id FROM issuances WHERE valid_until IS NOT NULL AND valid_until < ? "
             "AND state IN ('issued', 'written_back', 'write_back_failed') "
             "AND set_aside IS NULL", (iso_utc(now),),
-        ).fetchall()
+        )
         return [str(r["id"]) for r in rows]
 
     # -- writes ----------------------------------------------------------------------------
 
     def set_aside_reason(self, issuance_id: str) -> str | None:
-        row = self._connection().execute(
-            "SELECT set_aside FROM issuances WHERE id = ?", (issuance_id,)
-        ).fetchone()
+        row = self.query_one("SELECT set_aside FROM issuances WHERE id = ?", (issuance_id,))
         return None if row is None else row["set_aside"]
 
     def set_aside(self, issuance_id: str, reason: str | None) -> None:
         """Skip (``reason``) or take back (``None``) a row that recovery cannot advance."""
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE issuances SET set_aside = ? WHERE id = ?", (reason, issuance_id)
-            )
+        with self.transaction() as tx:
+            tx.execute("UPDATE issuances SET set_aside = ? WHERE id = ?", (reason, issuance_id))
 
     def _dedupe_keys(self, event: DiagnosisEvent) -> tuple[str, str]:
         """The event's key by its id (MSH-10, file hash…) and by its id *and* its content.
@@ -279,41 +236,62 @@ class Ledger(LedgerDatabase):
         A sender whose counter restarts reuses message ids: the second key tells a different
         message under a seen id apart from a resend of the same one.
         """
+        last = getattr(self._local, "keys", None)
+        if last is not None and last[0] is event:  # find_event, then insert_event
+            return last[1]  # type: ignore[no-any-return]
         identity = event.source.dedupe_key()
-        return (
+        keys = (
             self.keyring.digest(identity, purpose="dedupe"),
             self.keyring.digest(f"{identity}|{event_content_digest(event)}", purpose="dedupe"),
         )
+        self._local.keys = (event, keys)
+        return keys
 
     def insert_event(
-        self, conn: sqlite3.Connection, event: DiagnosisEvent, issuance_id: str, *,
-        reused_id: bool = False,
+        self, tx: Tx, event: DiagnosisEvent, issuance_id: str, *,
+        reused_id: bool = False, audit_seq: int | None = None,
     ) -> None:
         """Store an event under an issuance, inside the caller's transaction.
 
         ``reused_id``: another message was stored under this event's id; this one is filed
-        under its id and content (see :meth:`find_event`).
+        under its id and content (see :meth:`find_event`). ``audit_seq``: the entry that
+        already records this event (the one opening its issuance); otherwise the journal
+        records it now.
         """
         by_id, by_content = self._dedupe_keys(event)
-        cursor = conn.execute(
+        row = tx.execute(
             "INSERT INTO events (dedupe_key, issuance_id, received_at, payload) "
-            "VALUES (?, ?, ?, x'')",
-            (by_content if reused_id else by_id, issuance_id, iso_utc(event.source.received_at)),
-        )
-        row_id = cursor.lastrowid
+            "VALUES (?, ?, ?, ?) RETURNING id",
+            (by_content if reused_id else by_id, issuance_id, iso_utc(event.source.received_at),
+             b""),
+        ).fetchone()
+        row_id = int(row["id"])
         payload = self.keyring.encrypt(
             event.model_dump_json().encode(), context=f"event:{row_id}".encode()
         )
-        conn.execute("UPDATE events SET payload = ? WHERE id = ?", (payload, row_id))
+        if audit_seq is None and self.journal is not None:
+            episode = tx.execute(
+                "SELECT episode FROM issuances WHERE id = ?", (issuance_id,)
+            ).fetchone()["episode"]
+            audit_seq = self.journal.record_event(tx, issuance_id, episode)
+        stored = {
+            "id": row_id, "dedupe_key": by_content if reused_id else by_id,
+            "issuance_id": issuance_id, "received_at": iso_utc(event.source.received_at),
+            "audit_seq": audit_seq, "payload": payload,
+        }
+        tx.execute(
+            "UPDATE events SET payload = ?, audit_seq = ?, mac = ? WHERE id = ?",
+            (payload, audit_seq, row_mac(self.keyring, "events", stored), row_id),
+        )
 
     def has_event(self, event: DiagnosisEvent) -> bool:
         """Whether this event (same id, same content) is already stored: a plain read."""
-        return self.find_event(self._connection(), event).issuance_id is not None
+        return self.find_event(None, event).issuance_id is not None
 
-    def issuance_for_event(self, conn: sqlite3.Connection, event: DiagnosisEvent) -> str | None:
-        return self.find_event(conn, event).issuance_id
+    def issuance_for_event(self, tx: Tx | None, event: DiagnosisEvent) -> str | None:
+        return self.find_event(tx, event).issuance_id
 
-    def find_event(self, conn: sqlite3.Connection, event: DiagnosisEvent) -> EventMatch:
+    def find_event(self, tx: Tx | None, event: DiagnosisEvent) -> EventMatch:
         """Whether the event is stored already: same id *and* same content.
 
         A different content under a stored id is no duplicate: it comes back with
@@ -321,7 +299,7 @@ class Ledger(LedgerDatabase):
         """
         by_id, by_content = self._dedupe_keys(event)
         rows = {
-            row["dedupe_key"]: row for row in conn.execute(
+            row["dedupe_key"]: row for row in self.query(
                 "SELECT id, dedupe_key, issuance_id, payload FROM events "
                 "WHERE dedupe_key IN (?, ?)", (by_id, by_content),
             )
@@ -332,20 +310,19 @@ class Ledger(LedgerDatabase):
         if first is None:
             return EventMatch(None, reused_id=False)
         stored = DiagnosisEvent.model_validate_json(
-            self.keyring.decrypt(first["payload"], context=f"event:{first['id']}".encode())
+            self.keyring.decrypt(bytes(first["payload"]), context=f"event:{first['id']}".encode())
         )
         if event_content_digest(stored) == event_content_digest(event):
             return EventMatch(str(first["issuance_id"]), reused_id=False)
         return EventMatch(None, reused_id=True)
 
-    def latest_in_patient(
-        self, conn: sqlite3.Connection, patient_key: str
-    ) -> EpisodeHead | None:
+    def latest_in_patient(self, tx: Tx | None, patient_key: str) -> EpisodeHead | None:
         """The patient's newest issuance: where a new event of theirs may belong."""
-        row = conn.execute(
+        row = self.query_one(
             "SELECT id, episode, episode_start, state FROM issuances WHERE patient_key = ? "
-            "ORDER BY created_at DESC, rowid DESC LIMIT 1", (patient_key,),
-        ).fetchone()
+            f"ORDER BY created_at DESC, {self.dialect.insertion_order} DESC LIMIT 1",
+            (patient_key,),
+        )
         if row is None:
             return None
         return EpisodeHead(
@@ -355,26 +332,54 @@ class Ledger(LedgerDatabase):
         )
 
     def insert_issuance(
-        self, conn: sqlite3.Connection, record: IssuanceRecord, *, patient_key: str,
+        self, tx: Tx, record: IssuanceRecord, *, patient_key: str,
         episode_start: date, actor: str,
-    ) -> None:
-        conn.execute(
+    ) -> int | None:
+        """Insert a new issuance and its first transition; return the audit entry's number."""
+        columns: dict[str, Any] = {
+            "id": record.id, "patient_key": patient_key, "episode": record.episode,
+            "episode_start": episode_start.isoformat(), "state": record.state.value,
+            "created_at": iso_utc(record.created_at), "updated_at": iso_utc(record.updated_at),
+            "valid_until": None, "replaces": record.replaces, "code_digest": None,
+            "code_last2": None, "body": self._seal_record(record),
+        }
+        tx.execute(
             "INSERT INTO issuances (id, patient_key, episode, episode_start, state, created_at, "
-            "updated_at, replaces, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "updated_at, replaces, body, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                record.id, patient_key, record.episode, episode_start.isoformat(),
-                record.state.value, iso_utc(record.created_at), iso_utc(record.updated_at),
-                record.replaces, self._seal_record(record),
+                record.id, patient_key, record.episode, columns["episode_start"],
+                columns["state"], columns["created_at"], columns["updated_at"],
+                record.replaces, columns["body"], row_mac(self.keyring, "issuances", columns),
             ),
         )
-        conn.execute(
+        return self._insert_transition(tx, record, None, columns["created_at"], actor)
+
+    def _insert_transition(
+        self, tx: Tx, record: IssuanceRecord, previous: IssuanceState | None, at: str,
+        actor: str,
+    ) -> int | None:
+        row = tx.execute(
             "INSERT INTO transitions (issuance_id, from_state, to_state, at, actor) "
-            "VALUES (?, NULL, ?, ?, ?)",
-            (record.id, record.state.value, iso_utc(record.created_at), actor),
+            "VALUES (?, ?, ?, ?, ?) RETURNING seq",
+            (record.id, previous.value if previous else None, record.state.value, at, actor),
+        ).fetchone()
+        audit_seq = (
+            None if self.journal is None
+            else self.journal.record_transition(tx, record, previous)
         )
+        stored = {
+            "seq": int(row["seq"]), "issuance_id": record.id,
+            "from_state": previous.value if previous else None, "to_state": record.state.value,
+            "at": at, "actor": actor, "audit_seq": audit_seq,
+        }
+        tx.execute(
+            "UPDATE transitions SET audit_seq = ?, mac = ? WHERE seq = ?",
+            (audit_seq, row_mac(self.keyring, "transitions", stored), stored["seq"]),
+        )
+        return audit_seq
 
     def save(
-        self, conn: sqlite3.Connection, record: IssuanceRecord, *,
+        self, tx: Tx, record: IssuanceRecord, *,
         expect: IssuanceState | tuple[IssuanceState, ...], actor: str,
         lease_seconds: float | None = None, now: datetime,
     ) -> IssuanceState:
@@ -385,8 +390,9 @@ class Ledger(LedgerDatabase):
         first (the caller reloads and stops).
         """
         expected = (expect,) if isinstance(expect, IssuanceState) else expect
-        row = conn.execute(
-            "SELECT state, lease_owner, lease_until FROM issuances WHERE id = ?", (record.id,)
+        row = tx.execute(
+            "SELECT state, lease_owner, lease_until, patient_key, episode_start, created_at, "
+            f"replaces FROM issuances WHERE id = ?{self.dialect.for_update}", (record.id,)
         ).fetchone()
         if row is None:
             raise IssuanceNotFound("no such issuance", where=f"issuance {record.id}")
@@ -410,41 +416,82 @@ class Ledger(LedgerDatabase):
             )
         lease_owner = process_identity() if lease_seconds else None
         lease_until = iso_utc(now + timedelta(seconds=lease_seconds)) if lease_seconds else None
-        conn.execute(
+        columns: dict[str, Any] = {
+            "id": record.id, "patient_key": row["patient_key"], "episode": record.episode,
+            "episode_start": row["episode_start"], "state": record.state.value,
+            "created_at": row["created_at"], "updated_at": iso_utc(now),
+            "valid_until": iso_utc(record.valid_until) if record.valid_until else None,
+            "replaces": row["replaces"], "code_digest": record.code_digest,
+            "code_last2": record.code_last2, "body": self._seal_record(record),
+        }
+        tx.execute(
             "UPDATE issuances SET state = ?, updated_at = ?, valid_until = ?, "
             "code_blob = COALESCE(?, code_blob), code_digest = ?, code_last2 = ?, "
-            "lease_owner = ?, lease_until = ?, body = ? WHERE id = ?",
+            "lease_owner = ?, lease_until = ?, body = ?, mac = ? WHERE id = ?",
             (
-                record.state.value, iso_utc(now),
-                iso_utc(record.valid_until) if record.valid_until else None,
+                columns["state"], columns["updated_at"], columns["valid_until"],
                 code_blob, record.code_digest, record.code_last2, lease_owner, lease_until,
-                self._seal_record(record), record.id,
+                columns["body"], row_mac(self.keyring, "issuances", columns), record.id,
             ),
         )
         if previous != record.state:
-            conn.execute(
-                "INSERT INTO transitions (issuance_id, from_state, to_state, at, actor) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (record.id, previous.value, record.state.value, iso_utc(now), actor),
-            )
+            self._insert_transition(tx, record, previous, iso_utc(now), actor)
         return previous
 
     @staticmethod
-    def _lease_free(row: sqlite3.Row, now: datetime) -> bool:
+    def _lease_free(row: Row, now: datetime) -> bool:
         return lease_free(row["lease_owner"], parse_utc(row["lease_until"]), now)
 
     def lease_free(self, issuance_id: str, now: datetime) -> bool:
-        row = self._connection().execute(
+        row = self.query_one(
             "SELECT lease_owner, lease_until FROM issuances WHERE id = ?", (issuance_id,)
-        ).fetchone()
+        )
         return row is not None and self._lease_free(row, now)
 
+    def claim(
+        self, states: tuple[IssuanceState, ...], now: datetime, *, seconds: float,
+        limit: int = 500,
+    ) -> list[str]:
+        """Ids in ``states`` to resume, oldest first. PostgreSQL (several workers): rows with
+        a free lease picked ``FOR UPDATE SKIP LOCKED`` outside the write lock and leased to
+        this thread for ``seconds`` (:meth:`release` gives back the unused); SQLite (one
+        writer at a time): nothing leased, each step's compare-and-set suffices."""
+        if self.dialect.name != "postgresql":
+            return self.ids_in_states(*states)
+        marks = ",".join("?" * len(states))
+        with self.transaction(serialised=False) as tx:
+            rows = tx.execute(
+                "SELECT id, lease_owner, lease_until FROM issuances "
+                f"WHERE state IN ({marks}) AND set_aside IS NULL "
+                "ORDER BY created_at LIMIT ? FOR UPDATE SKIP LOCKED",
+                [*(s.value for s in states), limit],
+            ).fetchall()
+            ids = [str(r["id"]) for r in rows if self._lease_free(r, now)]
+            if ids:
+                tx.execute(
+                    "UPDATE issuances SET lease_owner = ?, lease_until = ? WHERE id IN "
+                    f"({','.join('?' * len(ids))})",
+                    [process_identity(), iso_utc(now + timedelta(seconds=seconds)), *ids],
+                )
+        return ids
+
+    def release(self, ids: list[str]) -> None:
+        """Give back this thread's leases on ``ids`` that no step took over (PostgreSQL)."""
+        if self.dialect.name != "postgresql" or not ids:
+            return
+        with self.transaction(serialised=False) as tx:
+            tx.execute(
+                "UPDATE issuances SET lease_owner = NULL, lease_until = NULL "
+                f"WHERE lease_owner = ? AND id IN ({','.join('?' * len(ids))})",
+                [process_identity(), *ids],
+            )
+
     def schedule_write_back(
-        self, conn: sqlite3.Connection, issuance_id: str, *, at: datetime,
+        self, tx: Tx, issuance_id: str, *, at: datetime,
         attempts: int = 0, error: str | None = None,
         status: OutboxStatus = OutboxStatus.PENDING,
     ) -> None:
-        conn.execute(
+        tx.execute(
             "INSERT INTO outbox (issuance_id, attempts, next_attempt_at, last_error, status) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(issuance_id) DO UPDATE SET "
             "attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, "

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from prostop_plugin.audit import AuditLog
+from prostop_plugin.config import Settings
+from prostop_plugin.issuance.trail import open_trail
 from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import Ledger
 from prostop_plugin.simulator.options import SimulatorOptions
@@ -88,8 +89,14 @@ class Installation:
             ledger.close()
 
     def audit_ok(self) -> bool:
-        keyring = KeyRing.open(self.root / "var" / "keys", create=False)
-        return AuditLog(self.root / "var" / "audit.jsonl", keyring).verify().ok
+        """The chain intact and every transition of the ledger audited, even across kills."""
+        trail = open_trail(Settings(data_dir=self.root / "var"))
+        try:
+            result = trail.verify()
+            assert result.ok, result.problem
+            return result.ok
+        finally:
+            trail.ledger.close()
 
     def approve(
         self, issuance_id: str, kill_at: str | None = None
