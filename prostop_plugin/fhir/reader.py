@@ -29,8 +29,8 @@ Choices made here, because FHIR leaves them open:
   date is an error naming its path. A Condition's onset is not read as a symptom onset:
   for an asymptomatic patient it may be the test date.
 * **Patient.** An identifier under an INS system (``urn:oid:1.2.250.1.213.1.4.8`` INS-NIR,
-  ``.9`` NIA, ``.10`` test NIR, ``.11`` demo) is the INS only when its key checks out; the
-  official name first; a partial birth date is no birth date.
+  ``.9`` NIA, ``.10`` test NIR, ``.11`` demo; the bare OID is accepted too) is the INS only
+  when its key checks out; the official name first; a partial birth date is no birth date.
 * **Hostile input.** Sizes are bounded (:func:`parse_json`, the models' list limits); a
   resource of the wrong type, or about another patient than ``context.patientId``, is an
   error. Errors name the path (``observations.entry[3].resource.effectiveDateTime``), never
@@ -166,6 +166,9 @@ def read_prefetch(
     """
     if not isinstance(prefetch, Mapping):
         raise FhirInputError("the prefetch is not a JSON object", where="prefetch")
+    if not patient_id.strip():
+        raise FhirInputError("no patient id", where="context.patientId",
+                             fix="the hook's context names the patient (patientId)")
     keys = [k for k in (patient_key, observations_key, conditions_key) if k is not None]
     for key in keys:
         if key not in prefetch:
@@ -265,7 +268,8 @@ class _Reader:
                                  where=f"{where}.id")
         ins = ins_oid = None
         for number, identifier in enumerate(patient.identifier):
-            if ins is None and identifier.system in INS_SYSTEMS and identifier.value:
+            oid = (identifier.system or "").removeprefix("urn:oid:")
+            if ins is None and oid in INS_OIDS and identifier.value:
                 checked = checked_ins(identifier.value)
                 if checked is None:
                     warning = f"{where}.identifier[{number}]: INS {masked(identifier.value)} " \
@@ -273,7 +277,7 @@ class _Reader:
                     log.warning("FHIR %s", warning)
                     self.warnings.append(warning)
                     continue
-                ins, ins_oid = checked, identifier.system.removeprefix("urn:oid:")
+                ins, ins_oid = checked, oid
         names = patient.name
         name = next((n for n in names if n.use == "official"), None) \
             or next((n for n in names if n.use == "usual"), None) or (names[0] if names else None)

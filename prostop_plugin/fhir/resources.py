@@ -88,10 +88,14 @@ FhirDate = Annotated[date | None, BeforeValidator(parse_birth_date)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
-class FhirModel(BaseModel):
-    """Read what we need, ignore the rest; strings as sent (JSON types are not coerced)."""
+#: read what we need, ignore the rest; strings as sent (JSON types are not coerced)
+FHIR_CONFIG = ConfigDict(extra="ignore", strict=True, str_strip_whitespace=True)
 
-    model_config = ConfigDict(extra="ignore", strict=True, str_strip_whitespace=True)
+
+class FhirModel(BaseModel):
+    """A FHIR element or resource, as :data:`FHIR_CONFIG` reads it."""
+
+    model_config = FHIR_CONFIG
 
 
 class Coding(FhirModel):
@@ -153,8 +157,11 @@ class Patient(FhirModel):
     gender: Text | None = None
 
 
-class ObservationValue(FhirModel):
-    """The value fields an Observation and its components share (``value[x]``)."""
+class ObservationValue(BaseModel):
+    """The value fields an Observation and its components share (``value[x]``); a base of
+    its own (not a :class:`FhirModel`), so that no class chain is three deep."""
+
+    model_config = FHIR_CONFIG
 
     valueCodeableConcept: CodeableConcept | None = None
     valueString: Text | None = None

@@ -102,9 +102,10 @@ def test_the_patient_official_name_ins_birth_date_and_sex() -> None:
     assert found.evidence == [] and found.warnings == []
 
 
-def test_an_ins_nir_with_spaces_is_normalised_and_the_nir_oid_kept() -> None:
+@pytest.mark.parametrize("system", [s.INS_NIR, "1.2.250.1.213.1.4.8"])
+def test_an_ins_nir_with_spaces_is_normalised_and_the_nir_oid_kept(system: str) -> None:
     patient = read(s.prefetch(the_patient=s.patient("2 80 01 33 063 123 76",
-                                                    system=s.INS_NIR))).patient
+                                                    system=system))).patient
     assert patient is not None and (patient.ins, patient.ins_oid) == (
         s.DUPONT_INS, "1.2.250.1.213.1.4.8")
 
@@ -367,6 +368,11 @@ def test_unreadable_json_is_a_one_line_input_error(data: bytes, what: str) -> No
     with pytest.raises(InputError, match=what) as caught:
         parse_json(data, "request")
     assert len(str(caught.value).splitlines()) == 1
+
+
+def test_without_a_patient_id_nothing_is_read() -> None:
+    with pytest.raises(FhirInputError, match="no patient id"):
+        read(s.prefetch(), patient_id=" ")
 
 
 def test_a_search_page_is_read_with_a_warning_and_outcomes_are_not_results() -> None:
