@@ -30,6 +30,7 @@ from prostop_plugin.console.guard import (
     pre_login_token,
 )
 from prostop_plugin.console.identity import CALLBACK_PATH, AuthorizationCodeLogin
+from prostop_plugin.console.patient_links import PatientLinks
 from prostop_plugin.console.sessions import RateLimiter, Session, SessionStore
 from prostop_plugin.errors import ProstopError
 from prostop_plugin.models import Locale
@@ -84,6 +85,7 @@ class Console:
         self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prostop-console")
         self._refusals: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.patient_links = PatientLinks()  # a CDS Hooks card's link to "this patient"
 
     # -- audit: every action with the practitioner's national id
 
@@ -226,7 +228,7 @@ def _refusal_renderer(app: FastAPI) -> Callable[..., Any]:
 
 def create_app(console: Console) -> FastAPI:
     """The console's FastAPI app (no OpenAPI pages: nothing here is for machines but CDS)."""
-    from prostop_plugin.console import cds, routes_login, routes_requests
+    from prostop_plugin.console import cds, routes_login, routes_patient, routes_requests
     from prostop_plugin.console_stats import stats_router
 
     app = FastAPI(title="prostop console", docs_url=None, redoc_url=None, openapi_url=None)
@@ -234,6 +236,7 @@ def create_app(console: Console) -> FastAPI:
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     app.include_router(routes_login.router)
     app.include_router(routes_requests.router)
+    app.include_router(routes_patient.router)
     # the statistics page: behind the same guard as every other route (login, CSRF)
     app.include_router(stats_router(console.runtime, locale_of=locale_of))
     if console.settings.console.cds_hooks:

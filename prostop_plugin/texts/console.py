@@ -99,6 +99,23 @@ CONSOLE: dict[Locale, dict[str, str]] = {
         "error.csrf": "Ce formulaire a expiré ou ne vient pas de la console : rechargez la "
         "page et recommencez.",
         "state.label": "État",
+        "cds.eligible": "StopCovid : {case} d'après le dossier — un code de déclaration peut "
+        "être remis",
+        "cds.held": "StopCovid : un code de déclaration valable jusqu'au {until} a déjà été "
+        "remis à ce patient",
+        "cds.not_eligible": "StopCovid : pas de code de déclaration ({why})",
+        "cds.evaluated": "Évalué le {day} à partir du dossier de votre logiciel (FHIR).",
+        "cds.open_patient": "Ouvrir le patient dans la console StopCovid",
+        "patient.title": "Patient",
+        "patient.born": "né(e) le {day}",
+        "patient.evaluation": "Évaluation du dossier de votre logiciel, le {day}",
+        "patient.nothing": "Rien de récent sur la COVID-19 dans le dossier.",
+        "patient.pending": "Demandes en attente pour ce patient",
+        "patient.none": "Aucune demande n'attend pour ce patient.",
+        "patient.no_ins": "Le dossier ne porte pas d'INS qualifiée : les demandes de ce patient "
+        "ne peuvent pas être retrouvées ici. Consultez la liste des demandes en attente.",
+        "patient.expired": "Ce lien a expiré : rouvrez le dossier du patient dans votre "
+        "logiciel.",
     },
     "en": {
         "app.name": "StopCovid console",
@@ -186,6 +203,23 @@ CONSOLE: dict[Locale, dict[str, str]] = {
         "error.csrf": "This form expired or does not come from the console: reload the page "
         "and try again.",
         "state.label": "State",
+        "cds.eligible": "StopCovid: {case} according to the record — a declaration code can be "
+        "given",
+        "cds.held": "StopCovid: this patient was already given a declaration code, valid until "
+        "{until}",
+        "cds.not_eligible": "StopCovid: no declaration code ({why})",
+        "cds.evaluated": "Evaluated on {day} from your software's record (FHIR).",
+        "cds.open_patient": "Open the patient in the StopCovid console",
+        "patient.title": "Patient",
+        "patient.born": "born on {day}",
+        "patient.evaluation": "Evaluation of your software's record, on {day}",
+        "patient.nothing": "Nothing recent about COVID-19 in the record.",
+        "patient.pending": "Pending requests for this patient",
+        "patient.none": "No request is waiting for this patient.",
+        "patient.no_ins": "The record has no qualified INS: this patient's requests cannot be "
+        "found here. See the list of pending requests.",
+        "patient.expired": "This link expired: open the patient's record in your software "
+        "again.",
     },
 }
 
