@@ -13,6 +13,10 @@ modules behind it (their layout may change, these names will not)::
 adapters without a UI.) The format toolkits :mod:`prostop_plugin.hl7` (ER7, MLLP, ACKs,
 outgoing messages) are public subpackages for adapters that speak HL7 v2, and
 :mod:`prostop_plugin.testing` is the test kit (pytest fixtures, ``AdapterConformance``).
+A host with web screens shows the plugin's own (:mod:`prostop_plugin.screens`, exported here):
+the code card and confirmation dialog view models (``code_card``, ``dialog_for``), their Jinja2
+templates and static files (``screen_environment``, ``screen_static_files``), the PDF handout
+(``handout_pdf``) and the forms' CSRF guard (``CsrfGuard``) — as the demo EHR and the console do.
 See docs/vendors.md for a walkthrough and docs/architecture.md for the package map.
 """
 
