@@ -13,6 +13,10 @@ modules behind it (their layout may change, these names will not)::
 adapters without a UI.) The format toolkits :mod:`prostop_plugin.hl7` (ER7, MLLP, ACKs,
 outgoing messages) are public subpackages for adapters that speak HL7 v2, and
 :mod:`prostop_plugin.testing` is the test kit (pytest fixtures, ``AdapterConformance``).
+A host with web screens shows the plugin's own (:mod:`prostop_plugin.screens`, exported here):
+the code card and confirmation dialog view models (``code_card``, ``dialog_for``), their Jinja2
+templates and static files (``screen_environment``, ``screen_static_files``), the PDF handout
+(``handout_pdf``) and the forms' CSRF guard (``CsrfGuard``) — as the demo EHR and the console do.
 See docs/vendors.md for a walkthrough and docs/architecture.md for the package map.
 """
 
@@ -88,9 +92,26 @@ from prostop_plugin.models import (
 )
 from prostop_plugin.psc import CibaTokenSource, HostTokenStore, new_binding_message
 from prostop_plugin.readers import read_bytes, sniff_format
+from prostop_plugin.screens import (
+    CodeCard,
+    CsrfGuard,
+    Dialog,
+    ScreenPaths,
+    code_card,
+    csrf_token_of,
+    current_record,
+    dialog_for,
+    handout_pdf,
+    latin1,
+    screen_environment,
+    screen_static_files,
+    source_label,
+    still_valid_notice,
+)
 from prostop_plugin.telemetry import metrics
 from prostop_plugin.texts import ConfirmationText, Handout, Message, get_texts
 from prostop_plugin.texts.formatting import format_date, format_datetime, in_paris
+from prostop_plugin.texts.screens import host_text
 from prostop_plugin.values import PARIS
 from prostop_plugin.version import __version__
 
@@ -102,6 +123,7 @@ __all__ = [
     "AuditError",
     "BackgroundService",
     "CibaTokenSource",
+    "CodeCard",
     "CodeIssuer",
     "CodeRequest",
     "CodeServiceSettings",
@@ -112,10 +134,12 @@ __all__ = [
     "ConfirmationRequest",
     "ConfirmationText",
     "ConsoleSettings",
+    "CsrfGuard",
     "DecryptionError",
     "DiagnosisEvent",
     "DiagnosisEvidence",
     "DiagnosisStatus",
+    "Dialog",
     "EligibilityDecision",
     "EligibilityPolicy",
     "EventSource",
@@ -149,6 +173,7 @@ __all__ = [
     "RecordNote",
     "Recorded",
     "ResultCorrection",
+    "ScreenPaths",
     "Settings",
     "SymptomEvidence",
     "TokenError",
@@ -160,19 +185,30 @@ __all__ = [
     "build_cda_note",
     "build_hprim_report",
     "build_record_note",
+    "code_card",
+    "csrf_token_of",
+    "current_record",
+    "dialog_for",
     "format_date",
     "format_datetime",
     "get_texts",
+    "handout_pdf",
     "hookimpl",
     "hookspec",
+    "host_text",
     "in_paris",
     "is_covid_relevant",
+    "latin1",
     "load_settings",
     "metrics",
     "new_binding_message",
     "parse_adapter_section",
     "read_bytes",
+    "screen_environment",
+    "screen_static_files",
     "sniff_format",
+    "source_label",
+    "still_valid_notice",
     "utcnow",
     "write_atomically",
 ]

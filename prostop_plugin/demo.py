@@ -6,7 +6,9 @@ checks every outcome it narrates: exit 0 only when each step did what it says.
 
 Adapters may add their part through the entry point group ``prostop.demo``: the MSSanté adapter
 offers a local stand-in mail server (not MSSanté) that the demo lab sends a CR-BIO through, and
-where the code note comes back to the physician's mailbox (:class:`MailDemo`).
+where the code note comes back to the physician's mailbox (:class:`MailDemo`). With the
+file-drop adapter installed, the demo also plays a practice software that imports lab files,
+confirmed in the physician console (:mod:`prostop_plugin.demo_console`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ import httpx
 
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
+from prostop_plugin.demo_console import (
+    DemoFolders,
+    console_case,
+    filedrop_plugin,
+    interactive_part,
+)
 from prostop_plugin.documents import cda_note_problems
 from prostop_plugin.errors import ConfirmationRefused
 from prostop_plugin.hooks import hookimpl
@@ -204,6 +212,10 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data"),
                for k, v in DEMO_ADAPTERS[name].items()}
         for name in adapters
     }
+    console: dict[str, Any] = {}
+    walkthrough = ""
+    if "filedrop" in adapters:  # the console, on the file drop's demo inbox
+        console, walkthrough = interactive_part(data, datetime.now(UTC))
     stop = threading.Event()
     install_stop_signals(stop)
     options = SimulatorOptions(ciba_interval=0.5, code_validity_minutes=code_validity)
@@ -218,7 +230,7 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data"),
         settings = Settings(
             data_dir=data / "var", adapters=adapters, adapter=adapter_settings,
             code_service={"base_url": simulator.base_url},
-            psc={"issuer": simulator.psc_issuer},
+            psc={"issuer": simulator.psc_issuer}, console=console,
         )
         print(f"Simulateur ProStopCovid + Pro Santé Connect : {simulator.base_url}")
         if code_validity != 60:
@@ -227,7 +239,13 @@ def run_interactive_demo(*, port: int = 0, data_dir: Path = Path("demo-data"),
         with Prostop.open(settings) as prostop:
             if mail is not None:
                 _mail_lab_report(mail)
-            serve(prostop, stop, tick=2.0)
+
+            def announce(line: str) -> None:
+                if walkthrough and line.startswith("prostop serving"):  # all started
+                    print(walkthrough, flush=True)
+                print(line, flush=True)
+
+            serve(prostop, stop, tick=2.0, announce=announce)
     print("Démonstration arrêtée.")
     return 0
 
@@ -254,6 +272,7 @@ def run_scripted_demo(*, port: int = 0, pause: bool = False, code_validity: floa
     say = Narrator(pause=pause)
     now = datetime.now(UTC)
     channels = demo_channels(["mssante"])
+    filedrop = filedrop_plugin()
     with tempfile.TemporaryDirectory(prefix="prostop-demo-") as tmp, run_in_thread(
         SimulatorOptions(ciba_interval=0.2, code_validity_minutes=code_validity), port=port
     ) as simulator, contextlib.ExitStack() as running:
@@ -262,20 +281,26 @@ def run_scripted_demo(*, port: int = 0, pause: bool = False, code_validity: floa
             mail = channels["mssante"](Path(tmp) / "mssante", poll_interval=0.1)
             mail.start()
             running.callback(mail.stop)
+        folders = DemoFolders.under(Path(tmp))
+        adapter: dict[str, Any] = {"mssante": mail.section} if mail is not None else {}
+        if filedrop is not None:  # the console's path: a watched inbox, an import folder
+            adapter["filedrop"] = folders.section(poll_interval=0.05, settle_seconds=0.0)
         settings = Settings(
             data_dir=Path(tmp) / "var",
             code_service={"base_url": simulator.base_url},
-            psc={"issuer": simulator.psc_issuer},
-            adapter={"mssante": mail.section} if mail is not None else {},
+            psc={"issuer": simulator.psc_issuer}, adapter=adapter,
+            console={"listen": "127.0.0.1:8710"} if filedrop is not None else {},
         )
         host = DemoHost()
         print("prostop-plugin — démonstration (simulateur ProStopCovid + Pro Santé Connect sur "
               f"{simulator.base_url}, données dans {tmp})")
-        plugins = [host] if mail is None else [host, mail.plugin]
+        plugins = [host] + [p for p in (filedrop, mail and mail.plugin) if p is not None]
         with Prostop.open(settings, plugins=plugins) as prostop:
             _confirmed_case(say, prostop, host, simulator.base_url, now)
             _probable_case(say, prostop, now)
             _not_eligible_case(say, prostop, now)
+            if filedrop is not None:  # links to the console; no server needed to decide
+                console_case(say, prostop, filedrop, folders, DR_DURAND, now)
             if mail is not None:
                 _mssante_case(say, prostop, mail, now)
             _integrity(say, prostop, Path(tmp))

@@ -9,33 +9,36 @@ check.
 
 CSRF: the token is the session's (server-side, random); before login (the e-CPS login form) it
 is an HMAC of a random pre-login cookie. A POST without the right ``csrf`` form field is
-refused with 403 before the route runs: nothing changes.
+refused with 403 before the route runs: nothing changes. The check itself is the screens'
+(:class:`~prostop_plugin.screens.csrf.CsrfCheck`), which the demo EHR's forms use too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Awaitable, Callable
-from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prostop_plugin.console.sessions import Session, SessionStore
+from prostop_plugin.screens.csrf import (
+    SAFE_METHODS,
+    CsrfCheck,
+    Refuse,
+    answer,
+    cookies_of,
+    keyed_token,
+)
 
 SESSION_COOKIE = "prostop_console"
 LOGIN_COOKIE = "prostop_login"
 PRE_COOKIE = "prostop_pre"
 LANG_COOKIE = "prostop_lang"
-CSRF_FIELD = "csrf"
 #: paths anyone may open: the login pages, static files, the language switch, CDS discovery
 PUBLIC_PATHS = ("/connexion", "/static/", "/langue/", "/cds-services")
 #: JSON API authenticated by a bearer JWT, not by cookies: no CSRF token (and no session)
 CSRF_EXEMPT = ("/cds-services/",)
 MAX_FORM_BYTES = 64 * 1024
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def is_public(path: str) -> bool:
@@ -63,34 +66,21 @@ def security_headers(*, tls: bool, static: bool) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def cookies_of(scope: Scope) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    for name, value in scope.get("headers", []):
-        if name == b"cookie":
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed cookie header: no cookies
-                return {}
-    return {key: morsel.value for key, morsel in jar.items()}
-
-
 def pre_login_token(secret: bytes, pre_cookie: str) -> str:
-    return hmac.new(secret, b"csrf|" + pre_cookie.encode(), hashlib.sha256).hexdigest()
+    return keyed_token(secret, "csrf", pre_cookie)
 
 
 class ConsoleGuard:
     """See the module. ``refuse(scope, status, what)`` renders refusals (HTML or JSON)."""
 
-    def __init__(
-        self, app: ASGIApp, *, sessions: SessionStore, secret: bytes, tls: bool,
-        refuse: Callable[[Scope, int, str], Awaitable[tuple[int, list[tuple[bytes, bytes]],
-                                                              bytes]]],
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, sessions: SessionStore, secret: bytes, tls: bool,
+                 refuse: Refuse) -> None:
         self.app = app
         self.sessions = sessions
         self.secret = secret
         self.tls = tls
         self.refuse = refuse
+        self.csrf = CsrfCheck(MAX_FORM_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,72 +106,27 @@ class ConsoleGuard:
             return
         method = scope["method"]
         if method not in SAFE_METHODS and not path.startswith(CSRF_EXEMPT):
-            body = await self._body(receive)
-            if body is None:
-                await self._answer(send_with_headers, *await self.refuse(scope, 413, "too_big"))
+            receive, refused = await self.csrf.check(scope, receive,
+                                                     self._expected(session, cookies))
+            if refused:
+                status = 413 if refused == "too_big" else 403
+                await answer(send_with_headers, *await self.refuse(scope, status, refused))
                 return
-            if not self._csrf_ok(body, session, cookies):
-                await self._answer(send_with_headers, *await self.refuse(scope, 403, "csrf"))
-                return
-            receive = _replay(body, receive)
         await self.app(scope, receive, send_with_headers)
 
-    def _csrf_ok(self, body: bytes, session: Session | None, cookies: dict[str, str]) -> bool:
-        try:
-            fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            return False
-        presented = fields.get(CSRF_FIELD, "")
+    def _expected(self, session: Session | None, cookies: dict[str, str]) -> str | None:
+        """The session's own token; before login, the one of this browser's pre cookie."""
         if session is not None:
-            return session.csrf_matches(presented)
+            return session.csrf
         pre = cookies.get(PRE_COOKIE, "")
-        return bool(pre and presented) and hmac.compare_digest(
-            presented, pre_login_token(self.secret, pre))
+        return pre_login_token(self.secret, pre) if pre else None
 
     async def _to_login(self, scope: Scope, send: Send, ended: str) -> None:
         path: str = scope["path"]
         if path.endswith(".json") or scope["method"] not in SAFE_METHODS:
-            status, headers, body = await self.refuse(scope, 401, "login")
-            await self._answer(send, status, headers, body)
+            await answer(send, *await self.refuse(scope, 401, "login"))
             return
         target = "/connexion?suite=" + quote(path, safe="/")
         if ended:
             target += "&expire=1"
-        await self._answer(send, 303, [(b"location", target.encode())], b"")
-
-    @staticmethod
-    async def _body(receive: Receive) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return b"".join(chunks)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_FORM_BYTES:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-    @staticmethod
-    async def _answer(send: Send, status: int, headers: list[tuple[bytes, bytes]],
-                      body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*headers, (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _replay(body: bytes, original: Receive) -> Receive:
-    """The body read for the check, handed to the route as if unread."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await original()  # then only a disconnect can come
-
-    return receive
+        await answer(send, 303, [(b"location", target.encode())], b"")

@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from prostop_plugin.console.views import code_card, source_label
 from prostop_plugin.console.web import console_of, locale_of, render, session_of
 from prostop_plugin.models import IssuanceState
+from prostop_plugin.screens import code_card, source_label
 from prostop_plugin.texts import get_texts
 from prostop_plugin.texts.console import console_text
 from prostop_plugin.texts.formatting import format_date
@@ -35,7 +35,7 @@ def patient_page(request: Request, handle: str) -> Response:
             if record.state == IssuanceState.AWAITING_CONFIRMATION and record.decision:
                 rows.append({
                     "id": record.id, "case": texts.decision_label(record.decision.decision),
-                    "source": source_label(record),
+                    "source": source_label(record, locale),
                     "received": code_card(console.runtime, record, locale).created_on,
                 })
     decision = view.decision

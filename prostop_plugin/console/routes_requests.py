@@ -12,8 +12,6 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from prostop_plugin.console.handout_pdf import handout_pdf
-from prostop_plugin.console.views import code_card, current, day_text, dialog_for, source_label
 from prostop_plugin.console.web import (
     console_of,
     locale_of,
@@ -27,6 +25,14 @@ from prostop_plugin.models import (
     ConfirmationRequest,
     IssuanceRecord,
     IssuanceState,
+)
+from prostop_plugin.screens import (
+    code_card,
+    current_record,
+    day_text,
+    dialog_for,
+    handout_pdf,
+    source_label,
 )
 from prostop_plugin.texts import get_texts
 from prostop_plugin.texts.console import console_text
@@ -74,7 +80,7 @@ def pending(request: Request) -> Response:
         addressed = item.practitioner
         rows.append({
             "request": item, "case": texts.decision_label(item.decision.decision),
-            "source": source_label(record), "received": code_card(
+            "source": source_label(record, locale), "received": code_card(
                 console.runtime, record, locale).created_on,
             "mine": addressed is not None
             and addressed.national_id == session.practitioner.national_id,
@@ -100,8 +106,7 @@ def request_page(request: Request, issuance_id: str) -> Response:
     dialog = dialog_for(console.runtime, record, locale,
                         refusal=console.take_refusal(issuance_id))
     card = code_card(console.runtime, record, locale)
-    return render(request, "request.html", record=record, card=card, dialog=dialog,
-                  back=f"/demandes/{issuance_id}")
+    return render(request, "request.html", record=record, card=card, dialog=dialog)
 
 
 @router.get("/demandes/{issuance_id}/etat.json")
@@ -109,7 +114,7 @@ def request_state(request: Request, issuance_id: str) -> JSONResponse:
     record = _record(request, issuance_id)
     if record is None:
         return JSONResponse({"error": "not_found"}, status_code=404)
-    record = current(console_of(request).runtime, record)
+    record = current_record(console_of(request).runtime, record)
     return JSONResponse({"state": record.state.value})
 
 
@@ -173,14 +178,21 @@ def retry(request: Request, issuance_id: str) -> Response:
 
 
 @router.post("/demandes/{issuance_id}/nouveau-code")
-def reissue(request: Request, issuance_id: str) -> Response:
-    """An expired, unused code: a new issuance for the same episode, confirmed again."""
+def reissue(request: Request, issuance_id: str, attest_unused: str = Form("")) -> Response:
+    """An expired code the patient did not enter (the physician checked it, and attests so):
+    a new issuance for the same episode, confirmed again. The engine refuses it without the
+    attestation, while another code is valid, after a newer code, or a second time; the card
+    then says why."""
     session = session_of(request)
     console = console_of(request)
     if _record(request, issuance_id) is None:
         return _not_found(request)
     try:
-        new = console.runtime.engine.reissue(issuance_id)
+        new = console.runtime.engine.reissue(issuance_id, unused_attested=attest_unused == "on")
+    except ConfirmationRefused as refused:
+        console.audit(session.practitioner.national_id, "console_reissue_refused", issuance_id,
+                      detail=refused.what[:200])
+        return redirect(f"/demandes/{issuance_id}")
     except InvalidTransition:
         return redirect(f"/demandes/{issuance_id}")
     console.audit(session.practitioner.national_id, "console_reissue", new.id,
@@ -196,7 +208,7 @@ def _with_code(request: Request, issuance_id: str) -> IssuanceRecord | None:
     record = _record(request, issuance_id)
     if record is None:
         return None
-    record = current(console.runtime, record)
+    record = current_record(console.runtime, record)
     if not record.state.holds_code:
         return None
     return console.runtime.ledger.get(issuance_id, with_code=True)
@@ -212,7 +224,8 @@ def handout(request: Request, issuance_id: str, lang: str = "fr", paper: str = "
                       message=console_text(locale_of(request), "code.expired"))
     console_of(request).audit(session.practitioner.national_id, "console_handout", issuance_id)
     sheet_locale = "en" if lang == "en" else "fr"
-    return render(request, "handout.html", record=record, paper="a4" if paper == "a4" else "a5",
+    return render(request, "screens/handout.html", record=record,
+                  paper="a4" if paper == "a4" else "a5",
                   sheet=get_texts(sheet_locale).handout(record), sheet_locale=sheet_locale)
 
 
@@ -227,7 +240,8 @@ def handout_as_pdf(request: Request, issuance_id: str, lang: str = "fr",
     console_of(request).audit(session.practitioner.national_id, "console_handout_pdf",
                               issuance_id)
     sheet = get_texts("en" if lang == "en" else "fr").handout(record)
-    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5")
+    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5",
+                       creator="prostop-plugin console")
     return Response(data, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="code-stopcovid-{issuance_id}.pdf"'})
 

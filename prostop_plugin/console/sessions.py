@@ -8,7 +8,6 @@ request or ``lifetime`` after the login, whichever comes first.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import threading
 import time
@@ -32,9 +31,6 @@ class Session:
     csrf: str
     created: float
     last_seen: float
-
-    def csrf_matches(self, presented: str) -> bool:
-        return bool(presented) and hmac.compare_digest(presented, self.csrf)
 
 
 @dataclass

@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.types import Scope
 
 from prostop_plugin.console.guard import (
-    CSRF_FIELD,
     LANG_COOKIE,
+    PRE_COOKIE,
     ConsoleGuard,
     pre_login_token,
 )
@@ -35,6 +33,7 @@ from prostop_plugin.console.sessions import RateLimiter, Session, SessionStore
 from prostop_plugin.errors import ProstopError
 from prostop_plugin.models import Locale
 from prostop_plugin.psc import CibaTokenSource, HostTokenStore
+from prostop_plugin.screens import ScreenPaths, screen_environment, screen_static_files
 from prostop_plugin.texts.console import console_text
 
 if TYPE_CHECKING:
@@ -44,12 +43,14 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).parent
 TOKENS_PLUGIN = "prostop.console.tokens"
 
-templates = Environment(
-    loader=FileSystemLoader(PACKAGE_DIR / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
+#: the console's routes for a request, as the shared screens link to them
+PATHS = ScreenPaths(
+    decide="/demandes/{id}/decision", retry="/demandes/{id}/reessayer",
+    reissue="/demandes/{id}/nouveau-code", state="/demandes/{id}/etat.json",
+    handout="/demandes/{id}/fiche", handout_pdf="/demandes/{id}/fiche.pdf",
+    card_heading=2, write_pending=True,
 )
+templates = screen_environment(PACKAGE_DIR / "templates", PATHS)
 
 
 class Console:
@@ -181,7 +182,7 @@ def csrf_token(request: Request) -> str:
     session: Session | None = request.state.session
     if session is not None:
         return session.csrf
-    pre = request.state.cookies.get("prostop_pre") or getattr(request.state, "new_pre", "")
+    pre = request.state.cookies.get(PRE_COOKIE) or getattr(request.state, "new_pre", "")
     return pre_login_token(console_of(request).secret, pre) if pre else ""
 
 
@@ -196,7 +197,6 @@ def render(request: Request, template: str, status_code: int = 200,
         "t": lambda key, **values: console_text(locale, key, **values),
         "session": session,
         "practitioner": session.practitioner if session else None,
-        "csrf_field": CSRF_FIELD,
         "csrf": csrf_token(request),
         "here": request.url.path,
         "path": request.url.path,
@@ -219,7 +219,7 @@ def _refusal_renderer(app: FastAPI) -> Callable[..., Any]:
         html = templates.get_template("error.html").render(
             locale=locale, t=lambda k, **v: console_text(locale, k, **v), session=None,
             practitioner=None, message=console_text(locale, key), pending_count=0,
-            here=path, path=path, csrf="", csrf_field=CSRF_FIELD,
+            here=path, path=path, csrf="",
         )
         return status, [(b"content-type", b"text/html; charset=utf-8")], html.encode()
 
@@ -233,7 +233,7 @@ def create_app(console: Console) -> FastAPI:
 
     app = FastAPI(title="prostop console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
-    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
+    app.mount("/static", screen_static_files(PACKAGE_DIR / "static"), name="static")
     app.include_router(routes_login.router)
     app.include_router(routes_requests.router)
     app.include_router(routes_patient.router)

@@ -1,25 +1,23 @@
 """The physician console's own words (French by default, English on request).
 
 What the plugin says about an issuance (dialog, states, handout) comes from the main catalogs
-(:mod:`.fr`, :mod:`.en`); this catalog holds only the console's screens. The two languages have
-the same keys (a test checks it).
+(:mod:`.fr`, :mod:`.en`), the words of the screens it shares with the demo EHR (the code card,
+the dialog) from :mod:`.screens`; this catalog holds only the console's own screens, and the
+few shared words it says its own way. The two languages have the same keys (a test checks it).
 """
 
 from __future__ import annotations
 
 from prostop_plugin.models import Locale
+from prostop_plugin.texts.screens import host_text
 
 CONSOLE: dict[Locale, dict[str, str]] = {
     "fr": {
         "app.name": "Console StopCovid",
         "app.subtitle": "Codes de déclaration — cabinet",
-        "skip": "Aller au contenu",
-        "nav.main": "Navigation principale",
         "nav.pending": "Demandes en attente",
         "nav.history": "Historique",
         "nav.stats": "Statistiques",
-        "nav.language": "Langue",
-        "nav.logout": "Se déconnecter",
         "login.title": "Connexion",
         "login.lead": "Identifiez-vous avec Pro Santé Connect pour confirmer les demandes de "
         "code StopCovid du cabinet.",
@@ -31,8 +29,6 @@ CONSOLE: dict[Locale, dict[str, str]] = {
         "login.ciba_submit": "Envoyer la demande à mon e-CPS",
         "login.waiting": "Validez la demande dans votre application e-CPS",
         "login.binding": "Votre application e-CPS affiche ce nombre : vérifiez que c'est le même.",
-        "login.failed": "Connexion impossible",
-        "login.retry": "Recommencer",
         "login.bad_rpps": "Un numéro RPPS compte 11 chiffres.",
         "login.expired": "Votre session a expiré : reconnectez-vous.",
         "login.logged_out": "Vous êtes déconnecté.",
@@ -46,42 +42,16 @@ CONSOLE: dict[Locale, dict[str, str]] = {
         "pending.title": "Demandes en attente",
         "pending.lead": "Résultats et diagnostics arrivés sans écran (fichiers, HL7) : examinez "
         "chaque demande et décidez. Celles qui vous sont adressées sont en tête.",
-        "pending.none": "Aucune demande en attente.",
-        "pending.patient": "Patient",
-        "pending.case": "Cas",
         "pending.source": "Reçu par",
         "pending.received": "Reçu le",
         "pending.addressed": "Adressée à",
         "pending.mine": "vous",
-        "pending.review": "Examiner",
         "pending.notify": "Me prévenir des nouvelles demandes (notification du navigateur)",
         "request.title": "Demande de code StopCovid",
         "request.back": "Retour aux demandes",
         "request.declined": "Demande refusée.",
         "request.decided_elsewhere": "Cette demande a déjà été traitée.",
-        "code.title": "Code de déclaration StopCovid",
-        "code.valid_until": "Valable jusqu'au {until}",
-        "code.remaining": "Temps restant",
-        "code.expired": "Ce code a expiré sans avoir été utilisé.",
-        "code.handout": "Imprimer la fiche patient",
-        "code.pdf": "Fiche en PDF",
-        "code.reissue": "Remettre un nouveau code",
-        "code.retry": "Réessayer",
-        "code.progress": "Demande du code en cours…",
-        "code.progress_binding": "Si votre application e-CPS le demande, validez le nombre "
-        "{binding}.",
-        "code.written": "Reporté dans le dossier du patient.",
-        "code.write_pending": "Report dans le dossier du patient en cours…",
-        "code.replaces": "remplace",
-        "dialog.attestations": "Attestations obligatoires",
-        "dialog.later": "Décider plus tard",
-        "dialog.onset": "Date de début des symptômes à indiquer au patient (si différente)",
-        "dialog.decline_reason": "Motif du refus",
-        "dialog.refused": "Impossible de valider",
-        "dialog.not_eligible": "Pas de code StopCovid pour ce patient",
         "dialog.source": "Reçu par",
-        "dialog.close": "Fermer",
-        "dialog.see_why": "Voir pourquoi",
         "history.title": "Historique du cabinet",
         "history.lead": "Les demandes et codes du cabinet. La recherche se fait en mémoire, sur "
         "les dossiers déchiffrés : rien n'est indexé en clair.",
@@ -93,12 +63,9 @@ CONSOLE: dict[Locale, dict[str, str]] = {
         "history.date": "Date",
         "history.state": "État",
         "history.open": "Ouvrir",
-        "handout.print": "Imprimer",
-        "error.title": "Erreur",
         "error.not_found": "Cette demande n'existe pas.",
         "error.csrf": "Ce formulaire a expiré ou ne vient pas de la console : rechargez la "
         "page et recommencez.",
-        "state.label": "État",
         "cds.eligible": "StopCovid : {case} d'après le dossier — un code de déclaration peut "
         "être remis",
         "cds.held": "StopCovid : un code de déclaration valable jusqu'au {until} a déjà été "
@@ -120,13 +87,9 @@ CONSOLE: dict[Locale, dict[str, str]] = {
     "en": {
         "app.name": "StopCovid console",
         "app.subtitle": "Declaration codes — practice",
-        "skip": "Skip to content",
-        "nav.main": "Main navigation",
         "nav.pending": "Pending requests",
         "nav.history": "History",
         "nav.stats": "Statistics",
-        "nav.language": "Language",
-        "nav.logout": "Log out",
         "login.title": "Log in",
         "login.lead": "Identify yourself with Pro Santé Connect to confirm the practice's "
         "StopCovid code requests.",
@@ -138,8 +101,6 @@ CONSOLE: dict[Locale, dict[str, str]] = {
         "login.ciba_submit": "Send the request to my e-CPS",
         "login.waiting": "Approve the request in your e-CPS app",
         "login.binding": "Your e-CPS app shows this number: check that it is the same.",
-        "login.failed": "Login failed",
-        "login.retry": "Start again",
         "login.bad_rpps": "An RPPS number has 11 digits.",
         "login.expired": "Your session expired: log in again.",
         "login.logged_out": "You are logged out.",
@@ -151,41 +112,16 @@ CONSOLE: dict[Locale, dict[str, str]] = {
         "pending.title": "Pending requests",
         "pending.lead": "Results and diagnoses that came without a screen (files, HL7): review "
         "each request and decide. Those addressed to you come first.",
-        "pending.none": "No pending request.",
-        "pending.patient": "Patient",
-        "pending.case": "Case",
         "pending.source": "Received through",
         "pending.received": "Received on",
         "pending.addressed": "Addressed to",
         "pending.mine": "you",
-        "pending.review": "Review",
         "pending.notify": "Notify me of new requests (browser notification)",
         "request.title": "StopCovid code request",
         "request.back": "Back to the requests",
         "request.declined": "Request declined.",
         "request.decided_elsewhere": "This request was already dealt with.",
-        "code.title": "StopCovid declaration code",
-        "code.valid_until": "Valid until {until}",
-        "code.remaining": "Time left",
-        "code.expired": "This code expired unused.",
-        "code.handout": "Print the patient handout",
-        "code.pdf": "Handout as PDF",
-        "code.reissue": "Give a new code",
-        "code.retry": "Retry",
-        "code.progress": "Requesting the code…",
-        "code.progress_binding": "If your e-CPS app asks, approve the number {binding}.",
-        "code.written": "Copied into the patient's record.",
-        "code.write_pending": "Copying into the patient's record…",
-        "code.replaces": "replaces",
-        "dialog.attestations": "Mandatory attestations",
-        "dialog.later": "Decide later",
-        "dialog.onset": "Symptom onset date to give the patient (if different)",
-        "dialog.decline_reason": "Reason for declining",
-        "dialog.refused": "Cannot approve",
-        "dialog.not_eligible": "No StopCovid code for this patient",
         "dialog.source": "Received through",
-        "dialog.close": "Close",
-        "dialog.see_why": "See why",
         "history.title": "Practice history",
         "history.lead": "The practice's requests and codes. The search runs in memory on the "
         "decrypted records: nothing is indexed in clear.",
@@ -197,12 +133,9 @@ CONSOLE: dict[Locale, dict[str, str]] = {
         "history.date": "Date",
         "history.state": "State",
         "history.open": "Open",
-        "handout.print": "Print",
-        "error.title": "Error",
         "error.not_found": "This request does not exist.",
         "error.csrf": "This form expired or does not come from the console: reload the page "
         "and try again.",
-        "state.label": "State",
         "cds.eligible": "StopCovid: {case} according to the record — a declaration code can be "
         "given",
         "cds.held": "StopCovid: this patient was already given a declaration code, valid until "
@@ -225,6 +158,6 @@ CONSOLE: dict[Locale, dict[str, str]] = {
 
 
 def console_text(locale: Locale, key: str, **values: object) -> str:
-    """A console screen text; a missing key is a bug (KeyError), not a blank."""
-    template = CONSOLE[locale][key]
-    return template.format(**values) if values else template
+    """A console screen text (its own, else the shared screens'); a missing key is a bug
+    (KeyError), not a blank."""
+    return host_text(CONSOLE, locale, key, **values)

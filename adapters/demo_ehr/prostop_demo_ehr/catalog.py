@@ -1,14 +1,16 @@
 """The EHR's own words (French by default, English on request) and its CIM-10 picker.
 
 What the plugin itself says to the physician or the patient (dialog, summary line, handout)
-comes from :mod:`prostop_plugin.texts`; this catalog only holds the EHR's screens.
+comes from :mod:`prostop_plugin.texts`, the words of the screens the EHR shares with the
+console (the code card, the dialog) from the plugin's shared catalog (``host_text``); this
+catalog only holds the EHR's own screens, and the few shared words it says its own way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prostop_plugin import Locale
+from prostop_plugin import Locale, host_text
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,6 @@ UI: dict[Locale, dict[str, str]] = {
         "nav.patients": "Patients",
         "nav.pending": "Confirmations en attente",
         "nav.phone": "Téléphone du patient",
-        "nav.language": "Langue",
-        "nav.logout": "Se déconnecter",
         "login.title": "Connexion Pro Santé Connect",
         "login.lead": "Identifiez-vous avec votre e-CPS : une demande de validation est envoyée "
         "sur votre téléphone.",
@@ -135,56 +135,15 @@ UI: dict[Locale, dict[str, str]] = {
         "consult.recorded": "Diagnostic : {what}",
         "consult.signs_line": "Signes cliniques depuis le {onset}{text}",
         "consult.ct_line": "Scanner thoracique : signes évocateurs de COVID-19 ({finding})",
-        "code.title": "Code de déclaration StopCovid",
-        "code.spoken": "Code : {code}",
-        "code.valid_until": "Valable jusqu'au {until}",
-        "code.remaining": "Temps restant",
-        "code.expired": "Validité du code dépassée. Si le patient l'a déjà saisi, ne lui en "
-        "remettez pas un autre.",
-        "code.reissue_attest": "J'ai vérifié avec le patient qu'il n'a pas saisi ce code dans "
-        "l'application.",
-        "code.handout": "Imprimer la fiche patient",
-        "code.pdf": "Fiche en PDF",
-        "code.reissue": "Remettre un nouveau code",
-        "code.retry": "Réessayer",
-        "code.progress": "Demande du code en cours…",
-        "code.progress_binding": "Si votre application e-CPS le demande, validez le nombre "
-        "{binding}.",
         "code.written": "Reporté au dossier et dans la synthèse de consultation.",
-        "code.delivered_elsewhere": "Code transmis par une autre voie ({where}) : il "
-        "n'apparaîtra dans ce dossier qu'une fois importé par le logiciel.",
-        "dialog.close": "Fermer",
         "samples.lead": "Pas de fichier sous la main ? Résultats d'exemple du laboratoire de "
         "démonstration, au nom de ce patient et datés d'hier :",
         "samples.download": "Télécharger",
-        "handout.print": "Imprimer",
-        "dialog.attestations": "Attestations obligatoires",
-        "dialog.see_why": "Voir pourquoi",
-        "code.replaces": "remplace le code remis le {issued} (se terminant par {last2})",
-        "code.replaces_no_end": "remplace le code remis le {issued}",
-        "code.replaces_request": "remplace une demande précédente",
-        "source.ui": "saisie en consultation",
-        "source.demo_ehr": "fichier importé dans le dossier",
-        "source.filedrop": "dépôt de fichiers",
-        "source.hl7v2_mllp": "liaison HL7 du laboratoire",
-        "source.other": "module {adapter}",
         "new_request": "Nouvelle demande de confirmation",
-        "skip": "Aller au contenu",
-        "nav.main": "Navigation principale",
-        "dialog.later": "Décider plus tard",
-        "dialog.onset": "Date de début des symptômes à indiquer au patient (si différente)",
-        "dialog.decline_reason": "Motif du refus",
-        "dialog.refused": "Impossible de valider",
-        "dialog.not_eligible": "Pas de code StopCovid pour ce patient",
-        "dialog.source": "Origine :",
         "pending.title": "Demandes de confirmation en attente",
         "pending.lead": "Résultats arrivés par un canal sans écran (HL7, fichiers) : examinez-les "
         "et décidez.",
-        "pending.none": "Aucune demande en attente.",
-        "pending.patient": "Patient",
-        "pending.case": "Cas",
         "pending.source": "Origine",
-        "pending.review": "Examiner",
         "pending.decided": "Décision enregistrée",
         "phone.title": "Téléphone du patient — application TousAntiCovid",
         "phone.lead": "Ce panneau joue l'application du patient : le code est vérifié auprès du "
@@ -199,7 +158,6 @@ UI: dict[Locale, dict[str, str]] = {
         "phone.refused": "Code refusé : il a déjà été utilisé, a expiré, ou n'existe pas.",
         "phone.malformed": "Un code compte 6 lettres ou chiffres.",
         "phone.unreachable": "Le service de codes ne répond pas : {what}",
-        "error.title": "Erreur",
         "sim.title": "Simulateur de démonstration",
         "sim.lead": "Ces réglages pilotent le simulateur local du service de codes ProStopCovid "
         "et de Pro Santé Connect ; face aux vrais services, cette page n'existe pas.",
@@ -226,7 +184,8 @@ UI: dict[Locale, dict[str, str]] = {
         "sim.absent": "Cette page n'existe que face au simulateur local.",
         "nav.simulator": "Simulateur",
         "error.not_found": "Ce patient ou cette demande n'existe pas (ou plus) dans ce logiciel.",
-        "state.label": "État",
+        "error.too_big": "Ce formulaire (ou le fichier joint) dépasse la taille admise : rien "
+        "n'a été enregistré.",
     },
     "en": {
         "app.name": "Medical practice — patient record",
@@ -236,8 +195,6 @@ UI: dict[Locale, dict[str, str]] = {
         "nav.patients": "Patients",
         "nav.pending": "Pending confirmations",
         "nav.phone": "Patient's phone",
-        "nav.language": "Language",
-        "nav.logout": "Log out",
         "login.title": "Pro Santé Connect login",
         "login.lead": "Sign in with your e-CPS: an approval request is sent to your phone.",
         "login.practitioner": "Practitioner",
@@ -308,55 +265,15 @@ UI: dict[Locale, dict[str, str]] = {
         "consult.recorded": "Diagnosis: {what}",
         "consult.signs_line": "Clinical signs since {onset}{text}",
         "consult.ct_line": "Chest CT: signs suggestive of COVID-19 ({finding})",
-        "code.title": "StopCovid declaration code",
-        "code.spoken": "Code: {code}",
-        "code.valid_until": "Valid until {until}",
-        "code.remaining": "Time left",
-        "code.expired": "Code past its validity. If the patient already entered it, do not give "
-        "them another one.",
-        "code.reissue_attest": "I checked with the patient that they did not enter this code in "
-        "the app.",
-        "code.handout": "Print the patient handout",
-        "code.pdf": "Handout as PDF",
-        "code.reissue": "Give a new code",
-        "code.retry": "Retry",
-        "code.progress": "Requesting the code…",
-        "code.progress_binding": "If your e-CPS app asks, approve the number {binding}.",
         "code.written": "Copied into the record and the consultation summary.",
-        "code.delivered_elsewhere": "Code delivered another way ({where}): it shows in this "
-        "record only once the software imports it.",
-        "dialog.close": "Close",
         "samples.lead": "No file at hand? Sample results from the demo lab, in this patient's "
         "name and dated yesterday:",
         "samples.download": "Download",
-        "handout.print": "Print",
-        "dialog.attestations": "Mandatory attestations",
-        "dialog.see_why": "See why",
-        "code.replaces": "replaces the code given on {issued} (ending in {last2})",
-        "code.replaces_no_end": "replaces the code given on {issued}",
-        "code.replaces_request": "replaces an earlier request",
-        "source.ui": "entered during the consultation",
-        "source.demo_ehr": "file imported into the record",
-        "source.filedrop": "file drop",
-        "source.hl7v2_mllp": "lab HL7 link",
-        "source.other": "module {adapter}",
         "new_request": "New confirmation request",
-        "skip": "Skip to content",
-        "nav.main": "Main navigation",
-        "dialog.later": "Decide later",
-        "dialog.onset": "Symptom onset date to give the patient (if different)",
-        "dialog.decline_reason": "Reason for declining",
-        "dialog.refused": "Cannot approve",
-        "dialog.not_eligible": "No StopCovid code for this patient",
-        "dialog.source": "Source:",
         "pending.title": "Pending confirmation requests",
         "pending.lead": "Results that came through a channel without a screen (HL7, files): "
         "review them and decide.",
-        "pending.none": "No pending request.",
-        "pending.patient": "Patient",
-        "pending.case": "Case",
         "pending.source": "Source",
-        "pending.review": "Review",
         "pending.decided": "Decision recorded",
         "phone.title": "Patient's phone — TousAntiCovid app",
         "phone.lead": "This panel plays the patient's app: the code is checked with the code "
@@ -371,7 +288,6 @@ UI: dict[Locale, dict[str, str]] = {
         "phone.refused": "Code refused: already used, expired, or unknown.",
         "phone.malformed": "A code is 6 letters or digits.",
         "phone.unreachable": "The code service does not answer: {what}",
-        "error.title": "Error",
         "sim.title": "Demo simulator",
         "sim.lead": "These settings steer the local simulator of the ProStopCovid code service "
         "and Pro Santé Connect; with the real services, this page does not exist.",
@@ -398,12 +314,13 @@ UI: dict[Locale, dict[str, str]] = {
         "sim.absent": "This page exists only with the local simulator.",
         "nav.simulator": "Simulator",
         "error.not_found": "This patient or request does not exist (any more) in this software.",
-        "state.label": "State",
+        "error.too_big": "This form (or its attached file) is over the size allowed: nothing was "
+        "saved.",
     },
 }
 
 
 def ui_text(locale: Locale, key: str, **values: object) -> str:
-    """An EHR screen text; a missing key is a bug (KeyError), not a blank."""
-    template = UI[locale][key]
-    return template.format(**values) if values else template
+    """An EHR screen text (its own, else the shared screens'); a missing key is a bug
+    (KeyError), not a blank."""
+    return host_text(UI, locale, key, **values)

@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 
 from prostop_demo_ehr import samples
 from prostop_demo_ehr.catalog import CIM10_BY_CODE, CIM10_CODES, ui_text
@@ -27,36 +26,39 @@ from prostop_demo_ehr.recording import (
 )
 from prostop_demo_ehr.simulator_panels import pending_ecps_requests
 from prostop_demo_ehr.store import Patient
-from prostop_demo_ehr.views import (
-    code_card,
-    day_text,
-    dialog_for,
-    still_valid_notice,
-)
+from prostop_demo_ehr.views import code_card, dialog_for
 from prostop_demo_ehr.web_common import (
     LANG_COOKIE,
     LOGIN_NONCE_COOKIE,
     PACKAGE_DIR,
+    PRE_COOKIE,
     SESSION_COOKIE,
     LoginRequired,
     ehr_of,
     locale_of,
     practitioner_of,
     redirect,
+    refuse,
     render,
     safe_next,
 )
 from prostop_plugin import (
     MAX_FILE_BYTES,
+    CsrfGuard,
     DiagnosisStatus,
     InputError,
     IssuanceNotFound,
     IssuanceRecord,
     IssuanceState,
+    format_date,
+    screen_static_files,
+    still_valid_notice,
 )
 
 router = APIRouter()
 COOKIE_OPTIONS = {"httponly": True, "samesite": "strict"}
+#: the largest form the CSRF guard reads: a lab file at its limit, and room for the rest
+MAX_FORM_BYTES = MAX_FILE_BYTES + 1024 * 1024
 
 
 def create_app(ehr: DemoEhr) -> FastAPI:
@@ -65,10 +67,14 @@ def create_app(ehr: DemoEhr) -> FastAPI:
 
     app = FastAPI(title="prostop demo EHR", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ehr = ehr
-    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
+    app.mount("/static", screen_static_files(PACKAGE_DIR / "static"), name="static")
     app.include_router(router)
     app.include_router(flow_router)
     app.include_router(simulator_router)
+    # every form carries this browser's token (the console's scheme): a POST without it, or
+    # with another, is refused before its route runs
+    app.add_middleware(CsrfGuard, session_cookie=SESSION_COOKIE, pre_cookie=PRE_COOKIE,
+                       refuse=refuse, max_body=MAX_FORM_BYTES)
 
     @app.exception_handler(LoginRequired)
     def to_login(request: Request, exc: LoginRequired) -> Response:
@@ -172,7 +178,7 @@ def patient_list(request: Request) -> Response:
     for patient in ehr.store.patients():
         latest = next(iter(ehr.issuances_of(patient)), None)
         card = code_card(ehr.runtime, latest, locale) if latest else None
-        rows.append((patient, day_text(patient.birth_date, locale), card))
+        rows.append((patient, format_date(patient.birth_date, locale), card))
     return render(request, "patients.html", rows=rows)
 
 
@@ -186,12 +192,12 @@ def patient_record(request: Request, patient_id: str, dialog: str | None = None)
         shown = dialog_for(ehr.runtime, ehr.runtime.ledger.get(dialog), locale,
                            refusal=ehr.take_refusal(dialog))
     consultations = [
-        (c, day_text(c.day, locale), ehr.store.summary(c.id))
+        (c, format_date(c.day, locale), ehr.store.summary(c.id))
         for c in ehr.store.consultations(patient.id)
     ]
     return render(
         request, "record.html", patient=patient,
-        born=day_text(patient.birth_date, locale),
+        born=format_date(patient.birth_date, locale),
         cards=[code_card(ehr.runtime, r, locale) for r in ehr.issuances_of(patient)],
         notes=ehr.store.record_notes(patient.id), consultations=consultations,
         dialog=shown, back=f"/patients/{patient.id}",
@@ -220,8 +226,8 @@ def consultation_page(
         ecps = pending_ecps_requests(ehr.settings, practitioner.national_id)
     return render(
         request, "consultation.html", status_code=status_code, patient=patient,
-        born=day_text(patient.birth_date, locale), consultation=consultation,
-        day=day_text(consultation.day, locale), summary=ehr.store.summary(consultation.id),
+        born=format_date(patient.birth_date, locale), consultation=consultation,
+        day=format_date(consultation.day, locale), summary=ehr.store.summary(consultation.id),
         cards=cards, dialog=dialog, error=error, error_detail=error_detail, notice=notice,
         cim10=CIM10_CODES,
         today=ehr.runtime.engine.today().isoformat(), samples=samples.SAMPLES, ecps=ecps,
@@ -303,7 +309,7 @@ def _import(request: Request, patient: Patient, data: bytes, name: str) -> Respo
                                  error_detail=exc.one_line(), status_code=422)
     except WrongPatient as exc:
         other = exc.other.display_name() + (
-            f" ({day_text(exc.other.birth_date, locale)})" if exc.other.birth_date else "")
+            f" ({format_date(exc.other.birth_date, locale)})" if exc.other.birth_date else "")
         message = ui_text(locale, "consult.wrong_patient", other=other,
                           patient=patient.display_name)
         return consultation_page(request, patient, error=message, status_code=422)

@@ -1,4 +1,5 @@
-"""What every page shares: templates, language, the logged-in physician, safe redirects."""
+"""What every page shares: templates (its own, and the screens it shares with the console),
+language, the logged-in physician, the forms' CSRF token, safe redirects."""
 
 from __future__ import annotations
 
@@ -7,24 +8,35 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.types import Scope
 
 from prostop_demo_ehr.catalog import ui_text
 from prostop_demo_ehr.host import DemoEhr
 from prostop_demo_ehr.views import source_label
-from prostop_plugin import Locale, Practitioner
+from prostop_plugin import (
+    Locale,
+    Practitioner,
+    ScreenPaths,
+    csrf_token_of,
+    screen_environment,
+)
 
 PACKAGE_DIR = Path(__file__).parent
 SESSION_COOKIE = "ehr_session"
 LANG_COOKIE = "ehr_lang"
 LOGIN_NONCE_COOKIE = "ehr_login"
+#: the pre-login cookie of the forms' CSRF tokens (set by the guard, see web.create_app)
+PRE_COOKIE = "ehr_pre"
 
-templates = Environment(
-    loader=FileSystemLoader(PACKAGE_DIR / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
+#: the EHR's routes for an issuance, as the shared screens link to them; its pages open a
+#: request's dialog with ``?dialog=ID``
+PATHS = ScreenPaths(
+    decide="/issuances/{id}/decide", retry="/issuances/{id}/retry",
+    reissue="/issuances/{id}/reissue", state="/issuances/{id}/state.json",
+    handout="/issuances/{id}/handout", handout_pdf="/issuances/{id}/handout.pdf",
+    review="{back}?dialog={id}", card_heading=3,
 )
+templates = screen_environment(PACKAGE_DIR / "templates", PATHS)
 
 
 class LoginRequired(Exception):
@@ -82,6 +94,21 @@ def render(request: Request, template: str, status_code: int = 200,
         "pending_count": len(ehr.runtime.engine.pending()) if practitioner else 0,
         "announced": ehr.announced() if practitioner else [],
         "source_of": lambda record: source_label(record, locale),
+        "csrf": csrf_token_of(request),
     }
     html = templates.get_template(template).render(**(base | context))
     return HTMLResponse(html, status_code=status_code)
+
+
+async def refuse(scope: Scope, status: int, why: str) -> tuple[
+        int, list[tuple[bytes, bytes]], bytes]:
+    """The CSRF guard's refusal, as an error page of the EHR (``why``: csrf, too_big)."""
+    cookies = scope.get("state", {}).get("cookies", {})
+    locale: Locale = "en" if cookies.get(LANG_COOKIE) == "en" else "fr"
+    html = templates.get_template("error.html").render(
+        locale=locale, t=lambda key, **values: ui_text(locale, key, **values),
+        message=ui_text(locale, "error.csrf" if why == "csrf" else "error.too_big"),
+        practitioner=None, here="/patients", path="", announced=[], pending_count=0,
+        csrf="",
+    )
+    return status, [(b"content-type", b"text/html; charset=utf-8")], html.encode()

@@ -11,14 +11,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from prostop_demo_ehr.catalog import ui_text
-from prostop_demo_ehr.handout_pdf import handout_pdf
 from prostop_demo_ehr.simulator_panels import (
     answer_ecps,
     normalise_code,
     pending_ecps_requests,
     verify_code,
 )
-from prostop_demo_ehr.views import code_card, current, dialog_for, source_label
+from prostop_demo_ehr.views import code_card, dialog_for, source_label
 from prostop_demo_ehr.web_common import (
     ehr_of,
     locale_of,
@@ -34,7 +33,9 @@ from prostop_plugin import (
     InvalidTransition,
     IssuanceRecord,
     IssuanceState,
+    current_record,
     get_texts,
+    handout_pdf,
 )
 
 router = APIRouter()
@@ -128,7 +129,7 @@ def reissue(request: Request, issuance_id: str, back: str = Form("/patients"),
 def state(request: Request, issuance_id: str) -> JSONResponse:
     practitioner_of(request)
     ehr = ehr_of(request)
-    record = current(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
+    record = current_record(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
     return JSONResponse({"state": record.state.value})
 
 
@@ -137,7 +138,7 @@ def state(request: Request, issuance_id: str) -> JSONResponse:
 
 def _with_code(request: Request, issuance_id: str) -> IssuanceRecord | None:
     ehr = ehr_of(request)
-    record = current(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
+    record = current_record(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
     if not record.state.holds_code:
         return None
     return ehr.runtime.ledger.get(issuance_id, with_code=True)
@@ -153,7 +154,8 @@ def handout(request: Request, issuance_id: str, lang: str = "fr",
         return render(request, "error.html", status_code=409,
                       message=ui_text(locale_of(request), "code.expired"))
     sheet_locale = "en" if lang == "en" else "fr"
-    return render(request, "handout.html", record=record, paper="a4" if paper == "a4" else "a5",
+    return render(request, "screens/handout.html", record=record,
+                  paper="a4" if paper == "a4" else "a5",
                   sheet=get_texts(sheet_locale).handout(record), sheet_locale=sheet_locale)
 
 
@@ -166,7 +168,7 @@ def handout_as_pdf(request: Request, issuance_id: str, lang: str = "fr",
         return render(request, "error.html", status_code=409,
                       message=ui_text(locale_of(request), "code.expired"))
     sheet = get_texts("en" if lang == "en" else "fr").handout(record)
-    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5")
+    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5", creator="prostop-demo-ehr")
     return Response(data, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="code-stopcovid-{issuance_id}.pdf"'})
 

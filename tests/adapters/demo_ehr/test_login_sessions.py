@@ -9,6 +9,7 @@ its own cookies) against the demo EHR, the simulated e-CPS app answered by hand.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -62,8 +63,20 @@ def browsers(ehr: RunningEhr) -> Iterator[Callable[[], httpx.Client]]:
 
     yield new
     for client in opened:
-        client.post("/logout")
+        log_out(client)
         client.close()
+
+
+def csrf_of(browser: httpx.Client, page: str = "/patients") -> str:
+    """The token a page's forms carry for this browser (its cookies), as a browser sends it."""
+    found = re.search(r'name="csrf" value="([^"]+)"', browser.get(page).text)
+    assert found is not None, f"no CSRF token on {page}"
+    return found.group(1)
+
+
+def log_out(browser: httpx.Client) -> None:
+    page = "/patients" if logged_in(browser) else "/login"
+    browser.post("/logout", data={"csrf": csrf_of(browser, page)})
 
 
 def wait_until(condition: Callable[[], bool]) -> bool:
@@ -76,7 +89,8 @@ def wait_until(condition: Callable[[], bool]) -> bool:
 
 
 def start_login(browser: httpx.Client, national_id: str) -> None:
-    answer = browser.post("/login", data={"practitioner": national_id, "next": "/patients"})
+    answer = browser.post("/login", data={"practitioner": national_id, "next": "/patients",
+                                          "csrf": csrf_of(browser, "/login")})
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login/wait")
 
 
@@ -124,7 +138,7 @@ def test_a_second_browser_needs_its_own_approval(
     assert second in b.get("/login/wait").text  # its wait page offers its own request
     approve_on_phone(ehr, second)
     finish_login(b)
-    a.post("/logout")
+    log_out(a)
     assert not logged_in(a) and logged_in(b)  # two sessions, each with its own login
 
 
@@ -170,7 +184,8 @@ def test_a_decision_uses_the_token_of_the_session_that_made_it(
         event.model_copy(update={"patient": patient.ref()}))
     assert record is not None and record.state == IssuanceState.AWAITING_CONFIRMATION
     answer = a.post(f"/issuances/{record.id}/decide",
-                    data={"action": "approve", "qr_unavailable": "on", "back": "/pending"})
+                    data={"action": "approve", "qr_unavailable": "on", "back": "/pending",
+                          "csrf": csrf_of(a)})
     assert answer.status_code == 303
     settled = (IssuanceState.WRITTEN_BACK, IssuanceState.WRITE_BACK_FAILED,
                IssuanceState.ISSUE_FAILED)

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from prostop_demo_ehr import plugin as plugin_module
-from prostop_demo_ehr.handout_pdf import handout_pdf, latin1
 from prostop_demo_ehr.plugin import DemoEhrPlugin, UnknownPatient
 from prostop_demo_ehr.recording import (
     ConsultationEntry,
@@ -26,7 +25,7 @@ from prostop_demo_ehr.samples import sample_file
 from prostop_demo_ehr.service import EhrWebService
 from prostop_demo_ehr.settings import EhrSettings, load_ehr_settings
 from prostop_demo_ehr.store import DEMO_PATIENTS, EhrStore
-from prostop_plugin import AdapterInfo, hookimpl
+from prostop_plugin import AdapterInfo, handout_pdf, hookimpl, latin1
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from prostop_plugin.errors import ConfigError
@@ -37,8 +36,9 @@ from tests.adapters.demo_ehr.browser import contrast_ratio
 from tests.fixtures.builders import rtpcr_event
 
 CAMILLE, LUC, HELENE = DEMO_PATIENTS[0], DEMO_PATIENTS[1], DEMO_PATIENTS[2]
-CSS = Path(__file__).resolve().parents[3] / "adapters" / "demo_ehr" / "prostop_demo_ehr" \
-    / "static" / "ehr.css"
+#: the stylesheet the EHR shares with the console
+CSS = Path(__file__).resolve().parents[3] / "prostop_plugin" / "screens" / "static" \
+    / "screens.css"
 NOW = datetime(2020, 11, 19, 14, 0, tzinfo=UTC)
 
 

@@ -1,5 +1,5 @@
-"""The patient's handout as a PDF (fpdf2: pure Python, no system library); as the demo
-EHR's (a copy for now: the two are to share one).
+"""The patient's handout as a PDF (fpdf2: pure Python, no system library), for every host
+that prints it (the console, the demo EHR).
 
 The code is set in the bundled "Prostop Code" font (a subset of DejaVu Sans Mono Bold: a zero
 with a dot inside, a 1 with a flag and a base, an I with serifs), the text in the PDF core
@@ -10,8 +10,6 @@ replaced by their plain equivalents.
 from __future__ import annotations
 
 from pathlib import Path
-
-from fpdf import FPDF
 
 from prostop_plugin.texts import Handout
 
@@ -31,19 +29,28 @@ def latin1(text: str) -> str:
     return plain.encode("latin-1", "replace").decode("latin-1")
 
 
-def handout_pdf(sheet: Handout, *, paper: str = "A5") -> bytes:
+def handout_pdf(sheet: Handout, *, paper: str = "A5", creator: str = "prostop-plugin") -> bytes:
+    """The sheet on one A5 (or A4) page; ``creator``: the software named in the PDF."""
+    from fpdf import FPDF  # imported when a PDF is asked for: not at every ``import``
+
     size = (148.0, 210.0) if paper == "A5" else (210.0, 297.0)  # ISO 216, in mm
     pdf = FPDF(orientation="portrait", unit="mm", format=size)
     pdf.set_margins(14, 14, 14)
     pdf.set_auto_page_break(auto=True, margin=14)
     pdf.add_font("ProstopCode", "", str(CODE_FONT))
     pdf.set_title(latin1(sheet.title))
-    pdf.set_creator("prostop-plugin console")
+    pdf.set_creator(creator)
     pdf.add_page()
     width = pdf.epw
+
+    def block(height: float, text: str, align: str = "L") -> None:
+        """A paragraph; the cursor goes back to the left margin under it (``multi_cell``
+        would leave it at the right margin, and the next paragraph off the page)."""
+        pdf.multi_cell(width, height, latin1(text), align=align, new_x="LMARGIN", new_y="NEXT")
+
     pdf.set_text_color(*ACCENT)
     pdf.set_font("Helvetica", "B", 15)
-    pdf.multi_cell(width, 7, latin1(sheet.title), align="C")
+    block(7, sheet.title, align="C")
     pdf.ln(4)
     pdf.set_draw_color(*ACCENT)
     pdf.set_line_width(0.6)
@@ -53,21 +60,20 @@ def handout_pdf(sheet: Handout, *, paper: str = "A5") -> bytes:
              new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", "B", 11)
-    pdf.multi_cell(width, 5.5, latin1(sheet.validity[:1].upper() + sheet.validity[1:]),
-                   align="C")
+    block(5.5, sheet.validity[:1].upper() + sheet.validity[1:], align="C")
     pdf.set_font("Helvetica", "", 10)
-    pdf.multi_cell(width, 5, latin1(sheet.hurry), align="C")
+    block(5, sheet.hurry, align="C")
     pdf.ln(4)
     pdf.set_font("Helvetica", "", 10.5)
     for step in sheet.numbered_steps:
-        pdf.multi_cell(width, 5.5, latin1(step))
+        block(5.5, step)
         pdf.ln(1)
     pdf.ln(2)
     pdf.set_font("Helvetica", "B", 11)
-    pdf.multi_cell(width, 6, latin1(sheet.date_line))
+    block(6, sheet.date_line)
     pdf.ln(2)
     pdf.set_font("Helvetica", "", 9.5)
     for line in (sheet.single_use, sheet.anonymity, sheet.practitioner):
-        pdf.multi_cell(width, 4.8, latin1(line))
+        block(4.8, line)
         pdf.ln(1)
     return bytes(pdf.output())

@@ -1,5 +1,6 @@
-"""The PDF handout read back with the positions of its text (pdfminer.six): every character
-inside the page, every sentence of the sheet there, on A5 and A4, in French and English."""
+"""The PDF handout (the console's and the demo EHR's: one builder) read back with the positions
+of its text (pdfminer.six): every character inside the page, every sentence of the sheet there,
+on A5 and A4, in French and English."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from pdfminer.high_level import extract_pages
 from pdfminer.layout import LTChar, LTComponent, LTPage
 
-from prostop_demo_ehr.handout_pdf import handout_pdf, latin1
 from prostop_plugin.models import Locale
+from prostop_plugin.screens import handout_pdf, latin1
 from prostop_plugin.texts import Handout, get_texts
 from tests.texts.test_texts import make_record
 

@@ -1,4 +1,5 @@
-// prostop demo EHR: the little JavaScript the pages need (no framework).
+// prostop screens: the little JavaScript the console's and the demo EHR's pages share (no
+// framework, no inline script: a Content-Security-Policy may allow scripts from files only).
 "use strict";
 (function () {
   // A dialog opens with its page (a link "?dialog=ID", or the page a decision was recorded

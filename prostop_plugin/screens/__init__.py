@@ -1,0 +1,55 @@
+"""What the physician's screens share, wherever they are shown (the console, the demo EHR):
+one set of view models (:mod:`.views`: the code card, the confirmation dialog), of Jinja2
+templates (``screens/macros.html``: the card, the dialog, the handout sheet;
+``screens/handout.html``: the handout page), of static files (``screens.css``, ``screens.js``,
+``handout.css``, the code font), the PDF handout (:mod:`.handout_pdf`), and the forms' CSRF
+protection (:mod:`.csrf`). A host serves them through :mod:`.web`; its words come from its own
+catalog, then :mod:`prostop_plugin.texts.screens`.
+
+Nothing here imports the web stack (Jinja2, Starlette, fpdf2) until it is used.
+"""
+
+from prostop_plugin.screens.csrf import (
+    CSRF_FIELD,
+    CsrfCheck,
+    CsrfGuard,
+    cookies_of,
+    csrf_token_of,
+    keyed_token,
+)
+from prostop_plugin.screens.handout_pdf import handout_pdf, latin1
+from prostop_plugin.screens.views import (
+    CodeCard,
+    Dialog,
+    code_card,
+    current_record,
+    day_text,
+    dialog_for,
+    group_code,
+    source_label,
+    still_valid_notice,
+)
+from prostop_plugin.screens.web import ScreenPaths, screen_environment, screen_static_files
+
+__all__ = [
+    "CSRF_FIELD",
+    "CodeCard",
+    "CsrfCheck",
+    "CsrfGuard",
+    "Dialog",
+    "ScreenPaths",
+    "code_card",
+    "cookies_of",
+    "csrf_token_of",
+    "current_record",
+    "day_text",
+    "dialog_for",
+    "group_code",
+    "handout_pdf",
+    "keyed_token",
+    "latin1",
+    "screen_environment",
+    "screen_static_files",
+    "source_label",
+    "still_valid_notice",
+]
