@@ -20,6 +20,7 @@ templates and static files (``screen_environment``, ``screen_static_files``), th
 See docs/vendors.md for a walkthrough and docs/architecture.md for the package map.
 """
 
+from prostop_plugin.adapter_plugin import AdapterPlugin
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import (
     CodeServiceSettings,
@@ -120,6 +121,7 @@ __all__ = [
     "PARIS",
     "AccessToken",
     "AdapterInfo",
+    "AdapterPlugin",
     "AuditError",
     "BackgroundService",
     "CibaTokenSource",
