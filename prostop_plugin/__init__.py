@@ -57,6 +57,13 @@ from prostop_plugin.errors import (
     TokenRefused,
     UnsafeXMLError,
 )
+from prostop_plugin.file_intake import (
+    IntakeOutcome,
+    IntakeResult,
+    as_received,
+    reader_failure,
+    record_received,
+)
 from prostop_plugin.fileio import write_atomically
 from prostop_plugin.hooks import BackgroundService, hookimpl, hookspec
 from prostop_plugin.host_api import Recorded
@@ -153,6 +160,8 @@ __all__ = [
     "ImagingFinding",
     "IncompleteInputError",
     "InputError",
+    "IntakeOutcome",
+    "IntakeResult",
     "InvalidTransition",
     "IssuanceNotFound",
     "IssuanceRecord",
@@ -184,6 +193,7 @@ __all__ = [
     "WriteBackReceipt",
     "WriteBackSettings",
     "__version__",
+    "as_received",
     "build_cda_note",
     "build_hprim_report",
     "build_record_note",
@@ -206,6 +216,8 @@ __all__ = [
     "new_binding_message",
     "parse_adapter_section",
     "read_bytes",
+    "reader_failure",
+    "record_received",
     "screen_environment",
     "screen_static_files",
     "sniff_format",

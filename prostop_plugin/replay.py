@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from prostop_plugin.eligibility import is_covid_relevant
 from prostop_plugin.errors import InputError, ProstopError
+from prostop_plugin.file_intake import corrected_results
 from prostop_plugin.input_limits import MAX_FILE_BYTES
-from prostop_plugin.models import DiagnosisEvent, LabResult, ResultCorrection
+from prostop_plugin.models import DiagnosisEvent
 from prostop_plugin.readers import read_bytes
 from prostop_plugin.values import PARIS
 
@@ -203,11 +204,6 @@ class ResumeMarker:
         self.path.unlink(missing_ok=True)
 
 
-def _corrections(event: DiagnosisEvent) -> list[ResultCorrection]:
-    return [ResultCorrection(source=event.source, patient=event.patient, result=item)
-            for item in event.evidence if isinstance(item, LabResult) and item.status in ("C", "D")]
-
-
 def _read(path: Path, size: int, adapter: str) -> list[DiagnosisEvent]:
     shown = display_path(path)
     if size > MAX_FILE_BYTES:
@@ -234,7 +230,7 @@ def _record(prostop: Prostop, events: list[DiagnosisEvent]) -> FileDone:
         if record is None:
             raise ProstopError("no plugin stored the event (is the issuance plugin off?)")
         ids.append(record.id)
-        for correction in _corrections(event):
+        for correction in corrected_results(event):
             prostop.hooks.result_corrected(correction)
     return FileDone("recorded", stored, known, tuple(ids))
 
