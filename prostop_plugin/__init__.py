@@ -65,6 +65,7 @@ from prostop_plugin.file_intake import (
     record_received,
 )
 from prostop_plugin.fileio import write_atomically
+from prostop_plugin.filenames import display_name, is_ignored_name
 from prostop_plugin.hooks import BackgroundService, hookimpl, hookspec
 from prostop_plugin.host_api import Recorded
 from prostop_plugin.input_limits import MAX_FILE_BYTES
@@ -201,6 +202,7 @@ __all__ = [
     "csrf_token_of",
     "current_record",
     "dialog_for",
+    "display_name",
     "format_date",
     "format_datetime",
     "get_texts",
@@ -210,6 +212,7 @@ __all__ = [
     "host_text",
     "in_paris",
     "is_covid_relevant",
+    "is_ignored_name",
     "latin1",
     "load_settings",
     "metrics",

@@ -20,12 +20,11 @@ from prostop_filedrop.folders import (
     FolderSet,
     Seen,
     SettleTracker,
-    display_name,
     list_candidates,
 )
 from prostop_filedrop.intake import incomplete, take_in
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
-from prostop_plugin import IntakeOutcome, IntakeResult, Prostop, metrics
+from prostop_plugin import IntakeOutcome, IntakeResult, Prostop, display_name, metrics
 
 log = logging.getLogger(__name__)
 
