@@ -117,6 +117,7 @@ from prostop_plugin.screens import (
     source_label,
     still_valid_notice,
 )
+from prostop_plugin.server_thread import ServerDidNotStart, ServerThread
 from prostop_plugin.telemetry import metrics
 from prostop_plugin.texts import ConfirmationText, Handout, Message, get_texts
 from prostop_plugin.texts.formatting import format_date, format_datetime, in_paris
@@ -186,6 +187,8 @@ __all__ = [
     "Recorded",
     "ResultCorrection",
     "ScreenPaths",
+    "ServerDidNotStart",
+    "ServerThread",
     "Settings",
     "SymptomEvidence",
     "TokenError",
