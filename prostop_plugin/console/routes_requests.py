@@ -31,7 +31,9 @@ from prostop_plugin.screens import (
     current_record,
     day_text,
     dialog_for,
-    handout_pdf,
+    handout_page,
+    handout_pdf_response,
+    record_with_code,
     source_label,
 )
 from prostop_plugin.texts import get_texts
@@ -204,14 +206,8 @@ def reissue(request: Request, issuance_id: str, attest_unused: str = Form("")) -
 
 
 def _with_code(request: Request, issuance_id: str) -> IssuanceRecord | None:
-    console = console_of(request)
     record = _record(request, issuance_id)
-    if record is None:
-        return None
-    record = current_record(console.runtime, record)
-    if not record.state.holds_code:
-        return None
-    return console.runtime.ledger.get(issuance_id, with_code=True)
+    return None if record is None else record_with_code(console_of(request).runtime, record)
 
 
 @router.get("/demandes/{issuance_id}/fiche", response_class=HTMLResponse)
@@ -223,10 +219,7 @@ def handout(request: Request, issuance_id: str, lang: str = "fr", paper: str = "
         return render(request, "error.html", status_code=409,
                       message=console_text(locale_of(request), "code.expired"))
     console_of(request).audit(session.practitioner.national_id, "console_handout", issuance_id)
-    sheet_locale = "en" if lang == "en" else "fr"
-    return render(request, "screens/handout.html", record=record,
-                  paper="a4" if paper == "a4" else "a5",
-                  sheet=get_texts(sheet_locale).handout(record), sheet_locale=sheet_locale)
+    return render(request, "screens/handout.html", **handout_page(record, lang, paper))
 
 
 @router.get("/demandes/{issuance_id}/fiche.pdf")
@@ -239,11 +232,7 @@ def handout_as_pdf(request: Request, issuance_id: str, lang: str = "fr",
                       message=console_text(locale_of(request), "code.expired"))
     console_of(request).audit(session.practitioner.national_id, "console_handout_pdf",
                               issuance_id)
-    sheet = get_texts("en" if lang == "en" else "fr").handout(record)
-    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5",
-                       creator="prostop-plugin console")
-    return Response(data, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="code-stopcovid-{issuance_id}.pdf"'})
+    return handout_pdf_response(record, lang, paper, creator="prostop-plugin console")
 
 
 # -- history: searched in memory, never indexed in clear -------------------------------------------

@@ -2,9 +2,10 @@
 one set of view models (:mod:`.views`: the code card, the confirmation dialog), of Jinja2
 templates (``screens/macros.html``: the card, the dialog, the handout sheet;
 ``screens/handout.html``: the handout page), of static files (``screens.css``, ``screens.js``,
-``handout.css``, the code font), the PDF handout (:mod:`.handout_pdf`), and the forms' CSRF
-protection (:mod:`.csrf`). A host serves them through :mod:`.web`; its words come from its own
-catalog, then :mod:`prostop_plugin.texts.screens`.
+``handout.css``, the code font), the PDF handout (:mod:`.handout_pdf`), the handout's page and
+PDF as a host's routes serve them (:mod:`.handout`), and the forms' CSRF protection
+(:mod:`.csrf`). A host serves them through :mod:`.web`; its words come from its own catalog,
+then :mod:`prostop_plugin.texts.screens`.
 
 Nothing here imports the web stack (Jinja2, Starlette, fpdf2) until it is used.
 """
@@ -17,6 +18,7 @@ from prostop_plugin.screens.csrf import (
     csrf_token_of,
     keyed_token,
 )
+from prostop_plugin.screens.handout import handout_page, handout_pdf_response, record_with_code
 from prostop_plugin.screens.handout_pdf import handout_pdf, latin1
 from prostop_plugin.screens.views import (
     CodeCard,
@@ -45,9 +47,12 @@ __all__ = [
     "day_text",
     "dialog_for",
     "group_code",
+    "handout_page",
     "handout_pdf",
+    "handout_pdf_response",
     "keyed_token",
     "latin1",
+    "record_with_code",
     "screen_environment",
     "screen_static_files",
     "source_label",

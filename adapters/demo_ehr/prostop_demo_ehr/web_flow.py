@@ -35,7 +35,9 @@ from prostop_plugin import (
     IssuanceState,
     current_record,
     get_texts,
-    handout_pdf,
+    handout_page,
+    handout_pdf_response,
+    record_with_code,
 )
 
 router = APIRouter()
@@ -137,11 +139,8 @@ def state(request: Request, issuance_id: str) -> JSONResponse:
 
 
 def _with_code(request: Request, issuance_id: str) -> IssuanceRecord | None:
-    ehr = ehr_of(request)
-    record = current_record(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
-    if not record.state.holds_code:
-        return None
-    return ehr.runtime.ledger.get(issuance_id, with_code=True)
+    runtime = ehr_of(request).runtime
+    return record_with_code(runtime, runtime.ledger.get(issuance_id))
 
 
 @router.get("/issuances/{issuance_id}/handout", response_class=HTMLResponse)
@@ -153,10 +152,7 @@ def handout(request: Request, issuance_id: str, lang: str = "fr",
     if record is None:
         return render(request, "error.html", status_code=409,
                       message=ui_text(locale_of(request), "code.expired"))
-    sheet_locale = "en" if lang == "en" else "fr"
-    return render(request, "screens/handout.html", record=record,
-                  paper="a4" if paper == "a4" else "a5",
-                  sheet=get_texts(sheet_locale).handout(record), sheet_locale=sheet_locale)
+    return render(request, "screens/handout.html", **handout_page(record, lang, paper))
 
 
 @router.get("/issuances/{issuance_id}/handout.pdf")
@@ -167,10 +163,7 @@ def handout_as_pdf(request: Request, issuance_id: str, lang: str = "fr",
     if record is None:
         return render(request, "error.html", status_code=409,
                       message=ui_text(locale_of(request), "code.expired"))
-    sheet = get_texts("en" if lang == "en" else "fr").handout(record)
-    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5", creator="prostop-demo-ehr")
-    return Response(data, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="code-stopcovid-{issuance_id}.pdf"'})
+    return handout_pdf_response(record, lang, paper, creator="prostop-demo-ehr")
 
 
 # -- requests from channels without a screen -----------------------------------------------------
