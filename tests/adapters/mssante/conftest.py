@@ -12,7 +12,7 @@ import pytest
 from prostop_mssante.service import MailboxService
 from prostop_mssante.settings import MssanteSettings, load_mssante_settings
 from prostop_plugin.app import Prostop
-from tests.adapters.hl7v2_mllp.pki import Pki, make_pki
+from prostop_plugin.simulator.pki import Pki, make_pki
 from tests.adapters.mssante.helpers import mssante_section, open_runtime
 from tests.adapters.mssante.servers import (
     AIOSMTPD_WARNING,

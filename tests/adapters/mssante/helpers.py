@@ -19,7 +19,7 @@ from imapclient import IMAPClient
 from prostop_mssante.plugin import MssantePlugin
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
-from tests.adapters.hl7v2_mllp.pki import Pki
+from prostop_plugin.simulator.pki import Pki
 from tests.adapters.mssante.servers import PASSWORD, Dovecot, SmtpSink
 from tests.corpus_location import CORPUS
 
