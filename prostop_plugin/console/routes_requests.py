@@ -106,7 +106,7 @@ def request_page(request: Request, issuance_id: str) -> Response:
     if record is None:
         return _not_found(request)
     dialog = dialog_for(console.runtime, record, locale,
-                        refusal=console.take_refusal(issuance_id))
+                        refusal=console.refusals.take(issuance_id))
     card = code_card(console.runtime, record, locale)
     return render(request, "request.html", record=record, card=card, dialog=dialog)
 
@@ -149,7 +149,7 @@ def decide(
         console.runtime.engine.decide(issuance_id, decision, advance=False)
     except ConfirmationRefused as refused:
         console.audit(who, "console_decision_refused", issuance_id, detail=refused.what[:200])
-        console.remember_refusal(issuance_id, refused.fr if locale == "fr" else refused.what)
+        console.refusals.remember(issuance_id, refused.fr if locale == "fr" else refused.what)
         return redirect(page)
     except InvalidTransition:
         return redirect(page)  # decided meanwhile, elsewhere: the page shows the outcome

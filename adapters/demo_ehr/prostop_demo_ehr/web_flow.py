@@ -83,7 +83,7 @@ def decide(
     try:
         ehr.runtime.engine.decide(issuance_id, decision, advance=False)
     except ConfirmationRefused as refused:
-        ehr.remember_refusal(issuance_id, refused.text(locale))
+        ehr.refusals.remember(issuance_id, refused.text(locale))
         return redirect(f"{page}?dialog={issuance_id}")
     except InvalidTransition:  # decided meanwhile, elsewhere: the page shows the outcome
         return redirect(_landing(page, issuance_id))
@@ -183,7 +183,7 @@ def pending(request: Request, dialog: str | None = None, done: str | None = None
     shown = None
     if dialog:
         shown = dialog_for(ehr.runtime, ehr.runtime.ledger.get(dialog), locale,
-                           refusal=ehr.take_refusal(dialog))
+                           refusal=ehr.refusals.take(dialog))
     decided, ecps = None, []
     if done:  # the request just decided here: its progress, then its code
         decided = code_card(ehr.runtime, ehr.runtime.ledger.get(done), locale)
