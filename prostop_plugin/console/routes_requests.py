@@ -21,7 +21,6 @@ from prostop_plugin.console.web import (
 )
 from prostop_plugin.errors import ConfirmationRefused, InvalidTransition, IssuanceNotFound
 from prostop_plugin.models import (
-    ConfirmationDecision,
     ConfirmationRequest,
     IssuanceRecord,
     IssuanceState,
@@ -30,6 +29,7 @@ from prostop_plugin.screens import (
     code_card,
     current_record,
     day_text,
+    decision_from_form,
     dialog_for,
     handout_page,
     handout_pdf_response,
@@ -133,17 +133,10 @@ def decide(
     if _record(request, issuance_id) is None:
         return _not_found(request)
     page = f"/demandes/{issuance_id}"
-    approved = action == "approve"
-    try:
-        symptom_onset = date.fromisoformat(onset) if onset and approved else None
-    except ValueError:
-        symptom_onset = None
-    decision = ConfirmationDecision(
-        approved=approved, practitioner=session.practitioner,
-        qr_unavailable_attested=qr_unavailable is not None,
-        rtpcr_positive_attested=rtpcr_positive is not None,
-        symptom_onset=symptom_onset, decline_reason=reason.strip()[:500] or None,
-    )
+    decision = decision_from_form(
+        session.practitioner, action=action, qr_unavailable=qr_unavailable,
+        rtpcr_positive=rtpcr_positive, onset=onset, reason=reason, max_reason=500)
+    approved = decision.approved
     who = session.practitioner.national_id
     try:
         console.runtime.engine.decide(issuance_id, decision, advance=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -28,12 +27,12 @@ from prostop_demo_ehr.web_common import (
     session_of,
 )
 from prostop_plugin import (
-    ConfirmationDecision,
     ConfirmationRefused,
     InvalidTransition,
     IssuanceRecord,
     IssuanceState,
     current_record,
+    decision_from_form,
     get_texts,
     handout_page,
     handout_pdf_response,
@@ -69,17 +68,8 @@ def decide(
     practitioner = practitioner_of(request)
     ehr, locale = ehr_of(request), locale_of(request)
     page = _path_only(back)
-    approved = action == "approve"
-    try:
-        symptom_onset = date.fromisoformat(onset) if onset and approved else None
-    except ValueError:
-        symptom_onset = None
-    decision = ConfirmationDecision(
-        approved=approved, practitioner=practitioner,
-        qr_unavailable_attested=qr_unavailable is not None,
-        rtpcr_positive_attested=rtpcr_positive is not None,
-        symptom_onset=symptom_onset, decline_reason=reason.strip() or None,
-    )
+    decision = decision_from_form(practitioner, action=action, qr_unavailable=qr_unavailable,
+                                  rtpcr_positive=rtpcr_positive, onset=onset, reason=reason)
     try:
         ehr.runtime.engine.decide(issuance_id, decision, advance=False)
     except ConfirmationRefused as refused:
@@ -87,7 +77,7 @@ def decide(
         return redirect(f"{page}?dialog={issuance_id}")
     except InvalidTransition:  # decided meanwhile, elsewhere: the page shows the outcome
         return redirect(_landing(page, issuance_id))
-    if approved:
+    if decision.approved:
         ehr.advance_later(issuance_id, session_of(request))
     return redirect(_landing(page, issuance_id))
 
