@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from prostop_demo_ehr.plugin import DemoEhrPlugin
 from prostop_demo_ehr.service import EhrWebService
@@ -21,6 +22,7 @@ from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
 from prostop_plugin.simulator import RunningSimulator, run_in_thread
 from tests.corpus_location import CORPUS
+from tests.fixtures.browser import french_context
 from tests.fixtures.simulator import code_service_settings, psc_settings, simulator_options
 
 #: the shared corpus's dates: its files are eligible "as of" this day
@@ -88,6 +90,14 @@ def started_ehr(folder: Path, simulator: RunningSimulator,
     finally:
         runtime.close()
         plugin.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page of a fresh browser context (a fresh login), on a desktop's screen."""
+    context = french_context(browser, 1280, 900)
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="session")
