@@ -20,6 +20,7 @@ templates and static files (``screen_environment``, ``screen_static_files``), th
 See docs/vendors.md for a walkthrough and docs/architecture.md for the package map.
 """
 
+from prostop_plugin.adapter_plugin import AdapterPlugin
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import (
     CodeServiceSettings,
@@ -56,7 +57,15 @@ from prostop_plugin.errors import (
     TokenRefused,
     UnsafeXMLError,
 )
+from prostop_plugin.file_intake import (
+    IntakeOutcome,
+    IntakeResult,
+    as_received,
+    reader_failure,
+    record_received,
+)
 from prostop_plugin.fileio import write_atomically
+from prostop_plugin.filenames import display_name, is_ignored_name
 from prostop_plugin.hooks import BackgroundService, hookimpl, hookspec
 from prostop_plugin.host_api import Recorded
 from prostop_plugin.input_limits import MAX_FILE_BYTES
@@ -96,18 +105,24 @@ from prostop_plugin.screens import (
     CodeCard,
     CsrfGuard,
     Dialog,
+    Refusals,
     ScreenPaths,
     code_card,
     csrf_token_of,
     current_record,
+    decision_from_form,
     dialog_for,
+    handout_page,
     handout_pdf,
+    handout_pdf_response,
     latin1,
+    record_with_code,
     screen_environment,
     screen_static_files,
     source_label,
     still_valid_notice,
 )
+from prostop_plugin.server_thread import ServerDidNotStart, ServerThread
 from prostop_plugin.telemetry import metrics
 from prostop_plugin.texts import ConfirmationText, Handout, Message, get_texts
 from prostop_plugin.texts.formatting import format_date, format_datetime, in_paris
@@ -120,6 +135,7 @@ __all__ = [
     "PARIS",
     "AccessToken",
     "AdapterInfo",
+    "AdapterPlugin",
     "AuditError",
     "BackgroundService",
     "CibaTokenSource",
@@ -151,6 +167,8 @@ __all__ = [
     "ImagingFinding",
     "IncompleteInputError",
     "InputError",
+    "IntakeOutcome",
+    "IntakeResult",
     "InvalidTransition",
     "IssuanceNotFound",
     "IssuanceRecord",
@@ -172,8 +190,11 @@ __all__ = [
     "ProstopError",
     "RecordNote",
     "Recorded",
+    "Refusals",
     "ResultCorrection",
     "ScreenPaths",
+    "ServerDidNotStart",
+    "ServerThread",
     "Settings",
     "SymptomEvidence",
     "TokenError",
@@ -182,28 +203,37 @@ __all__ = [
     "WriteBackReceipt",
     "WriteBackSettings",
     "__version__",
+    "as_received",
     "build_cda_note",
     "build_hprim_report",
     "build_record_note",
     "code_card",
     "csrf_token_of",
     "current_record",
+    "decision_from_form",
     "dialog_for",
+    "display_name",
     "format_date",
     "format_datetime",
     "get_texts",
+    "handout_page",
     "handout_pdf",
+    "handout_pdf_response",
     "hookimpl",
     "hookspec",
     "host_text",
     "in_paris",
     "is_covid_relevant",
+    "is_ignored_name",
     "latin1",
     "load_settings",
     "metrics",
     "new_binding_message",
     "parse_adapter_section",
     "read_bytes",
+    "reader_failure",
+    "record_received",
+    "record_with_code",
     "screen_environment",
     "screen_static_files",
     "sniff_format",

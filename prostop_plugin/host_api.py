@@ -80,6 +80,18 @@ class _Step:
     run: Callable[[], object]
 
 
+def resume_once(engine: IssuanceEngine, who: str) -> None:
+    """Advance every unfinished issuance once (due write-backs, expiries, orphans); never
+    raises, so that a ticker or a worker loop (``who``, in the log) carries on: the next tick
+    may succeed."""
+    try:
+        engine.resume()  # sets a damaged row aside itself
+    except ProstopError as exc:  # the ledger itself unreadable: try again at the next tick
+        log.error("%s: %s", who, exc.one_line())
+    except Exception:
+        log.exception("%s: unexpected error; trying again at the next tick", who)
+
+
 class RuntimeWorker:
     """The runtime's own threads: issuance steps handed over by the host API, and the
     optional resume ticker. Threads start on first use; :meth:`close` stops them."""
@@ -181,12 +193,7 @@ class RuntimeWorker:
 
     def tick(self) -> None:
         """Advance every unfinished issuance once: due write-backs, expiries, orphans."""
-        try:
-            self.engine.resume()  # sets a damaged row aside itself
-        except ProstopError as exc:  # the ledger itself unreadable: try again at the next tick
-            log.error("resume: %s", exc.one_line())
-        except Exception:  # never let the ticker die: the next tick may succeed
-            log.exception("resume: unexpected error; trying again at the next tick")
+        resume_once(self.engine, "resume")
 
     # -- closing -----------------------------------------------------------------------------
 

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from prostop_plugin.eligibility import is_covid_relevant
 from prostop_plugin.errors import InputError, ProstopError
+from prostop_plugin.file_intake import corrected_results
+from prostop_plugin.filenames import display_name, is_ignored_name
 from prostop_plugin.input_limits import MAX_FILE_BYTES
-from prostop_plugin.models import DiagnosisEvent, LabResult, ResultCorrection
+from prostop_plugin.models import DiagnosisEvent
 from prostop_plugin.readers import read_bytes
 from prostop_plugin.values import PARIS
 
@@ -40,22 +42,9 @@ __all__ = [
     "ReplaySummary",
     "ResumeMarker",
     "Unreadable",
-    "display_path",
     "find_files",
-    "is_ignored",
     "replay",
 ]
-
-#: names still being written by their sender, or not lab files at all (as the file drop)
-PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", ".download")
-SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
-
-
-def is_ignored(name: str) -> bool:
-    lowered = name.lower()
-    return (name.startswith((".", "~$")) or lowered.endswith(PARTIAL_SUFFIXES)
-            or lowered in SYSTEM_FILES)
-
 
 class ReplayProgress(Protocol):
     """Told how far the replay is (a progress bar on a terminal, lines otherwise)."""
@@ -114,24 +103,6 @@ class FileDone:
 IRRELEVANT = FileDone("irrelevant")
 
 
-def display_path(path: Path) -> str:
-    """A path as people can read it, whatever its bytes: a name that is not UTF-8 (a Latin-1
-    ``résultat.hl7`` from a French Windows share) is read as Windows-1252, its Latin-1
-    superset; other bytes and control characters are shown as escapes (``\\x81``, ``\\n``)."""
-    raw = os.fsencode(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")
-        except UnicodeDecodeError:
-            text = raw.decode("utf-8", "backslashreplace")
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
-
-
 def _since_instant(since: date) -> float:
     return datetime.combine(since, time(0), PARIS).timestamp()
 
@@ -140,7 +111,7 @@ def _walk(root: Path) -> Iterator[Path]:
     for folder, dirs, names in os.walk(root):  # symbolic links to folders are not followed
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
-            if not is_ignored(name):
+            if not is_ignored_name(name):
                 yield Path(folder) / name
 
 
@@ -153,7 +124,7 @@ def find_files(roots: Sequence[Path]) -> list[tuple[Path, os.stat_result]]:
     found: dict[Path, os.stat_result] = {}
     for root in roots:
         if not root.exists():
-            raise InputError("no such file or folder", where=display_path(root),
+            raise InputError("no such file or folder", where=display_name(root),
                              fix="check the path")
         for path in _walk(root) if root.is_dir() else iter([root]):
             try:
@@ -203,13 +174,8 @@ class ResumeMarker:
         self.path.unlink(missing_ok=True)
 
 
-def _corrections(event: DiagnosisEvent) -> list[ResultCorrection]:
-    return [ResultCorrection(source=event.source, patient=event.patient, result=item)
-            for item in event.evidence if isinstance(item, LabResult) and item.status in ("C", "D")]
-
-
 def _read(path: Path, size: int, adapter: str) -> list[DiagnosisEvent]:
-    shown = display_path(path)
+    shown = display_name(path)
     if size > MAX_FILE_BYTES:
         raise InputError(f"the file is larger than {MAX_FILE_BYTES} bytes", where=shown,
                          fix="check that it is really a lab report; split a batch")
@@ -234,7 +200,7 @@ def _record(prostop: Prostop, events: list[DiagnosisEvent]) -> FileDone:
         if record is None:
             raise ProstopError("no plugin stored the event (is the issuance plugin off?)")
         ids.append(record.id)
-        for correction in _corrections(event):
+        for correction in corrected_results(event):
             prostop.hooks.result_corrected(correction)
     return FileDone("recorded", stored, known, tuple(ids))
 
@@ -284,7 +250,7 @@ def replay(
                     events = _read(path, status.st_size, adapter)
                 except InputError as exc:
                     summary.read += 1
-                    summary.unreadable.append(Unreadable(display_path(path), exc.one_line()))
+                    summary.unreadable.append(Unreadable(display_name(path), exc.one_line()))
                 else:
                     relevant = [e for e in events if is_covid_relevant(e.evidence, policy)]
                     done = _record(prostop, relevant) if relevant else IRRELEVANT

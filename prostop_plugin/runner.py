@@ -14,20 +14,15 @@ from collections.abc import Callable
 from types import FrameType
 
 from prostop_plugin.app import Prostop
-from prostop_plugin.errors import ProstopError
 from prostop_plugin.hooks import BackgroundService
+from prostop_plugin.host_api import resume_once
 from prostop_plugin.metrics_service import MetricsService
 
 log = logging.getLogger(__name__)
 
 
 def worker_tick(prostop: Prostop) -> None:
-    try:
-        prostop.engine.resume()  # sets a damaged row aside itself
-    except ProstopError as exc:  # the ledger itself unreadable: try again at the next tick
-        log.error("worker: %s", exc.one_line())
-    except Exception:  # never let the loop die: the next tick may succeed
-        log.exception("worker: unexpected error; trying again at the next tick")
+    resume_once(prostop.engine, "worker")
 
 
 def announce_now(line: str) -> None:

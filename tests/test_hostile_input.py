@@ -22,7 +22,7 @@ from prostop_plugin.errors import InputError, ProstopError
 from prostop_plugin.hl7.cda import read_cda
 from prostop_plugin.readers import read_bytes, read_json_events
 from tests.corpus_location import CORPUS
-from tests.fixtures.fuzzing import fuzz, mutate, only_typed_errors
+from tests.fixtures.fuzzing import fuzz, json_paths, mutate, only_typed_errors
 
 EVENTS = Path(__file__).parent / "events"
 JSON_SEEDS = [p.read_bytes() for p in sorted(EVENTS.glob("*.json")) if p.name != "expected.json"]
@@ -76,24 +76,13 @@ JSON_VALUES = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            found += _paths(inner, (*prefix, key))
-    elif isinstance(value, list):
-        for index, inner in enumerate(value):
-            found += _paths(inner, (*prefix, index))
-    return found
-
-
 @fuzz(150)
 @given(st.sampled_from(JSON_SEEDS), st.data())
 def test_events_with_any_value_anywhere_give_events_or_input_errors(
     seed: bytes, data: st.DataObject
 ) -> None:
     event = json.loads(seed)
-    path = data.draw(st.sampled_from(_paths(event)[1:]))
+    path = data.draw(st.sampled_from(json_paths(event)[1:]))
     target = event
     for step in path[:-1]:
         target = target[step]

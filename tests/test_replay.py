@@ -13,8 +13,9 @@ import pytest
 from prostop_plugin import hookimpl
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import InputError
+from prostop_plugin.filenames import display_name
 from prostop_plugin.models import IssuanceRecord, IssuanceState
-from prostop_plugin.replay import ReplaySummary, ResumeMarker, display_path, replay
+from prostop_plugin.replay import ReplaySummary, ResumeMarker, replay
 from tests.fixtures.backlog import Backlog, message, write_backlog
 from tests.fixtures.builders import settings_for
 
@@ -154,7 +155,7 @@ def test_names_that_are_not_files_lab_results_or_utf8(prostop: Prostop, tmp_path
     assert summary.found == 2 and summary.events_stored == 1
     [unreadable] = summary.unreadable
     assert unreadable.where.endswith("cassé.hl7") and "cassé.hl7" in unreadable.reason
-    assert display_path(Path(os.fsdecode(b"/x/a\nb\x81.hl7"))) == "/x/a\\nb\\x81.hl7"
+    assert display_name(Path(os.fsdecode(b"/x/a\nb\x81.hl7"))) == "/x/a\\nb\\x81.hl7"
 
 
 def test_a_missing_folder_is_an_input_error(prostop: Prostop, tmp_path: Path) -> None:

@@ -75,16 +75,7 @@ class AuditTable:
         fields["prev_hash"] = last_hash
         fields["hash"] = entry_hash(fields)
         fields["signature"] = b64encode(self.keyring.sign(fields["hash"].encode("ascii")))
-        tx.execute(
-            "INSERT INTO audit (seq, at, actor, action, issuance_id, episode, details, "
-            "prev_hash, hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (fields["seq"], fields["at"], fields["actor"], fields["action"],
-             fields["issuance_id"], fields["episode"],
-             canonical(fields["details"]).decode("ascii"), fields["prev_hash"],
-             fields["hash"], fields["signature"]),
-        )
-        tx.state[_TAIL] = (fields["seq"], fields["hash"])
-        tx.state[_DIRTY] = True
+        self._insert(tx, fields)
         tx.before_commit("audit-head", self._seal)
         return AuditEntry.from_fields(fields)
 
@@ -103,6 +94,20 @@ class AuditTable:
         entry = self.append(tx, actor="system", action="event_stored",
                             issuance_id=issuance_id, episode=episode)
         return entry.seq
+
+    @staticmethod
+    def _insert(tx: Transaction, fields: Mapping[str, Any]) -> None:
+        """One entry into the table; it is the chain's new tail, the head to sign anew."""
+        tx.execute(
+            "INSERT INTO audit (seq, at, actor, action, issuance_id, episode, details, "
+            "prev_hash, hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (fields["seq"], fields["at"], fields["actor"], fields["action"],
+             fields["issuance_id"], fields["episode"],
+             canonical(fields["details"]).decode("ascii"), fields["prev_hash"],
+             fields["hash"], fields["signature"]),
+        )
+        tx.state[_TAIL] = (fields["seq"], fields["hash"])
+        tx.state[_DIRTY] = True
 
     def _tail(self, tx: Transaction) -> tuple[int, str]:
         tail: tuple[int, str] | None = tx.state.get(_TAIL)
@@ -130,16 +135,7 @@ class AuditTable:
         """Copy verified entries of the file log, as they are (same numbers, hashes and
         signatures), into an empty table; the head is signed anew at commit."""
         for fields in entries:
-            tx.execute(
-                "INSERT INTO audit (seq, at, actor, action, issuance_id, episode, details, "
-                "prev_hash, hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (fields["seq"], fields["at"], fields["actor"], fields["action"],
-                 fields["issuance_id"], fields["episode"],
-                 canonical(fields["details"]).decode("ascii"), fields["prev_hash"],
-                 fields["hash"], fields["signature"]),
-            )
-            tx.state[_TAIL] = (fields["seq"], fields["hash"])
-            tx.state[_DIRTY] = True
+            self._insert(tx, fields)
         if entries:
             tx.before_commit("audit-head", self._seal)
 

@@ -21,7 +21,6 @@ from prostop_plugin.console.web import (
 )
 from prostop_plugin.errors import ConfirmationRefused, InvalidTransition, IssuanceNotFound
 from prostop_plugin.models import (
-    ConfirmationDecision,
     ConfirmationRequest,
     IssuanceRecord,
     IssuanceState,
@@ -30,8 +29,11 @@ from prostop_plugin.screens import (
     code_card,
     current_record,
     day_text,
+    decision_from_form,
     dialog_for,
-    handout_pdf,
+    handout_page,
+    handout_pdf_response,
+    record_with_code,
     source_label,
 )
 from prostop_plugin.texts import get_texts
@@ -104,7 +106,7 @@ def request_page(request: Request, issuance_id: str) -> Response:
     if record is None:
         return _not_found(request)
     dialog = dialog_for(console.runtime, record, locale,
-                        refusal=console.take_refusal(issuance_id))
+                        refusal=console.refusals.take(issuance_id))
     card = code_card(console.runtime, record, locale)
     return render(request, "request.html", record=record, card=card, dialog=dialog)
 
@@ -131,23 +133,16 @@ def decide(
     if _record(request, issuance_id) is None:
         return _not_found(request)
     page = f"/demandes/{issuance_id}"
-    approved = action == "approve"
-    try:
-        symptom_onset = date.fromisoformat(onset) if onset and approved else None
-    except ValueError:
-        symptom_onset = None
-    decision = ConfirmationDecision(
-        approved=approved, practitioner=session.practitioner,
-        qr_unavailable_attested=qr_unavailable is not None,
-        rtpcr_positive_attested=rtpcr_positive is not None,
-        symptom_onset=symptom_onset, decline_reason=reason.strip()[:500] or None,
-    )
+    decision = decision_from_form(
+        session.practitioner, action=action, qr_unavailable=qr_unavailable,
+        rtpcr_positive=rtpcr_positive, onset=onset, reason=reason, max_reason=500)
+    approved = decision.approved
     who = session.practitioner.national_id
     try:
         console.runtime.engine.decide(issuance_id, decision, advance=False)
     except ConfirmationRefused as refused:
         console.audit(who, "console_decision_refused", issuance_id, detail=refused.what[:200])
-        console.remember_refusal(issuance_id, refused.fr if locale == "fr" else refused.what)
+        console.refusals.remember(issuance_id, refused.fr if locale == "fr" else refused.what)
         return redirect(page)
     except InvalidTransition:
         return redirect(page)  # decided meanwhile, elsewhere: the page shows the outcome
@@ -204,14 +199,8 @@ def reissue(request: Request, issuance_id: str, attest_unused: str = Form("")) -
 
 
 def _with_code(request: Request, issuance_id: str) -> IssuanceRecord | None:
-    console = console_of(request)
     record = _record(request, issuance_id)
-    if record is None:
-        return None
-    record = current_record(console.runtime, record)
-    if not record.state.holds_code:
-        return None
-    return console.runtime.ledger.get(issuance_id, with_code=True)
+    return None if record is None else record_with_code(console_of(request).runtime, record)
 
 
 @router.get("/demandes/{issuance_id}/fiche", response_class=HTMLResponse)
@@ -223,10 +212,7 @@ def handout(request: Request, issuance_id: str, lang: str = "fr", paper: str = "
         return render(request, "error.html", status_code=409,
                       message=console_text(locale_of(request), "code.expired"))
     console_of(request).audit(session.practitioner.national_id, "console_handout", issuance_id)
-    sheet_locale = "en" if lang == "en" else "fr"
-    return render(request, "screens/handout.html", record=record,
-                  paper="a4" if paper == "a4" else "a5",
-                  sheet=get_texts(sheet_locale).handout(record), sheet_locale=sheet_locale)
+    return render(request, "screens/handout.html", **handout_page(record, lang, paper))
 
 
 @router.get("/demandes/{issuance_id}/fiche.pdf")
@@ -239,11 +225,7 @@ def handout_as_pdf(request: Request, issuance_id: str, lang: str = "fr",
                       message=console_text(locale_of(request), "code.expired"))
     console_of(request).audit(session.practitioner.national_id, "console_handout_pdf",
                               issuance_id)
-    sheet = get_texts("en" if lang == "en" else "fr").handout(record)
-    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5",
-                       creator="prostop-plugin console")
-    return Response(data, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="code-stopcovid-{issuance_id}.pdf"'})
+    return handout_pdf_response(record, lang, paper, creator="prostop-plugin console")
 
 
 # -- history: searched in memory, never indexed in clear -------------------------------------------

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -13,13 +11,12 @@ import uvicorn
 from prostop_plugin.config import is_loopback, split_listen
 from prostop_plugin.console.web import Console, create_app
 from prostop_plugin.errors import ConfigError
+from prostop_plugin.server_thread import ServerDidNotStart, ServerThread
 
 if TYPE_CHECKING:
     from prostop_plugin.app import Prostop
 
 log = logging.getLogger(__name__)
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
 
 
 def check_console_settings(runtime: Prostop) -> tuple[str, int]:
@@ -53,8 +50,7 @@ class ConsoleService:
         self.runtime = runtime
         self.host, self.port = check_console_settings(runtime)
         self.console: Console | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: ServerThread | None = None
         config = runtime.settings.console
         self.name = f"console {config.base_url()}"
 
@@ -68,42 +64,25 @@ class ConsoleService:
             log_level="warning", access_log=False, timeout_graceful_shutdown=1,
             server_header=False, **tls,  # type: ignore[arg-type]
         ))
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            try:
-                server.run()
-            except BaseException as exc:  # SystemExit when the port is taken
-                failure.append(exc)
-
-        thread = threading.Thread(target=serve, name="prostop-console", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            if failure or not thread.is_alive():
-                self.console.close()
-                raise ConfigError(f"the console could not start on {self.host}:{self.port}",
-                                  where="[console] listen",
-                                  fix="is the port taken by another program?")
-            if time.monotonic() > deadline:
-                server.should_exit = True
+        try:
+            self._running = ServerThread.start(server, "prostop-console")
+        except ServerDidNotStart as exc:
+            if exc.timed_out:
                 raise ConfigError(f"the console did not start on {self.host}:{self.port}",
-                                  where="[console] listen")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+                                  where="[console] listen") from None
+            self.console.close()
+            raise ConfigError(f"the console could not start on {self.host}:{self.port}",
+                              where="[console] listen",
+                              fix="is the port taken by another program?") from None
 
     @property
     def bound_port(self) -> int:
-        assert self._server is not None
-        return int(self._server.servers[0].sockets[0].getsockname()[1])
+        assert self._running is not None
+        return self._running.port
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(STOP_TIMEOUT)
-            if self._thread.is_alive():
-                self._server.force_exit = True
-                self._thread.join(STOP_TIMEOUT)
+        if self._running is not None:
+            self._running.stop()
         if self.console is not None:
             self.console.close()
             self.console = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +32,12 @@ from prostop_plugin.console.sessions import RateLimiter, Session, SessionStore
 from prostop_plugin.errors import ProstopError
 from prostop_plugin.models import Locale
 from prostop_plugin.psc import CibaTokenSource, HostTokenStore
-from prostop_plugin.screens import ScreenPaths, screen_environment, screen_static_files
+from prostop_plugin.screens import (
+    Refusals,
+    ScreenPaths,
+    screen_environment,
+    screen_static_files,
+)
 from prostop_plugin.texts.console import console_text
 
 if TYPE_CHECKING:
@@ -84,8 +88,7 @@ class Console:
         self.ciba = CibaTokenSource(self.settings.psc,
                                     self.settings.eligibility.allowed_professions)
         self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prostop-console")
-        self._refusals: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self.refusals = Refusals()  # a refusal shown in the dialog once
         self.patient_links = PatientLinks()  # a CDS Hooks card's link to "this patient"
 
     # -- audit: every action with the practitioner's national id
@@ -126,16 +129,6 @@ class Console:
 
     def submit(self, action: Callable[[], object]) -> None:
         self._jobs.submit(action)
-
-    # -- a refusal shown in the dialog once
-
-    def remember_refusal(self, issuance_id: str, text: str) -> None:
-        with self._lock:
-            self._refusals[issuance_id] = text
-
-    def take_refusal(self, issuance_id: str) -> str | None:
-        with self._lock:
-            return self._refusals.pop(issuance_id, None)
 
     def close(self) -> None:
         self.sessions.close_all()

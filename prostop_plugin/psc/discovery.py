@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from prostop_plugin.config import PSCSettings
 from prostop_plugin.errors import TokenError
@@ -29,17 +29,8 @@ class PSCEndpoints:
     end_session_endpoint: str | None = None
 
 
-class _Discovery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    issuer: str
-    backchannel_authentication_endpoint: str
-    token_endpoint: str
-    userinfo_endpoint: str
-    jwks_uri: str
-    introspection_endpoint: str | None = None
-    authorization_endpoint: str | None = None
-    end_session_endpoint: str | None = None
+#: reads the document: the fields above, other members ignored
+_DISCOVERY = TypeAdapter(PSCEndpoints)
 
 
 def discover(client: httpx.Client, issuer: str) -> PSCEndpoints:
@@ -56,7 +47,7 @@ def discover(client: httpx.Client, issuer: str) -> PSCEndpoints:
     try:
         response = client.get(url)
         response.raise_for_status()
-        found = _Discovery.model_validate_json(response.content)
+        found = _DISCOVERY.validate_json(response.content)
     except httpx.HTTPError as exc:
         raise TokenError(f"Pro Santé Connect discovery failed: {exc}", where=url, fix=fix) from None
     except ValidationError as exc:
@@ -69,7 +60,7 @@ def discover(client: httpx.Client, issuer: str) -> PSCEndpoints:
             f"the discovery document is for issuer {found.issuer}", where=url,
             fix="set [psc] issuer to exactly that value, or check the proxy's configuration",
         )
-    return PSCEndpoints(**found.model_dump())
+    return found
 
 
 def psc_client(settings: PSCSettings) -> httpx.Client:

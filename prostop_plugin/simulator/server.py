@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 import signal
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +18,12 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from prostop_plugin.config import PSC_REALM_PATH
+from prostop_plugin.server_thread import ServerDidNotStart, ServerThread
 from prostop_plugin.simulator.app import create_app, simulator_state
 from prostop_plugin.simulator.faults import ADMIN_PREFIX, TRANSPORT_EXTENSION
 from prostop_plugin.simulator.options import Fault, SimulatorOptions, parse_fault
 from prostop_plugin.simulator.requestlog import read_request_log
 from prostop_plugin.simulator.state import SimulatorState
-
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
 
 
 class SimulatorProtocol(H11Protocol):
@@ -99,12 +95,9 @@ class ForegroundServer(uvicorn.Server):
 class RunningSimulator:
     """A simulator served from a background thread; a context manager that stops it on exit."""
 
-    def __init__(
-        self, app: FastAPI, server: uvicorn.Server, thread: threading.Thread, scheme: str
-    ) -> None:
+    def __init__(self, app: FastAPI, running: ServerThread, scheme: str) -> None:
         self.app = app
-        self._server = server
-        self._thread = thread
+        self._running = running
         self._scheme = scheme
 
     @property
@@ -113,13 +106,12 @@ class RunningSimulator:
 
     @property
     def port(self) -> int:
-        sockets = self._server.servers[0].sockets
-        return int(sockets[0].getsockname()[1])
+        return self._running.port
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``: what ``[code_service] base_url`` points at."""
-        host = self._server.config.host
+        host = self._running.server.config.host
         return f"{self._scheme}://{host}:{self.port}"
 
     @property
@@ -152,11 +144,7 @@ class RunningSimulator:
     def stop(self) -> None:
         """Stop serving and wait (bounded) for the thread; safe to call twice."""
         self.state.stopping.set()
-        self._server.should_exit = True
-        self._thread.join(STOP_TIMEOUT)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(STOP_TIMEOUT)
+        self._running.stop()
 
     def __enter__(self) -> RunningSimulator:
         return self
@@ -179,22 +167,11 @@ def run_in_thread(
     """
     app = create_app(options)
     server = uvicorn.Server(uvicorn_config(app, host, port, log_level, tls))
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            server.run()
-        except BaseException as exc:  # SystemExit from uvicorn when the port is taken
-            failure.append(exc)
-
-    thread = threading.Thread(target=serve, name="prostop-simulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        if failure or not thread.is_alive():
-            raise RuntimeError(f"the simulator could not start on {host}:{port}: {failure!r}")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the simulator did not start on {host}:{port} in time")
-        time.sleep(0.01)
-    return RunningSimulator(app, server, thread, "https" if tls is not None else "http")
+    try:
+        running = ServerThread.start(server, "prostop-simulator")
+    except ServerDidNotStart as exc:
+        if exc.timed_out:
+            raise RuntimeError(f"the simulator did not start on {host}:{port} in time") from None
+        failure = [exc.failure] if exc.failure is not None else []
+        raise RuntimeError(f"the simulator could not start on {host}:{port}: {failure!r}") from None
+    return RunningSimulator(app, running, "https" if tls is not None else "http")

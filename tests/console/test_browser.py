@@ -33,6 +33,7 @@ from tests.console.conftest import (
     corpus,
     free_port,
 )
+from tests.fixtures.browser import french_context
 from tests.paths import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,10 +52,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def context(browser: Browser, width: int, height: int) -> BrowserContext:
-    made = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR",
-                               timezone_id="Europe/Paris")
-    made.set_default_timeout(15_000)
-    return made
+    return french_context(browser, width, height, timeout_ms=15_000)
 
 
 def shot(page: Page, name: str) -> None:

@@ -3,33 +3,14 @@ the number of results (patterns compiled once; the local-code map is a dictionar
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from datetime import date
-from types import FrameType
-from typing import Any
 
 from prostop_plugin.eligibility import EligibilityPolicy, evaluate
 from prostop_plugin.models import Coding
 from tests.fixtures.labelled_reports import cold, labelled
+from tests.fixtures.work import profiled_calls
 
 AS_OF = date(2020, 11, 20)
-
-
-def calls(run: Callable[[], object]) -> int:
-    count = 0
-
-    def profile(frame: FrameType, event: str, arg: Any) -> None:
-        nonlocal count
-        if event in ("call", "c_call"):
-            count += 1
-
-    sys.setprofile(profile)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return count
 
 
 def test_reading_labels_grows_linearly_with_the_results() -> None:
@@ -37,8 +18,8 @@ def test_reading_labels_grows_linearly_with_the_results() -> None:
                                             for s in range(7)})
     small, large = labelled(300), labelled(600)
     assert evaluate(small, policy, AS_OF).decision == "not_eligible"
-    work_small = calls(lambda: cold(lambda: evaluate(small, policy, AS_OF)))
-    work_large = calls(lambda: cold(lambda: evaluate(large, policy, AS_OF)))
+    work_small = profiled_calls(lambda: cold(lambda: evaluate(small, policy, AS_OF)))
+    work_large = profiled_calls(lambda: cold(lambda: evaluate(large, policy, AS_OF)))
     assert work_large <= 2.1 * work_small, (work_small, work_large)
 
 
@@ -49,7 +30,7 @@ def test_a_bigger_local_code_map_does_not_cost_more_per_result() -> None:
                                           for s in range(20)})
     evaluate(results, few, AS_OF)
     evaluate(results, many, AS_OF)
-    assert calls(lambda: evaluate(results, many, AS_OF)) <= 1.1 * calls(
+    assert profiled_calls(lambda: evaluate(results, many, AS_OF)) <= 1.1 * profiled_calls(
         lambda: evaluate(results, few, AS_OF))
 
 

@@ -3,11 +3,9 @@ by timing it (the timings are ratios in ``bench/bench_eligibility.py``)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -22,25 +20,9 @@ from prostop_plugin.eligibility.policy import default_policy
 from prostop_plugin.eligibility.reading import aware_instant
 from prostop_plugin.models import Coding, Evidence, LabResult
 from tests.fixtures.large_reports import NAAT, NEGATIVE, POSITIVE, mixed_results
+from tests.fixtures.work import profiled_calls
 
 AS_OF = date(2020, 11, 20)
-
-
-def _profiled_calls(run: Callable[[], object]) -> int:
-    """Python and C function calls made by ``run``: a machine-independent measure of work."""
-    calls = 0
-
-    def count(frame: FrameType, event: str, arg: Any) -> None:
-        nonlocal calls
-        if event in ("call", "c_call"):
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        run()
-    finally:
-        sys.setprofile(None)
-    return calls
 
 
 @pytest.fixture
@@ -73,8 +55,8 @@ def test_evaluation_work_grows_linearly() -> None:
     once more 2.3 times)."""
     small, large = mixed_results(400), mixed_results(800)
     evaluate(small, as_of=AS_OF)  # warm the caches (words of the policy's terms)
-    calls_small = _profiled_calls(lambda: evaluate(small, as_of=AS_OF))
-    calls_large = _profiled_calls(lambda: evaluate(large, as_of=AS_OF))
+    calls_small = profiled_calls(lambda: evaluate(small, as_of=AS_OF))
+    calls_large = profiled_calls(lambda: evaluate(large, as_of=AS_OF))
     assert calls_large <= 2.1 * calls_small, (calls_small, calls_large)
 
 
@@ -163,7 +145,7 @@ def test_over_the_limit_nothing_is_judged_and_the_physician_is_told_why() -> Non
 
 def test_over_the_limit_no_result_is_read(rank_calls: list[int]) -> None:
     evidence, policy = mixed_results(5000), EligibilityPolicy(max_evidence=10)
-    calls = _profiled_calls(lambda: evaluate(evidence, policy, AS_OF))
+    calls = profiled_calls(lambda: evaluate(evidence, policy, AS_OF))
     assert calls < 200 and rank_calls[0] == 0
 
 

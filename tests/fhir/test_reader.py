@@ -35,7 +35,7 @@ from prostop_plugin.readers import read_bytes
 from prostop_plugin.values import PARIS
 from tests.corpus_location import CORPUS
 from tests.fhir import samples as s
-from tests.fixtures.fuzzing import fuzz, mutate, only_typed_errors
+from tests.fixtures.fuzzing import fuzz, json_paths, mutate, only_typed_errors
 
 AS_OF = date(2020, 11, 20)
 EXPECTED = json.loads((CORPUS / "expected.json").read_text("utf-8"))
@@ -414,18 +414,7 @@ def read_bytes_as_prefetch(data: bytes) -> list[DiagnosisEvent]:
     return events
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            found += _paths(inner, (*prefix, key))
-    elif isinstance(value, list):
-        for index, inner in enumerate(value):
-            found += _paths(inner, (*prefix, index))
-    return found
-
-
-PATHS = _paths(SEED)[1:]
+PATHS = json_paths(SEED)[1:]
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
     | st.text(max_size=12) | st.sampled_from(["2020-11-18", "2020-11-18T09:30:00Z", "final",

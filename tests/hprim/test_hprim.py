@@ -21,7 +21,7 @@ from prostop_plugin.hprim import (
 from prostop_plugin.models import DiagnosisEvent, LabResult, content_hash
 from prostop_plugin.readers import read_bytes, sniff_format
 from tests.corpus_location import CORPUS
-from tests.fixtures.fuzzing import fuzz, mutate, only_typed_errors
+from tests.fixtures.fuzzing import fuzz, only_typed_errors, reader_fuzz_tests
 from tests.paths import TESTS
 
 CASES = TESTS / "file_cases"
@@ -302,19 +302,8 @@ def _only_typed_errors(data: bytes) -> None:
     only_typed_errors(_read, data)
 
 
-@FUZZ
-@given(st.binary(max_size=2000))
-def test_random_bytes_give_events_or_input_errors(data: bytes) -> None:
-    _only_typed_errors(data)
-
-
-@FUZZ
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 10_000), st.binary(max_size=8)),
-                                        max_size=6), st.integers(0, 10_000))
-def test_mutated_samples_give_events_or_input_errors(
-    seed: bytes, edits: list[tuple[int, bytes]], cut: int
-) -> None:
-    _only_typed_errors(mutate(seed, edits, cut))
+test_random_bytes_give_events_or_input_errors, test_mutated_samples_give_events_or_input_errors = (
+    reader_fuzz_tests(_read, SEEDS, span=10_000, examples=120))
 
 
 @FUZZ

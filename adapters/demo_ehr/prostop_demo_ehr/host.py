@@ -20,6 +20,7 @@ from prostop_plugin import (
     IssuanceState,
     Prostop,
     ProstopError,
+    Refusals,
     SymptomEvidence,
     in_paris,
 )
@@ -37,7 +38,7 @@ class DemoEhr:
         self.login = PscLogin(runtime.settings, plugin.tokens)
         self.simulator_controls = self.ehr_settings.shows_simulator_controls(runtime.settings)
         self._jobs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-ehr-flow")
-        self._refusals: dict[str, str] = {}
+        self.refusals = Refusals()  # a refusal shown in the dialog once
         self._announced: list[str] = []
         self._lock = threading.Lock()
 
@@ -111,16 +112,6 @@ class DemoEhr:
     def retry_later(self, issuance_id: str, session: str | None = None) -> None:
         self.in_background(f"retry {issuance_id}",
                            lambda: self.runtime.engine.retry(issuance_id), session)
-
-    # -- refusals shown in the dialog ------------------------------------------------------------
-
-    def remember_refusal(self, issuance_id: str, text: str) -> None:
-        with self._lock:
-            self._refusals[issuance_id] = text
-
-    def take_refusal(self, issuance_id: str) -> str | None:
-        with self._lock:
-            return self._refusals.pop(issuance_id, None)
 
     # -- reading the ledger ------------------------------------------------------------------
 

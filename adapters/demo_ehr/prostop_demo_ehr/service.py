@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import uvicorn
 
 from prostop_demo_ehr.host import DemoEhr
 from prostop_demo_ehr.plugin import DemoEhrPlugin
-from prostop_plugin import Prostop
-
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
+from prostop_plugin import Prostop, ServerDidNotStart, ServerThread
 
 WALKTHROUGH = """\
 Logiciel de cabinet de démonstration : {url}
@@ -36,16 +30,15 @@ class EhrWebService:
         self.runtime = runtime
         self.plugin = plugin
         self.ehr: DemoEhr | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: ServerThread | None = None
         settings = plugin.ehr_settings
         self.name = f"demo EHR http://{settings.host}:{settings.port or '(free port)'}"
 
     @property
     def port(self) -> int:
-        if self._server is None or not self._server.servers:
+        if self._running is None or not self._running.server.servers:
             raise RuntimeError("the demo EHR is not running")
-        return int(self._server.servers[0].sockets[0].getsockname()[1])
+        return self._running.port
 
     @property
     def url(self) -> str:
@@ -60,43 +53,24 @@ class EhrWebService:
             create_app(self.ehr), host=settings.host, port=settings.port, lifespan="off",
             log_level="warning", access_log=False, timeout_graceful_shutdown=1,
         )
-        server = uvicorn.Server(config)
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            try:
-                server.run()
-            except BaseException as exc:  # SystemExit when the port is taken
-                failure.append(exc)
-
-        thread = threading.Thread(target=serve, name="demo-ehr-http", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            if failure or not thread.is_alive():
-                self.ehr.close()
-                raise RuntimeError(
-                    f"the demo EHR could not listen on {settings.host}:{settings.port} "
-                    "(port taken? set [adapter.demo_ehr] port)")
-            if time.monotonic() > deadline:
-                server.should_exit = True
-                self.ehr.close()
-                raise RuntimeError("the demo EHR did not start in time")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        try:
+            self._running = ServerThread.start(uvicorn.Server(config), "demo-ehr-http")
+        except ServerDidNotStart as exc:
+            self.ehr.close()
+            if exc.timed_out:
+                raise RuntimeError("the demo EHR did not start in time") from None
+            raise RuntimeError(
+                f"the demo EHR could not listen on {settings.host}:{settings.port} "
+                "(port taken? set [adapter.demo_ehr] port)") from None
         self.name = f"demo EHR {self.url}"
         if announce:
             print(WALKTHROUGH.format(url=self.url), flush=True)
 
     def stop(self) -> None:
         """Stop serving (bounded), then the background work; safe to call twice."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(STOP_TIMEOUT)
-            if self._thread.is_alive():
-                self._server.force_exit = True
-                self._thread.join(STOP_TIMEOUT)
-        self._server = self._thread = None
+        if self._running is not None:
+            self._running.stop()
+        self._running = None
         if self.ehr is not None:
             self.ehr.close()
             self.ehr = None

@@ -190,7 +190,7 @@ def patient_record(request: Request, patient_id: str, dialog: str | None = None)
     shown = None
     if dialog:
         shown = dialog_for(ehr.runtime, ehr.runtime.ledger.get(dialog), locale,
-                           refusal=ehr.take_refusal(dialog))
+                           refusal=ehr.refusals.take(dialog))
     consultations = [
         (c, format_date(c.day, locale), ehr.store.summary(c.id))
         for c in ehr.store.consultations(patient.id)
@@ -219,7 +219,7 @@ def consultation_page(
     dialog = None
     if dialog_id:
         record = ehr.runtime.ledger.get(dialog_id)
-        dialog = dialog_for(ehr.runtime, record, locale, refusal=ehr.take_refusal(dialog_id))
+        dialog = dialog_for(ehr.runtime, record, locale, refusal=ehr.refusals.take(dialog_id))
     cards = [code_card(ehr.runtime, r, locale) for r in ehr.issuances_of(patient)[:3]]
     ecps = []
     if ehr.simulator_controls and any(c.in_progress for c in cards):

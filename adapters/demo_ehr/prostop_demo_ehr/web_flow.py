@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -28,14 +27,16 @@ from prostop_demo_ehr.web_common import (
     session_of,
 )
 from prostop_plugin import (
-    ConfirmationDecision,
     ConfirmationRefused,
     InvalidTransition,
     IssuanceRecord,
     IssuanceState,
     current_record,
+    decision_from_form,
     get_texts,
-    handout_pdf,
+    handout_page,
+    handout_pdf_response,
+    record_with_code,
 )
 
 router = APIRouter()
@@ -67,25 +68,16 @@ def decide(
     practitioner = practitioner_of(request)
     ehr, locale = ehr_of(request), locale_of(request)
     page = _path_only(back)
-    approved = action == "approve"
-    try:
-        symptom_onset = date.fromisoformat(onset) if onset and approved else None
-    except ValueError:
-        symptom_onset = None
-    decision = ConfirmationDecision(
-        approved=approved, practitioner=practitioner,
-        qr_unavailable_attested=qr_unavailable is not None,
-        rtpcr_positive_attested=rtpcr_positive is not None,
-        symptom_onset=symptom_onset, decline_reason=reason.strip() or None,
-    )
+    decision = decision_from_form(practitioner, action=action, qr_unavailable=qr_unavailable,
+                                  rtpcr_positive=rtpcr_positive, onset=onset, reason=reason)
     try:
         ehr.runtime.engine.decide(issuance_id, decision, advance=False)
     except ConfirmationRefused as refused:
-        ehr.remember_refusal(issuance_id, refused.text(locale))
+        ehr.refusals.remember(issuance_id, refused.text(locale))
         return redirect(f"{page}?dialog={issuance_id}")
     except InvalidTransition:  # decided meanwhile, elsewhere: the page shows the outcome
         return redirect(_landing(page, issuance_id))
-    if approved:
+    if decision.approved:
         ehr.advance_later(issuance_id, session_of(request))
     return redirect(_landing(page, issuance_id))
 
@@ -137,11 +129,8 @@ def state(request: Request, issuance_id: str) -> JSONResponse:
 
 
 def _with_code(request: Request, issuance_id: str) -> IssuanceRecord | None:
-    ehr = ehr_of(request)
-    record = current_record(ehr.runtime, ehr.runtime.ledger.get(issuance_id))
-    if not record.state.holds_code:
-        return None
-    return ehr.runtime.ledger.get(issuance_id, with_code=True)
+    runtime = ehr_of(request).runtime
+    return record_with_code(runtime, runtime.ledger.get(issuance_id))
 
 
 @router.get("/issuances/{issuance_id}/handout", response_class=HTMLResponse)
@@ -153,10 +142,7 @@ def handout(request: Request, issuance_id: str, lang: str = "fr",
     if record is None:
         return render(request, "error.html", status_code=409,
                       message=ui_text(locale_of(request), "code.expired"))
-    sheet_locale = "en" if lang == "en" else "fr"
-    return render(request, "screens/handout.html", record=record,
-                  paper="a4" if paper == "a4" else "a5",
-                  sheet=get_texts(sheet_locale).handout(record), sheet_locale=sheet_locale)
+    return render(request, "screens/handout.html", **handout_page(record, lang, paper))
 
 
 @router.get("/issuances/{issuance_id}/handout.pdf")
@@ -167,10 +153,7 @@ def handout_as_pdf(request: Request, issuance_id: str, lang: str = "fr",
     if record is None:
         return render(request, "error.html", status_code=409,
                       message=ui_text(locale_of(request), "code.expired"))
-    sheet = get_texts("en" if lang == "en" else "fr").handout(record)
-    data = handout_pdf(sheet, paper="A4" if paper == "a4" else "A5", creator="prostop-demo-ehr")
-    return Response(data, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="code-stopcovid-{issuance_id}.pdf"'})
+    return handout_pdf_response(record, lang, paper, creator="prostop-demo-ehr")
 
 
 # -- requests from channels without a screen -----------------------------------------------------
@@ -190,7 +173,7 @@ def pending(request: Request, dialog: str | None = None, done: str | None = None
     shown = None
     if dialog:
         shown = dialog_for(ehr.runtime, ehr.runtime.ledger.get(dialog), locale,
-                           refusal=ehr.take_refusal(dialog))
+                           refusal=ehr.refusals.take(dialog))
     decided, ecps = None, []
     if done:  # the request just decided here: its progress, then its code
         decided = code_card(ehr.runtime, ehr.runtime.ledger.get(done), locale)

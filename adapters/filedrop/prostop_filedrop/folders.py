@@ -24,24 +24,17 @@ from datetime import datetime
 from pathlib import Path
 
 from prostop_filedrop.settings import Folders
-from prostop_plugin import ConfigError, ProstopError, write_atomically
+from prostop_plugin import (
+    ConfigError,
+    ProstopError,
+    display_name,
+    is_ignored_name,
+    write_atomically,
+)
 
-#: names still being written by their sender, or not lab files at all
-PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", ".download")
-SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
 ERROR_SUFFIX = ".error.txt"
 _CLAIMED = re.compile(r"^(?P<stamp>\d{8}T\d{6})-[0-9a-f]{8}--(?P<original>.+)$")
 _MAX_NAME_BYTES = 255
-
-
-def is_ignored(name: str) -> bool:
-    """Dot-files, temporary upload names and OS litter are never claimed."""
-    lowered = name.lower()
-    return (
-        name.startswith((".", "~$"))
-        or lowered.endswith(PARTIAL_SUFFIXES)
-        or lowered in SYSTEM_FILES
-    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +89,7 @@ def list_candidates(folder: Path, limit: int) -> list[tuple[str, int, int]]:
         for entry in entries:
             if len(found) >= limit:
                 break
-            if is_ignored(entry.name) or not entry.is_file(follow_symlinks=False):
+            if is_ignored_name(entry.name) or not entry.is_file(follow_symlinks=False):
                 continue
             try:
                 stat = entry.stat(follow_symlinks=False)
@@ -125,28 +118,6 @@ class ClaimedFile:
     def claimed_at(self) -> datetime | None:
         match = _CLAIMED.match(self.path.name)
         return datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S") if match else None
-
-
-def display_name(name: str) -> str:
-    """A file name as people can read it in a log or a note, whatever its bytes.
-
-    A name that is not UTF-8 (a Latin-1 ``résultat.hl7`` from a French Windows share reaches
-    Python as ``r\\udce9sultat.hl7``) is read as Windows-1252, the Latin-1 superset those
-    shares write; bytes that are not even that, and control characters (a line break in a name
-    could forge a log line), are shown as escapes such as ``\\x81`` or ``\\n``.
-    """
-    raw = os.fsencode(name)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")
-        except UnicodeDecodeError:
-            text = raw.decode("utf-8", "backslashreplace")
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
 
 
 def claimed_name(original: str, now: datetime) -> str:

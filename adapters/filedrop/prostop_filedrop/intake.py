@@ -1,14 +1,12 @@
 """Read one claimed file and hand its COVID-relevant events to the core.
 
-This module moves no file: it says what became of the file (:class:`Outcome`) and the service
-moves it accordingly. Logs name files and counts, never what the files say.
+This module moves no file: it says what became of the file
+(:class:`prostop_plugin.IntakeResult`) and the service moves it accordingly. Logs name files
+and counts, never what the files say.
 """
 
 from __future__ import annotations
 
-import enum
-import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from prostop_filedrop.folders import ClaimedFile
@@ -17,33 +15,13 @@ from prostop_plugin import (
     DiagnosisEvent,
     IncompleteInputError,
     InputError,
-    LabResult,
+    IntakeOutcome,
+    IntakeResult,
     Prostop,
-    ProstopError,
-    ResultCorrection,
-    is_covid_relevant,
     read_bytes,
+    reader_failure,
+    record_received,
 )
-
-log = logging.getLogger(__name__)
-
-#: what the readers put in ``source.host`` when a file names no sender
-PLACEHOLDER_HOSTS = frozenset({"unknown", "unknown lab"})
-
-
-class Outcome(enum.Enum):
-    RECORDED = "recorded"  # events durable in the ledger → done/
-    IRRELEVANT = "irrelevant"  # readable, no COVID evidence, nothing stored → done/
-    UNUSABLE = "unusable"  # cannot be read → quarantine/ with the problem
-    RETRY = "retry"  # the core failed before storing: stays in processing/, tried again
-
-
-@dataclass(frozen=True)
-class IntakeResult:
-    outcome: Outcome
-    recorded: int = 0
-    problem: ProstopError | None = None  # UNUSABLE: for the .error.txt
-    failure: str | None = None  # RETRY: for the log
 
 
 def read_events(claimed: ClaimedFile, max_bytes: int) -> list[DiagnosisEvent]:
@@ -81,77 +59,20 @@ def incomplete(path: Path, name: str, max_bytes: int) -> IncompleteInputError | 
     return None
 
 
-def as_received(event: DiagnosisEvent, host: str) -> DiagnosisEvent:
-    """The event as this adapter received it: ``source.adapter`` is ``filedrop`` (a JSON event
-    file names its own, and the write-back must come back here), and the sender is named when
-    the file did not name one. Both are part of the deduplication key, so they never vary."""
-    update: dict[str, str] = {}
-    if event.source.adapter != ADAPTER_NAME:
-        update["adapter"] = ADAPTER_NAME
-    if event.source.host in PLACEHOLDER_HOSTS:
-        update["host"] = host
-    if not update:
-        return event
-    return event.model_copy(update={"source": event.source.model_copy(update=update)})
-
-
-def corrections(event: DiagnosisEvent) -> list[ResultCorrection]:
-    """Results the file marks corrected (C) or deleted (D), as the HL7 listener reports them."""
-    return [
-        ResultCorrection(source=event.source, patient=event.patient, result=item)
-        for item in event.evidence
-        if isinstance(item, LabResult) and item.status in ("C", "D")
-    ]
-
-
-def is_stored(runtime: Prostop, event: DiagnosisEvent) -> bool:
-    """Whether the ledger holds the event (after the core raised, durability is unknown)."""
-    try:
-        return runtime.ledger.has_event(event)
-    except Exception:
-        log.exception("cannot check the ledger for an event")
-        return False
-
-
 def take_in(claimed: ClaimedFile, runtime: Prostop, config: FiledropSettings) -> IntakeResult:
     """Read the file and record its COVID-relevant events durably (deduplicated)."""
     name = claimed.original_name
     try:
         events = read_events(claimed, config.max_file_bytes)
     except IncompleteInputError as exc:  # waited for the rest in the inbox (service): no more
-        return IntakeResult(Outcome.UNUSABLE, problem=InputError(
+        return IntakeResult(IntakeOutcome.UNUSABLE, problem=InputError(
             f"{exc.what} (it did not change for {config.incomplete_timeout:g} s)",
             where=exc.where, fix=f"{exc.fix}; if the sender pauses longer while writing, raise "
             "adapter.filedrop.incomplete_timeout",
         ))
     except InputError as exc:
-        return IntakeResult(Outcome.UNUSABLE, problem=exc)
+        return IntakeResult(IntakeOutcome.UNUSABLE, problem=exc)
     except Exception as exc:  # a reader bug: keep the file aside, the traceback in the log only
-        log.exception("%s: unexpected error while reading", name)
-        return IntakeResult(Outcome.UNUSABLE, problem=InputError(
-            f"the file could not be read because of an internal error ({type(exc).__name__})",
-            where=name,
-            fix="report it to the plugin's maintainers with the service log; the file is kept",
-        ))
-    policy = runtime.settings.eligibility
-    relevant = [e for e in events if is_covid_relevant(e.evidence, policy)]
-    if not relevant:
-        return IntakeResult(Outcome.IRRELEVANT)
-    host = config.host or runtime.settings.host_name
-    recorded = [as_received(event, host) for event in relevant]
-    for event in recorded:
-        try:
-            runtime.hooks.diagnosis_recorded(event)
-        except Exception as exc:
-            failure = f"{type(exc).__name__}: {exc}"
-            if not is_stored(runtime, event):
-                return IntakeResult(Outcome.RETRY, failure=failure)
-            # stored, then the flow failed further on: the record shows it, the file is done
-            log.error("%s: event stored, but the flow stopped after it: %s", name, failure)
-    for event in recorded:
-        for correction in corrections(event):
-            try:
-                runtime.hooks.result_corrected(correction)
-            except Exception:
-                log.exception("%s: flagging a corrected result failed", name)
-    return IntakeResult(Outcome.RECORDED, recorded=len(recorded))
+        return reader_failure(exc, name, "file")
+    return record_received(runtime, events, name, adapter=ADAPTER_NAME,
+                           host=config.host or runtime.settings.host_name)

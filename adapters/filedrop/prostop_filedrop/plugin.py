@@ -10,7 +10,6 @@ drops a notice with the console's link into the outbox for the patient's record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from prostop_filedrop.notice import write_notice
@@ -19,13 +18,8 @@ from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings, load_filed
 from prostop_filedrop.writeback import write_back
 from prostop_plugin import (
     AdapterInfo,
-    BackgroundService,
-    ConfigError,
-    ConfirmationRequest,
-    IssuanceRecord,
-    Prostop,
+    AdapterPlugin,
     Settings,
-    WriteBackReceipt,
     hookimpl,
 )
 
@@ -41,46 +35,16 @@ INFO = AdapterInfo(
 )
 
 
-class FiledropPlugin:
+class FiledropPlugin(AdapterPlugin[FiledropSettings]):
     """Holds the validated ``[adapter.filedrop]`` section between hook calls."""
 
     def __init__(self) -> None:
-        self.config: FiledropSettings | None = None
-
-    def _config(self) -> FiledropSettings:
-        if self.config is None:
-            raise ConfigError("the file-drop adapter was not configured",
-                              fix="it is configured at start-up from [adapter.filedrop]")
-        return self.config
-
-    @hookimpl
-    def prostop_configure(self, settings: Settings) -> None:
-        self.config = load_filedrop_settings(settings)
-
-    @hookimpl
-    def prostop_register_adapters(self, register: Callable[[AdapterInfo], None]) -> None:
-        register(INFO)
-
-    @hookimpl
-    def prostop_background_services(self, runtime: Prostop) -> list[BackgroundService]:
-        return [InboxService(runtime, load_filedrop_settings(runtime.settings))]
+        super().__init__(INFO, load_filedrop_settings, label="file-drop", service=InboxService,
+                         write_back=write_back, notice=write_notice)
 
     @hookimpl
     def prostop_writable_paths(self, settings: Settings) -> list[Path]:
         return [path for _, path in load_filedrop_settings(settings).folders().named()]
-
-    @hookimpl
-    def prostop_write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:
-        if record.event.source.adapter != ADAPTER_NAME or record.code is None:
-            return None
-        return write_back(record, self._config())
-
-    @hookimpl
-    def prostop_notify_pending(
-        self, request: ConfirmationRequest, record: IssuanceRecord, link: str
-    ) -> None:
-        if record.event.source.adapter == ADAPTER_NAME:
-            write_notice(request, record, link, self._config())
 
 
 #: the entry point's object (one per process; each runtime configures it at start)

@@ -20,12 +20,11 @@ from prostop_filedrop.folders import (
     FolderSet,
     Seen,
     SettleTracker,
-    display_name,
     list_candidates,
 )
-from prostop_filedrop.intake import IntakeResult, Outcome, incomplete, take_in
+from prostop_filedrop.intake import incomplete, take_in
 from prostop_filedrop.settings import ADAPTER_NAME, FiledropSettings
-from prostop_plugin import Prostop, metrics
+from prostop_plugin import IntakeOutcome, IntakeResult, Prostop, display_name, metrics
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +175,7 @@ class InboxService:
         """Read and record one claimed file, then move it; 1 when it left processing/."""
         try:
             result = take_in(claimed, self.runtime, self.config)
-            if result.outcome is not Outcome.RETRY:
+            if result.outcome is not IntakeOutcome.RETRY:
                 self._file_away(claimed, result)
                 self._retries.pop(claimed.name, None)
                 return 1
@@ -195,14 +194,15 @@ class InboxService:
 
     def _file_away(self, claimed: ClaimedFile, result: IntakeResult) -> None:
         name = claimed.original_name
-        outcome = "quarantined" if result.outcome is Outcome.UNUSABLE else result.outcome.value
+        unusable = result.outcome is IntakeOutcome.UNUSABLE
+        outcome = "quarantined" if unusable else result.outcome.value
         metrics.file_processed(ADAPTER_NAME, outcome,
                                type(result.problem).__name__ if result.problem else None)
-        if result.outcome is Outcome.UNUSABLE:
+        if result.outcome is IntakeOutcome.UNUSABLE:
             assert result.problem is not None
             self.files.to_quarantine(claimed, result.problem)
             log.warning("%s: quarantined: %s", name, result.problem.one_line())
-        elif result.outcome is Outcome.IRRELEVANT:
+        elif result.outcome is IntakeOutcome.IRRELEVANT:
             self.files.to_done(claimed)
             log.info("%s: no COVID-19 evidence; filed in done/ without storing anything", name)
         else:

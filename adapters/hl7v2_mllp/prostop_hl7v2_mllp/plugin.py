@@ -12,22 +12,10 @@ validates ``[adapter.hl7v2_mllp]`` when a runtime starts, and the write-back use
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import ADAPTER_NAME, MLLPSettings, load_mllp_settings
 from prostop_hl7v2_mllp.writeback import send_notice, send_write_back
-from prostop_plugin import (
-    AdapterInfo,
-    BackgroundService,
-    ConfigError,
-    ConfirmationRequest,
-    IssuanceRecord,
-    Prostop,
-    Settings,
-    WriteBackReceipt,
-    hookimpl,
-)
+from prostop_plugin import AdapterInfo, AdapterPlugin
 
 INFO = AdapterInfo(
     name=ADAPTER_NAME,
@@ -41,42 +29,12 @@ INFO = AdapterInfo(
 )
 
 
-class MLLPPlugin:
+class MLLPPlugin(AdapterPlugin[MLLPSettings]):
     """Holds the validated ``[adapter.hl7v2_mllp]`` section between hook calls."""
 
     def __init__(self) -> None:
-        self.config: MLLPSettings | None = None
-
-    def configured(self) -> MLLPSettings:
-        if self.config is None:
-            raise ConfigError("the HL7 v2 / MLLP adapter was not configured",
-                              fix=f"it is configured at start-up from [adapter.{ADAPTER_NAME}]")
-        return self.config
-
-    @hookimpl
-    def prostop_configure(self, settings: Settings) -> None:
-        self.config = load_mllp_settings(settings)
-
-    @hookimpl
-    def prostop_register_adapters(self, register: Callable[[AdapterInfo], None]) -> None:
-        register(INFO)
-
-    @hookimpl
-    def prostop_background_services(self, runtime: Prostop) -> list[BackgroundService]:
-        return [MLLPService(runtime, load_mllp_settings(runtime.settings))]
-
-    @hookimpl
-    def prostop_write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:
-        if record.event.source.adapter != ADAPTER_NAME or record.code is None:
-            return None
-        return send_write_back(record, self.configured())
-
-    @hookimpl
-    def prostop_notify_pending(
-        self, request: ConfirmationRequest, record: IssuanceRecord, link: str
-    ) -> None:
-        if record.event.source.adapter == ADAPTER_NAME:
-            send_notice(request, record, link, self.configured())
+        super().__init__(INFO, load_mllp_settings, label="HL7 v2 / MLLP", service=MLLPService,
+                         write_back=send_write_back, notice=send_notice)
 
 
 #: the instance the entry point registers

@@ -13,16 +13,14 @@ the core's CDA reader, and the patient identity is checked against the ``X-MSS-I
 
 A document entry's ``patientId`` in ``METADATA.XML`` naming another INS than the CDA is
 unusable too. This module changes no mailbox: it says what became of the message
-(:class:`Outcome`) and the service files it accordingly. Logs name no patient.
+(:class:`prostop_plugin.IntakeResult`) and the service files it accordingly. Logs name no patient.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-import enum
 import logging
-from dataclasses import dataclass
 from email.message import EmailMessage
 
 from prostop_mssante.settings import ADAPTER_NAME, MssanteSettings
@@ -30,34 +28,18 @@ from prostop_mssante.xdm import ATTACHMENT_NAME, XdmDocument, read_package
 from prostop_plugin import (
     DiagnosisEvent,
     InputError,
-    LabResult,
+    IntakeOutcome,
+    IntakeResult,
     Prostop,
-    ProstopError,
-    ResultCorrection,
-    is_covid_relevant,
     read_bytes,
+    reader_failure,
+    record_received,
 )
 from prostop_plugin.hl7.cda import INS_OIDS
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDER_HOSTS = frozenset({"unknown", "unknown lab"})
 _RESEND = "ask the sender to send the message again"
-
-
-class Outcome(enum.Enum):
-    RECORDED = "recorded"  # events durable in the ledger → marked handled
-    IRRELEVANT = "irrelevant"  # readable, no COVID evidence, nothing stored → marked handled
-    UNUSABLE = "unusable"  # cannot be used → quarantine folder, with a note
-    RETRY = "retry"  # the core failed before storing: left as it is, tried again
-
-
-@dataclass(frozen=True)
-class IntakeResult:
-    outcome: Outcome
-    recorded: int = 0
-    problem: ProstopError | None = None  # UNUSABLE: for the note
-    failure: str | None = None  # RETRY: for the log
 
 
 def parse_message(raw: bytes) -> EmailMessage:
@@ -157,60 +139,13 @@ def read_events(raw: bytes, label: str, config: MssanteSettings) -> list[Diagnos
     return events
 
 
-def as_received(event: DiagnosisEvent, host: str) -> DiagnosisEvent:
-    """``source.adapter`` is ``mssante`` (the write-back comes back here) and a sender is
-    named when the document named none; both are part of the deduplication key."""
-    update: dict[str, str] = {}
-    if event.source.adapter != ADAPTER_NAME:
-        update["adapter"] = ADAPTER_NAME
-    if event.source.host in PLACEHOLDER_HOSTS:
-        update["host"] = host
-    if not update:
-        return event
-    return event.model_copy(update={"source": event.source.model_copy(update=update)})
-
-
-def is_stored(runtime: Prostop, event: DiagnosisEvent) -> bool:
-    """Whether the ledger holds the event (after the core raised, durability is unknown)."""
-    try:
-        return runtime.ledger.has_event(event)
-    except Exception:
-        log.exception("cannot check the ledger for an event")
-        return False
-
-
 def take_in(raw: bytes, label: str, runtime: Prostop, config: MssanteSettings) -> IntakeResult:
     """Read the message and record its COVID-relevant events durably (deduplicated)."""
     try:
         events = read_events(raw, label, config)
     except InputError as exc:
-        return IntakeResult(Outcome.UNUSABLE, problem=exc)
+        return IntakeResult(IntakeOutcome.UNUSABLE, problem=exc)
     except Exception as exc:  # a reader bug: keep the message aside, the traceback in the log
-        log.exception("%s: unexpected error while reading", label)
-        return IntakeResult(Outcome.UNUSABLE, problem=InputError(
-            f"the message could not be read because of an internal error "
-            f"({type(exc).__name__})", where=label,
-            fix="report it to the plugin's maintainers with the service log; the message "
-            "is kept"))
-    relevant = [e for e in events if is_covid_relevant(e.evidence, runtime.settings.eligibility)]
-    if not relevant:
-        return IntakeResult(Outcome.IRRELEVANT)
-    host = config.host or runtime.settings.host_name
-    recorded = [as_received(event, host) for event in relevant]
-    for event in recorded:
-        try:
-            runtime.hooks.diagnosis_recorded(event)
-        except Exception as exc:
-            failure = f"{type(exc).__name__}: {exc}"
-            if not is_stored(runtime, event):
-                return IntakeResult(Outcome.RETRY, failure=failure)
-            log.error("%s: event stored, but the flow stopped after it: %s", label, failure)
-    for event in recorded:
-        for item in event.evidence:
-            if isinstance(item, LabResult) and item.status in ("C", "D"):
-                try:
-                    runtime.hooks.result_corrected(ResultCorrection(
-                        source=event.source, patient=event.patient, result=item))
-                except Exception:
-                    log.exception("%s: flagging a corrected result failed", label)
-    return IntakeResult(Outcome.RECORDED, recorded=len(recorded))
+        return reader_failure(exc, label, "message")
+    return record_received(runtime, events, label, adapter=ADAPTER_NAME,
+                           host=config.host or runtime.settings.host_name)

@@ -9,21 +9,10 @@ adapter shows them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from prostop_mssante.service import MailboxService
 from prostop_mssante.settings import ADAPTER_NAME, MssanteSettings, load_mssante_settings
 from prostop_mssante.writeback import write_back
-from prostop_plugin import (
-    AdapterInfo,
-    BackgroundService,
-    ConfigError,
-    IssuanceRecord,
-    Prostop,
-    Settings,
-    WriteBackReceipt,
-    hookimpl,
-)
+from prostop_plugin import AdapterInfo, AdapterPlugin
 
 INFO = AdapterInfo(
     name=ADAPTER_NAME,
@@ -37,35 +26,12 @@ INFO = AdapterInfo(
 )
 
 
-class MssantePlugin:
+class MssantePlugin(AdapterPlugin[MssanteSettings]):
     """Holds the validated ``[adapter.mssante]`` section between hook calls."""
 
     def __init__(self) -> None:
-        self.config: MssanteSettings | None = None
-
-    def _config(self) -> MssanteSettings:
-        if self.config is None:
-            raise ConfigError("the MSSanté adapter was not configured",
-                              fix="it is configured at start-up from [adapter.mssante]")
-        return self.config
-
-    @hookimpl
-    def prostop_configure(self, settings: Settings) -> None:
-        self.config = load_mssante_settings(settings)
-
-    @hookimpl
-    def prostop_register_adapters(self, register: Callable[[AdapterInfo], None]) -> None:
-        register(INFO)
-
-    @hookimpl
-    def prostop_background_services(self, runtime: Prostop) -> list[BackgroundService]:
-        return [MailboxService(runtime, load_mssante_settings(runtime.settings))]
-
-    @hookimpl
-    def prostop_write_back(self, record: IssuanceRecord) -> WriteBackReceipt | None:
-        if record.event.source.adapter != ADAPTER_NAME or record.code is None:
-            return None
-        return write_back(record, self._config())
+        super().__init__(INFO, load_mssante_settings, label="MSSanté", service=MailboxService,
+                         write_back=write_back)
 
 
 #: the entry point's object (one per process; each runtime configures it at start)

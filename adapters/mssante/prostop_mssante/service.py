@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prostop_mssante.intake import Outcome, header, parse_message, take_in
+from prostop_mssante.intake import header, parse_message, take_in
 from prostop_mssante.mailbox import Fetched, Mailbox, note_message
 from prostop_mssante.maildir import LocalMailbox
 from prostop_mssante.settings import MssanteSettings
 from prostop_mssante.texts import quarantine_note, quarantine_subject
-from prostop_plugin import InputError, Prostop, ProstopError
+from prostop_plugin import InputError, IntakeOutcome, Prostop, ProstopError
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class MailboxService:
             self._quarantine(mailbox, fetched, problem)
             return 1
         result = take_in(fetched.raw, label, self.runtime, self.config)
-        if result.outcome is Outcome.RETRY:
+        if result.outcome is IntakeOutcome.RETRY:
             retry = self._retries.get(fetched.key, _Retry(0, 0.0))
             retry.attempts += 1
             delay = min(MAX_RETRY_DELAY, self.config.poll_interval * 2 ** retry.attempts)
@@ -137,7 +137,7 @@ class MailboxService:
             log.error("%s: not recorded (%s); left unmarked, trying again in %.0f s", label,
                       result.failure, delay)
             return 0
-        if result.outcome is Outcome.UNUSABLE:
+        if result.outcome is IntakeOutcome.UNUSABLE:
             assert result.problem is not None
             self._quarantine(mailbox, fetched, result.problem)
         else:

@@ -5,8 +5,9 @@ it accepts mail for any address. What it does keep is what the adapter relies on
 demo runs the adapter's real code paths:
 
 * SMTP submission on 127.0.0.1 (aiosmtpd), **STARTTLS required** before AUTH, with a throw-away
-  certificate authority made at each start (``tls/ca.pem``): the adapter verifies the server's
-  certificate against it, as it verifies an operator's against the system's CAs;
+  certificate authority made at each start (``tls/ca.pem``, :mod:`prostop_plugin.simulator.pki`):
+  the adapter verifies the server's certificate against it, as it verifies an operator's
+  against the system's CAs;
 * AUTH LOGIN/PLAIN with the demo's password;
 * every accepted message delivered into one **Maildir per recipient address**
   (``mail/<address>/new/``), the layout Dovecot uses: the application mailbox's Maildir is what
@@ -19,23 +20,18 @@ against Dovecot (``tests/adapters/mssante``), not here.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import mailbox
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from prostop_plugin.simulator.pki import Pki, make_pki
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
@@ -52,60 +48,6 @@ class _QuietLoginData(logging.Filter):
 
 
 logging.getLogger("mail.log").addFilter(_QuietLoginData())
-
-
-@dataclass(frozen=True)
-class DemoTls:
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey,
-                 issuer: ec.EllipticCurvePrivateKey, *, ca: bool) -> x509.Certificate:
-    start = datetime.now(UTC) - timedelta(minutes=5)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    issuer_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
-    builder = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(start).not_valid_after(start + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                       critical=False)
-    )
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False,
-            encipher_only=False, decipher_only=False), critical=True)
-    else:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),
-            critical=False,
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                        critical=False,
-        ).add_extension(x509.SubjectAlternativeName([
-            x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]),
-            critical=False)
-    return builder.sign(issuer, hashes.SHA256())
-
-
-def make_demo_tls(folder: Path) -> DemoTls:
-    """A fresh CA and a server certificate for 127.0.0.1 / localhost, as PEM files."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate(CA_NAME, ca_key, ca_key, ca=True)
-    server = _certificate(HOST, server_key, ca_key, ca=False)
-    paths = DemoTls(folder / "ca.pem", folder / "server.pem", folder / "server.key")
-    paths.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths.cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    paths.key.write_bytes(server_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    paths.key.chmod(0o600)
-    return paths
 
 
 def free_port() -> int:
@@ -142,14 +84,14 @@ class LocalOperator:
         self.password = password
         self.on_delivery = on_delivery
         self.port = 0
-        self.tls: DemoTls | None = None
+        self.tls: Pki | None = None
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self.tls = make_demo_tls(self.folder / "tls")
+        self.tls = make_pki(self.folder / "tls", ca_name=CA_NAME, days=30)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.tls.cert, self.tls.key)
+        context.load_cert_chain(self.tls.server_cert, self.tls.server_key)
         self.port = free_port()
         handler = _Delivery(self)
         self._controller = Controller(

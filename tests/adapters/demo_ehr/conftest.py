@@ -14,13 +14,19 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from prostop_demo_ehr.plugin import DemoEhrPlugin
+from prostop_demo_ehr.samples import sample_file
 from prostop_demo_ehr.service import EhrWebService
 from prostop_plugin.app import Prostop
 from prostop_plugin.config import Settings
+from prostop_plugin.models import IssuanceRecord, IssuanceState
+from prostop_plugin.readers import read_bytes
 from prostop_plugin.simulator import RunningSimulator, run_in_thread
+from prostop_plugin.texts.formatting import PARIS
 from tests.corpus_location import CORPUS
+from tests.fixtures.browser import french_context
 from tests.fixtures.simulator import code_service_settings, psc_settings, simulator_options
 
 #: the shared corpus's dates: its files are eligible "as of" this day
@@ -88,6 +94,27 @@ def started_ehr(folder: Path, simulator: RunningSimulator,
     finally:
         runtime.close()
         plugin.close()
+
+
+def lab_request(ehr: RunningEhr, patient_id: str) -> IssuanceRecord:
+    """The patient's positive RT-PCR, arrived from the lab today: a request waiting for a
+    decision."""
+    patient = ehr.plugin.store().patient(patient_id)
+    assert patient is not None
+    data = sample_file("rtpcr_positive", patient, datetime.now(PARIS), "LABO-DEMO")
+    event = read_bytes(data, "inbox/rtpcr.hl7", "demo_ehr")[0]
+    record = ehr.runtime.hooks.diagnosis_recorded(
+        event.model_copy(update={"patient": patient.ref()}))
+    assert record is not None and record.state == IssuanceState.AWAITING_CONFIRMATION
+    return record
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page of a fresh browser context (a fresh login), on a desktop's screen."""
+    context = french_context(browser, 1280, 900)
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from tests.adapters.demo_ehr.browser import (
     the_dialog,
 )
 from tests.adapters.demo_ehr.conftest import RunningEhr
+from tests.fixtures.browser import french_context
 
 ROOT = Path(__file__).resolve().parents[3]
 #: where `make setup` (and .ci/run through it) installs axe-core; PROSTOP_AXE_CORE overrides
@@ -46,9 +47,8 @@ def axe_source() -> str:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="fr-FR",
-                                  timezone_id="Europe/Paris")
-    context.set_default_timeout(10_000)
+    """A laptop's screen (the conftest's page is a desktop's)."""
+    context = french_context(browser, 1366, 768)
     yield context.new_page()
     context.close()
 

@@ -7,11 +7,10 @@ Screenshots of the key screens go to docs/screenshots/ (shown by docs/demo.md).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from playwright.sync_api import Browser, FilePayload, Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from prostop_demo_ehr.samples import sample_file
 from prostop_plugin.models import IssuanceState
@@ -42,16 +41,6 @@ pytestmark = pytest.mark.skipif(
     reason="Debian's chromium is not installed at /usr/bin/chromium "
     "(apt-get install chromium; .ci/run installs it)",
 )
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR",
-                                  timezone_id="Europe/Paris")
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def today() -> datetime:

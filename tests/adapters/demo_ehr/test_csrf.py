@@ -16,10 +16,9 @@ import pytest
 
 from prostop_demo_ehr.samples import sample_file
 from prostop_plugin.models import IssuanceRecord, IssuanceState
-from prostop_plugin.readers import read_bytes
 from prostop_plugin.simulator import RunningSimulator
 from prostop_plugin.texts.formatting import PARIS
-from tests.adapters.demo_ehr.conftest import RunningEhr, started_ehr
+from tests.adapters.demo_ehr.conftest import RunningEhr, lab_request, started_ehr
 
 DURAND = "810003456789"
 LUC = "DOS-5120"
@@ -68,14 +67,7 @@ def logged_in(ehr: RunningEhr) -> Iterator[httpx.Client]:
 
 def waiting(ehr: RunningEhr) -> IssuanceRecord:
     """Luc MARTIN's positive RT-PCR, arrived from the lab: a request waiting for a decision."""
-    patient = ehr.plugin.store().patient(LUC)
-    assert patient is not None
-    data = sample_file("rtpcr_positive", patient, datetime.now(PARIS), "LABO-DEMO")
-    event = read_bytes(data, "inbox/rtpcr.hl7", "demo_ehr")[0]
-    record = ehr.runtime.hooks.diagnosis_recorded(
-        event.model_copy(update={"patient": patient.ref()}))
-    assert record is not None and record.state == IssuanceState.AWAITING_CONFIRMATION
-    return record
+    return lab_request(ehr, LUC)
 
 
 def presented(token: str | None, client: httpx.Client, ehr: RunningEhr) -> dict[str, str]:

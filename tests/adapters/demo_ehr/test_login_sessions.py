@@ -12,18 +12,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from prostop_demo_ehr.samples import sample_file
 from prostop_plugin.models import IssuanceState
-from prostop_plugin.readers import read_bytes
 from prostop_plugin.simulator import Approval, RunningSimulator
-from prostop_plugin.texts.formatting import PARIS
-from tests.adapters.demo_ehr.conftest import RunningEhr, started_ehr
+from tests.adapters.demo_ehr.conftest import RunningEhr, lab_request, started_ehr
 from tests.fixtures.simulator import psc_settings
 
 DURAND, BERNARD = "810003456789", "810009876543"
@@ -176,13 +172,7 @@ def test_a_decision_uses_the_token_of_the_session_that_made_it(
     asked_before = len([r for r in ehr.simulator.state.ciba.listing()
                         if r["national_id"] == BERNARD])
 
-    patient = ehr.plugin.store().patient("DOS-5120")
-    assert patient is not None
-    data = sample_file("rtpcr_positive", patient, datetime.now(PARIS), "LABO-DEMO")
-    event = read_bytes(data, "inbox/rtpcr.hl7", "demo_ehr")[0]
-    record = ehr.runtime.hooks.diagnosis_recorded(
-        event.model_copy(update={"patient": patient.ref()}))
-    assert record is not None and record.state == IssuanceState.AWAITING_CONFIRMATION
+    record = lab_request(ehr, "DOS-5120")
     answer = a.post(f"/issuances/{record.id}/decide",
                     data={"action": "approve", "qr_unavailable": "on", "back": "/pending",
                           "csrf": csrf_of(a)})

@@ -4,12 +4,10 @@ EHR's screens (no curl), and do what they say in a real browser."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.adapters.demo_ehr.browser import (
     BERNARD,
@@ -22,15 +20,6 @@ from tests.adapters.demo_ehr.browser import (
     the_dialog,
 )
 from tests.adapters.demo_ehr.conftest import RunningEhr
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR",
-                                  timezone_id="Europe/Paris")
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 def test_approve_by_hand_and_a_one_minute_code_are_set_on_the_simulator_page(

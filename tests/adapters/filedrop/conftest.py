@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from prostop_filedrop.plugin import FiledropPlugin
 from prostop_filedrop.service import InboxService
-from prostop_filedrop.settings import FiledropSettings, load_filedrop_settings
+from prostop_filedrop.settings import FiledropSettings
 from prostop_plugin.app import Prostop
-from tests.adapters.filedrop.helpers import FakeMonotonic, filedrop_section, open_runtime
+from tests.adapters.adapter_fixtures import config, runtime
+from tests.adapters.filedrop.helpers import FakeMonotonic, filedrop_section
+
+__all__ = ["config", "runtime"]  # the shared fixtures, used here
 
 
 @pytest.fixture
@@ -20,14 +23,8 @@ def section(tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, section: dict[str, Any]) -> Iterator[Prostop]:
-    with open_runtime(tmp_path, section) as app:
-        yield app
-
-
-@pytest.fixture
-def config(runtime: Prostop) -> FiledropSettings:
-    return load_filedrop_settings(runtime.settings)
+def adapter_plugin() -> FiledropPlugin:
+    return FiledropPlugin()
 
 
 @pytest.fixture

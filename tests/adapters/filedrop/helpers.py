@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from prostop_filedrop.folders import ERROR_SUFFIX, ClaimedFile
 from prostop_filedrop.plugin import FiledropPlugin
 from prostop_plugin.app import Prostop
-from prostop_plugin.config import Settings
+from tests.adapters.adapter_fixtures import open_adapter_runtime
 from tests.corpus_location import CORPUS
 
 REPO = Path(__file__).resolve().parents[3]
-AS_OF = date(2020, 11, 20)  # the corpus is dated November 2020
 #: one HPRIM médecin, one CDA CR-BIO (same patient: one issuance) and one HL7 v2 (another one)
 CORPUS_FILES = ("hprim_rtpcr_positif.hpr", "cda_crbio_positive.xml", "oru_localcode_latin1.hl7")
 
@@ -86,5 +84,4 @@ class FakeMonotonic:
 
 
 def open_runtime(tmp_path: Path, section: dict[str, Any], *plugins: object) -> Prostop:
-    settings = Settings(data_dir=tmp_path / "var", as_of=AS_OF, adapter={"filedrop": section})
-    return Prostop.open(settings, plugins=[FiledropPlugin(), *plugins])
+    return open_adapter_runtime(tmp_path, FiledropPlugin(), section, *plugins)

@@ -17,8 +17,8 @@ from prostop_plugin.hl7.cda import NS, hardened_parser
 from prostop_plugin.models import ConfirmationDecision, IssuanceState, Practitioner
 from prostop_plugin.plugins import DISABLE_AUTOLOAD_ENV
 from prostop_plugin.simulator import RunningSimulator
+from tests.adapters.adapter_fixtures import AS_OF
 from tests.adapters.filedrop.helpers import (
-    AS_OF,
     CORPUS,
     CORPUS_FILES,
     GLUCOSE_HPRIM,

@@ -13,11 +13,11 @@ from prostop_filedrop.folders import (
     FolderSet,
     SettleTracker,
     claimed_name,
-    is_ignored,
     list_candidates,
 )
 from prostop_filedrop.settings import parse_filedrop_settings
 from prostop_plugin.errors import ConfigError, InputError
+from prostop_plugin.filenames import is_ignored_name
 from tests.adapters.filedrop.helpers import FakeMonotonic
 
 
@@ -70,12 +70,12 @@ def test_settled_files_come_oldest_first_and_vanished_ones_are_forgotten() -> No
                                   "x.filepart", "x.crdownload", "Thumbs.db", "desktop.ini",
                                   "~$report.hpr"])
 def test_names_still_being_written_or_not_lab_files_are_never_claimed(name: str) -> None:
-    assert is_ignored(name)
+    assert is_ignored_name(name)
 
 
 @pytest.mark.parametrize("name", ["result.hpr", "CR-BIO 2020.xml", "oru.hl7", "tmp-report.hpr"])
 def test_ordinary_names_are_candidates(name: str) -> None:
-    assert not is_ignored(name)
+    assert not is_ignored_name(name)
 
 
 def test_only_regular_files_are_listed(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from prostop_filedrop.folders import ERROR_SUFFIX, ClaimedFile, claimed_name, display_name
+from prostop_filedrop.folders import ERROR_SUFFIX, ClaimedFile, claimed_name
 from prostop_filedrop.service import InboxService
+from prostop_plugin import display_name
 from prostop_plugin.app import Prostop
 from tests.adapters.filedrop.helpers import FakeMonotonic, corpus, drop, files, original_names
 

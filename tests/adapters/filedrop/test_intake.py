@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from prostop_filedrop.intake import as_received
 from prostop_filedrop.service import InboxService
 from prostop_filedrop.settings import load_filedrop_settings
-from prostop_plugin import hookimpl
+from prostop_plugin import as_received, hookimpl
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ConfigError, LedgerError
 from prostop_plugin.models import DiagnosisEvent, IssuanceRecord, ResultCorrection
@@ -226,8 +225,9 @@ def test_files_naming_no_sender_get_the_configured_host() -> None:
     [event] = read_bytes(corpus("hprim_rtpcr_positif.hpr"), "r.hpr", "filedrop")
     anonymous = event.model_copy(update={"source": event.source.model_copy(
         update={"host": "unknown lab"})})
-    assert as_received(anonymous, "CABINET-DURAND").source.host == "CABINET-DURAND"
-    assert as_received(event, "CABINET-DURAND").source.host == "LABO-GARONNE"
+    received = as_received(anonymous, "CABINET-DURAND", adapter="filedrop")
+    assert received.source.host == "CABINET-DURAND"
+    assert as_received(event, "CABINET-DURAND", adapter="filedrop").source.host == "LABO-GARONNE"
 
 
 def test_a_json_event_file_is_written_back_through_this_adapter(

@@ -16,7 +16,8 @@ from prostop_plugin.config import Settings
 from prostop_plugin.documents import cda_note_problems
 from prostop_plugin.models import IssuanceState
 from prostop_plugin.readers import read_bytes
-from tests.adapters.filedrop.helpers import AS_OF, corpus, filedrop_section
+from tests.adapters.adapter_fixtures import AS_OF
+from tests.adapters.filedrop.helpers import corpus, filedrop_section
 from tests.corpus_location import CORPUS
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")

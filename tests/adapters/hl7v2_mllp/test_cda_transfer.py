@@ -6,7 +6,6 @@ sends — checked with the same structural rules."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +86,17 @@ def crbio() -> bytes:
 
 
 @pytest.fixture
-def started(runtime: Prostop) -> Iterator[MLLPService]:
+def started(listener: MLLPService) -> MLLPService:
+    """The runtime's listener, started (conftest)."""
+    return listener
+
+
+def send_once(runtime: Prostop, message: bytes) -> AckReply:
+    """``message`` through a listener started for it, stopped after the ACK."""
     service = MLLPService(runtime, load_mllp_settings(runtime.settings))
     service.start()
     try:
-        yield service
+        return send(service, message)
     finally:
         service.stop()
 
@@ -208,12 +213,7 @@ def test_the_code_goes_back_as_an_mdm_t02_carrying_the_cda_note(
     with fake_ehr() as ehr, open_runtime(
         tmp_path, simulator, peer=ehr.address, write_back_document="cda",
     ) as runtime:
-        service = MLLPService(runtime, load_mllp_settings(runtime.settings))
-        service.start()
-        try:
-            assert send(service, document_message(crbio)).code == "CA"
-        finally:
-            service.stop()
+        assert send_once(runtime, document_message(crbio)).code == "CA"
         [pending] = runtime.engine.pending()
         done = runtime.engine.decide(pending.issuance_id, approval())
         assert done.state == S.WRITTEN_BACK, done.error
@@ -255,12 +255,7 @@ def test_an_oru_r01_can_carry_the_cda_note_instead(
         tmp_path, simulator, peer=ehr.address, write_back_document="cda",
         write_back_message_type="ORU^R01", write_back_charset="8859/15",
     ) as runtime:
-        service = MLLPService(runtime, load_mllp_settings(runtime.settings))
-        service.start()
-        try:
-            assert send(service, document_message(crbio)).code == "CA"
-        finally:
-            service.stop()
+        assert send_once(runtime, document_message(crbio)).code == "CA"
         [pending] = runtime.engine.pending()
         assert runtime.engine.decide(pending.issuance_id, approval()).state == S.WRITTEN_BACK
     message = parse(ehr.received[0])

@@ -16,6 +16,7 @@ from prostop_plugin.errors import ConfigError, LedgerError
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
 from prostop_plugin.models import DiagnosisEvent, IssuanceRecord
+from prostop_plugin.simulator.pki import make_pki
 from tests.adapters.hl7v2_mllp.conftest import mllp_section
 from tests.adapters.hl7v2_mllp.helpers import (
     CORPUS,
@@ -27,7 +28,6 @@ from tests.adapters.hl7v2_mllp.helpers import (
     wait_until,
     with_header,
 )
-from tests.adapters.hl7v2_mllp.pki import make_pki
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")
 

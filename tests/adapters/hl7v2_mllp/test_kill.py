@@ -4,25 +4,15 @@ server, gets AA, and the ledger holds the message once."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
-from prostop_plugin.keys import KeyRing
-from prostop_plugin.ledger import Ledger
-from tests.adapters.hl7v2_mllp.helpers import (
-    CORPUS,
-    REPO,
-    corpus_bytes,
-    free_port,
-    original_mode,
-)
+from tests.adapters.hl7v2_mllp.helpers import CORPUS, corpus_bytes, free_port, original_mode
+from tests.adapters.hl7v2_mllp.serve import opened_ledger, start_serve, write_config
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,39 +26,12 @@ class Server:
 
     def __init__(self, root: Path, port: int) -> None:
         self.root = root
-        self.config = root / "prostop.toml"
-        self.config.write_text(
-            'data_dir = "var"\n'
-            'as_of = "2020-11-20"\n'
-            'adapters = ["hl7v2_mllp"]\n'
-            "[adapter.hl7v2_mllp]\n"
-            f'listen = "127.0.0.1:{port}"\n'
-            f'peer = "127.0.0.1:{free_port()}"\n'
-        )
+        self.config = write_config(root, port)
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        # the parent's PROSTOP_DISABLE_PLUGIN_AUTOLOAD goes: the adapter loads by entry point
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PROSTOP_")}
-        env.update(PYTHONPATH=str(REPO), PROSTOP_PLUGINS=f'["{KILL_PLUGIN}"]',
-                   PROSTOP_TEST_KILL_MARKER=str(self.root / "killed"))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prostop_plugin.cli", "--config", str(self.config),
-             "serve", "--tick", "0.2"],
-            env=env, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 30
-        seen: list[str] = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            seen.append(line)
-            if line.startswith("started: MLLP 127.0.0.1:"):
-                return
-            if not line and self.proc.poll() is not None:
-                break
-        self.proc.kill()
-        raise AssertionError("prostop serve did not start listening:\n" + "".join(seen))
+        self.proc = start_serve(self.root, KILL_PLUGIN,
+                                PROSTOP_TEST_KILL_MARKER=str(self.root / "killed"))
 
     def wait(self, timeout: float = 20) -> int:
         assert self.proc is not None
@@ -83,12 +46,8 @@ class Server:
             self.proc.kill()
 
     def ledger_counts(self) -> tuple[int, int]:
-        keyring = KeyRing.open(self.root / "var" / "keys", create=False)
-        ledger = Ledger(self.root / "var" / "ledger.sqlite3", keyring)
-        try:
+        with opened_ledger(self.root) as ledger:
             return ledger.event_count(), len(ledger.summaries())
-        finally:
-            ledger.close()
 
 
 def test_sigkill_between_receive_and_ack_then_resend(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from prostop_hl7v2_mllp.server import MLLPService
 from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_plugin.app import Prostop
 from prostop_plugin.cli.hl7 import register, run
+from prostop_plugin.simulator.pki import make_pki
 from tests.adapters.hl7v2_mllp.conftest import mllp_section
 from tests.adapters.hl7v2_mllp.helpers import (
     CORPUS,
@@ -19,7 +20,6 @@ from tests.adapters.hl7v2_mllp.helpers import (
     fake_ehr,
     free_port,
 )
-from tests.adapters.hl7v2_mllp.pki import make_pki
 
 
 def parse_args(*argv: str) -> argparse.Namespace:

@@ -5,28 +5,23 @@ ACK (its sender sends it again)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from prostop_plugin.hl7.reader import read_hl7
 from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
-from prostop_plugin.keys import KeyRing
-from prostop_plugin.ledger import Ledger
 from tests.adapters.hl7v2_mllp.helpers import (
     CORPUS,
-    REPO,
     corpus_bytes,
     free_port,
     original_mode,
     wait_until,
 )
+from tests.adapters.hl7v2_mllp.serve import opened_ledger, start_serve, write_config
 from tests.adapters.hl7v2_mllp.slow_plugin import SLOW_CONTROL_ID
 
 pytestmark = [
@@ -40,46 +35,14 @@ GRACE = 1.0
 MARGIN = 15.0
 
 
-def start_serve(root: Path, port: int) -> subprocess.Popen[str]:
-    config = root / "prostop.toml"
-    config.write_text(
-        'data_dir = "var"\n'
-        'as_of = "2020-11-20"\n'
-        'adapters = ["hl7v2_mllp"]\n'
-        "[adapter.hl7v2_mllp]\n"
-        f'listen = "127.0.0.1:{port}"\n'
-        f'peer = "127.0.0.1:{free_port()}"\n'
-        f"shutdown_grace = {GRACE}\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROSTOP_")}
-    env.update(PYTHONPATH=str(REPO), PROSTOP_PLUGINS=f'["{SLOW_PLUGIN}"]',
-               PROSTOP_TEST_SLOW_MARKER=str(root / "slow"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prostop_plugin.cli", "--config", str(config), "serve",
-         "--tick", "0.2"],
-        env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        seen.append(line)
-        if line.startswith("started: MLLP 127.0.0.1:"):
-            return proc
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("prostop serve did not start listening:\n" + "".join(seen))
-
-
 def test_sigterm_ends_serve_within_the_grace_while_a_message_is_being_evaluated(
     tmp_path: Path,
 ) -> None:
     port = free_port()
     fast = original_mode(corpus_bytes(), control_id="FAST-1")
     slow = original_mode(corpus_bytes(), control_id=SLOW_CONTROL_ID)
-    proc = start_serve(tmp_path, port)
+    write_config(tmp_path, port, f"shutdown_grace = {GRACE}\n")
+    proc = start_serve(tmp_path, SLOW_PLUGIN, PROSTOP_TEST_SLOW_MARKER=str(tmp_path / "slow"))
     outcome: list[str] = []
 
     def send_slow() -> None:
@@ -107,10 +70,6 @@ def test_sigterm_ends_serve_within_the_grace_while_a_message_is_being_evaluated(
         proc.wait(10)
         slow_sender.join(10)
     assert outcome and outcome[0] != "AA", "the slow message was not acknowledged"
-    keyring = KeyRing.open(tmp_path / "var" / "keys", create=False)
-    ledger = Ledger(tmp_path / "var" / "ledger.sqlite3", keyring)
-    try:
+    with opened_ledger(tmp_path) as ledger:
         [acknowledged] = read_hl7(fast, "fast.hl7", "hl7v2_mllp")
         assert ledger.has_event(acknowledged), "an acknowledged message was lost"
-    finally:
-        ledger.close()

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from prostop_mssante.plugin import MssantePlugin
 from prostop_mssante.service import MailboxService
-from prostop_mssante.settings import MssanteSettings, load_mssante_settings
+from prostop_mssante.settings import MssanteSettings
 from prostop_plugin.app import Prostop
-from tests.adapters.hl7v2_mllp.pki import Pki, make_pki
-from tests.adapters.mssante.helpers import mssante_section, open_runtime
+from prostop_plugin.simulator.pki import Pki, make_pki
+from tests.adapters.adapter_fixtures import config, runtime
+from tests.adapters.mssante.helpers import mssante_section
 from tests.adapters.mssante.servers import (
     AIOSMTPD_WARNING,
     Dovecot,
@@ -21,6 +23,8 @@ from tests.adapters.mssante.servers import (
     running_dovecot,
     running_smtp,
 )
+
+__all__ = ["config", "runtime"]  # the shared fixtures, used here
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,14 +54,8 @@ def section(dovecot: Dovecot, pki: Pki, smtp: SmtpSink) -> dict[str, Any]:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, section: dict[str, Any]) -> Iterator[Prostop]:
-    with open_runtime(tmp_path, section) as app:
-        yield app
-
-
-@pytest.fixture
-def config(runtime: Prostop) -> MssanteSettings:
-    return load_mssante_settings(runtime.settings)
+def adapter_plugin() -> MssantePlugin:
+    return MssantePlugin()
 
 
 @pytest.fixture

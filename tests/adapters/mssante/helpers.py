@@ -8,7 +8,6 @@ import io
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,11 @@ from imapclient import IMAPClient
 
 from prostop_mssante.plugin import MssantePlugin
 from prostop_plugin.app import Prostop
-from prostop_plugin.config import Settings
-from tests.adapters.hl7v2_mllp.pki import Pki
+from prostop_plugin.simulator.pki import Pki
+from tests.adapters.adapter_fixtures import open_adapter_runtime
 from tests.adapters.mssante.servers import PASSWORD, Dovecot, SmtpSink
 from tests.corpus_location import CORPUS
 
-AS_OF = date(2020, 11, 20)  # the corpus is dated November 2020
 APP_ADDRESS = "prostop@cabinet-durand.mssante.fr"
 LAB_ADDRESS = "resultats@labo-garonne.mssante.fr"
 PHYSICIAN_ADDRESS = "claire.durand@medecin.mssante.fr"
@@ -129,5 +127,4 @@ def mssante_section(dovecot: Dovecot, pki: Pki, smtp: SmtpSink | None = None,
 
 
 def open_runtime(tmp_path: Path, section: dict[str, Any], *plugins: object) -> Prostop:
-    settings = Settings(data_dir=tmp_path / "var", as_of=AS_OF, adapter={"mssante": section})
-    return Prostop.open(settings, plugins=[MssantePlugin(), *plugins])
+    return open_adapter_runtime(tmp_path, MssantePlugin(), section, *plugins)

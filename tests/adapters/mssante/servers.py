@@ -34,7 +34,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from tests.adapters.hl7v2_mllp.pki import Pki
+from prostop_plugin.simulator.pki import Pki
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"

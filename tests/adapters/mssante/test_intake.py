@@ -20,7 +20,7 @@ from prostop_plugin import hookimpl
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ConfigError, LedgerError
 from prostop_plugin.models import DiagnosisEvent, IssuanceRecord
-from tests.adapters.hl7v2_mllp.pki import Pki
+from prostop_plugin.simulator.pki import Pki
 from tests.adapters.mssante.helpers import (
     CRBIO,
     corpus,

@@ -17,7 +17,7 @@ import pytest
 from prostop_plugin.keys import KeyRing
 from prostop_plugin.ledger import Ledger
 from prostop_plugin.simulator import RunningSimulator
-from tests.adapters.hl7v2_mllp.pki import Pki
+from prostop_plugin.simulator.pki import Pki
 from tests.adapters.mssante.helpers import (
     APP_ADDRESS,
     CRBIO,

@@ -37,10 +37,10 @@ from prostop_plugin.models import (
 from prostop_plugin.plugins import DISABLE_AUTOLOAD_ENV
 from prostop_plugin.readers import read_bytes
 from prostop_plugin.simulator import RunningSimulator
-from tests.adapters.hl7v2_mllp.pki import Pki
+from prostop_plugin.simulator.pki import Pki
+from tests.adapters.adapter_fixtures import AS_OF
 from tests.adapters.mssante.helpers import (
     APP_ADDRESS,
-    AS_OF,
     CRBIO,
     INS,
     PHYSICIAN_ADDRESS,
