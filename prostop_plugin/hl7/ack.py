@@ -24,6 +24,7 @@ from prostop_plugin.hl7.er7 import (
     SegmentBuilder,
     parse,
 )
+from prostop_plugin.hl7.er7_syntax import EscapeCodec, escape_codec
 from prostop_plugin.hl7.mapping import HL7FieldError, UnsupportedMessageType
 from prostop_plugin.models import utcnow
 from prostop_plugin.values import PARIS
@@ -126,7 +127,60 @@ def build_ack(
 
     Sender defaults to the original's receiver (MSH-5/MSH-6). Characters the original's charset
     cannot hold are replaced, so an ACK can always be sent.
+
+    The common case (an accept whose sender and receiver are the original's) is rendered from
+    a template of the same header (:func:`_accept_template`): the same text as building it.
     """
+    timestamp, control_id = hl7_timestamp(now), control_id or new_control_id()
+    if error is None and sending_application is None and sending_facility is None:
+        template = _accept_template(original)
+        if template is not None:
+            text, codec = template
+            text = text.replace(_TIMESTAMP, codec.escape(timestamp)).replace(
+                _CONTROL_ID, codec.escape(control_id)).replace(
+                _ACKNOWLEDGED, codec.escape(original.control_id))
+            return text.encode(original.charset, errors="replace")
+    return _render_ack(original, error, sending_application, sending_facility,
+                       timestamp, control_id, original.control_id).encode(
+        original.charset, errors="replace")
+
+
+#: stand-ins for the values that change from one ACK to the next (escaping leaves them as they
+#: are: no delimiter, no CR or LF in them)
+_TIMESTAMP, _CONTROL_ID, _ACKNOWLEDGED = "\ue000T\ue001", "\ue000C\ue001", "\ue000A\ue001"
+#: header fields an accept ACK depends on (MSH-9 for its trigger event, 15/16 for the mode)
+_HEADER_FIELDS = (3, 4, 5, 6, 9, 11, 12, 15, 16, 17)
+_TEMPLATES: dict[tuple[object, ...], tuple[str, EscapeCodec] | None] = {}
+_MAX_TEMPLATES = 256  # keyed by what senders send: bounded
+
+
+def _accept_template(original: Message) -> tuple[str, EscapeCodec] | None:
+    """The accept ACK of this header with stand-ins for the time, the control id and MSA-2,
+    built once by :func:`_render_ack` (so it is what building it gives); None when a stand-in
+    cannot be told apart in it, or MSA-2 is empty (the builder then drops the field)."""
+    if not original.control_id:
+        return None
+    msh = original.segment("MSH")
+    assert msh is not None  # a parsed message starts with MSH
+    key = (original.delimiters, original.declared_charset, original.charset,
+           *(msh.raw_field(number) for number in _HEADER_FIELDS))
+    try:
+        return _TEMPLATES[key]
+    except KeyError:
+        pass
+    text = _render_ack(original, None, None, None, _TIMESTAMP, _CONTROL_ID, _ACKNOWLEDGED)
+    found = None
+    if all(text.count(mark) == 1 for mark in (_TIMESTAMP, _CONTROL_ID, _ACKNOWLEDGED)):
+        found = text, escape_codec(original.delimiters, "utf-8")
+    if len(_TEMPLATES) < _MAX_TEMPLATES:
+        _TEMPLATES[key] = found
+    return found
+
+
+def _render_ack(
+    original: Message, error: AckError | None, sending_application: str | None,
+    sending_facility: str | None, timestamp: str, control_id: str, acknowledged: str,
+) -> str:
     outcome: Outcome = "accept" if error is None else error.outcome
     builder = MessageBuilder(original.delimiters, original.declared_charset,
                              encoding=original.charset)
@@ -141,14 +195,14 @@ def build_ack(
     else:
         msh.set(4, sending_facility)
     msh.set_tree(5, src.tree(3)).set_tree(6, src.tree(4))
-    msh.set(7, hl7_timestamp(now)).set("9.1", "ACK").set("9.2", original["MSH-9.2"])
-    msh.set("9.3", "ACK").set(10, control_id or new_control_id())
+    msh.set(7, timestamp).set("9.1", "ACK").set("9.2", original["MSH-9.2"])
+    msh.set("9.3", "ACK").set(10, control_id)
     msh.set_tree(11, src.tree(11)).set_tree(12, src.tree(12)).set_tree(17, src.tree(17))
-    msa = builder.add("MSA").set(1, ack_code(original, outcome)).set(2, original.control_id)
+    msa = builder.add("MSA").set(1, ack_code(original, outcome)).set(2, acknowledged)
     if error is not None:
         msa.set(3, error.text)
         _add_err(builder.add("ERR"), error, _version(original.version))
-    return builder.to_bytes(errors="replace")
+    return builder.to_text()
 
 
 def _add_err(err: SegmentBuilder, error: AckError, version: tuple[int, ...]) -> None:

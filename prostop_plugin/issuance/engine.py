@@ -136,7 +136,8 @@ class IssuanceEngine:
         (storing and evaluating are one commit, shared with other senders': see .committer)."""
         record, evaluated = self.committer.run(lambda: self._store_and_evaluate(event))
         if evaluated and not self.hooks.can_confirm():
-            if record.state == S.AWAITING_CONFIRMATION:  # it starts waiting: the notice
+            if record.state == S.AWAITING_CONFIRMATION and self.writes_notices(record):
+                # it starts waiting: the notice (the request is built only for it)
                 self.notify_waiting(self.confirmation_request(record), record)
             return record  # waits in the pending queue: nothing more to do unattended
         if record.state in (S.RECEIVED, S.AWAITING_CONFIRMATION):
@@ -235,6 +236,12 @@ class IssuanceEngine:
         except InvalidTransition as exc:  # another process moved it first: theirs is the truth
             log.info("issuance %s: %s", issuance_id, exc)
         return self.ledger.get(issuance_id)
+
+    def writes_notices(self, record: IssuanceRecord) -> bool:
+        """Whether :meth:`notify_waiting` writes a notice for this record (a console to
+        link to, and ``notice_in_record``)."""
+        console = self.settings.console
+        return bool(console.notice_in_record and console.request_link(record.id))
 
     def notify_waiting(self, request: ConfirmationRequest, record: IssuanceRecord) -> None:
         """No dialog answered a request that starts waiting: the originating adapter writes
