@@ -51,9 +51,12 @@ def discover(client: httpx.Client, issuer: str) -> PSCEndpoints:
     except httpx.HTTPError as exc:
         raise TokenError(f"Pro Santé Connect discovery failed: {exc}", where=url, fix=fix) from None
     except ValidationError as exc:
+        first = exc.errors()[0]
+        # a document that is not even an object has no field to name
+        field = ".".join(str(part) for part in first["loc"]) or "the document"
         raise TokenError(
             f"not a PSC discovery document with CIBA ({exc.error_count()} problem(s), first: "
-            f"{exc.errors()[0]['loc'][0]} {exc.errors()[0]['msg']})", where=url, fix=fix,
+            f"{field} {first['msg']})", where=url, fix=fix,
         ) from None
     if found.issuer.rstrip("/") != issuer.rstrip("/"):
         raise TokenError(

@@ -430,3 +430,33 @@ def test_psc_settings_default_to_the_simulator() -> None:
 def test_host_token_store_refuses_a_token_without_a_national_id() -> None:
     with pytest.raises(TokenError, match="not a PSC national id"):
         HostTokenStore().put(_token(subject="someone"))
+
+
+def test_a_discovery_document_that_is_not_an_object_is_one_clear_error() -> None:
+    """`[1]` served as the discovery document: a TokenError naming it, never a traceback."""
+    import http.server
+    import threading
+
+    class NotAnObject(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"[1]"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotAnObject)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(timeout=5) as client, pytest.raises(TokenError) as caught:
+            discover(client, f"http://127.0.0.1:{server.server_port}/auth/realms/x")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "not a PSC discovery document" in str(caught.value)
+    assert "the document" in str(caught.value)
