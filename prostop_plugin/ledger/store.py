@@ -96,7 +96,7 @@ class Ledger(LedgerDatabase):
         return self.keyring.digest(f"{patient_key}|{start.isoformat()}", purpose="episode")[:20]
 
     def _seal_record(self, record: IssuanceRecord) -> bytes:
-        body = record.model_copy(update={"code": None}).model_dump_json().encode()
+        body = record.model_dump_json(exclude={"code"}).encode()  # the code has its own blob
         return self.keyring.encrypt(body, context=f"issuance:{record.id}".encode())
 
     def _open_row(self, row: Row, *, with_code: bool) -> IssuanceRecord:
