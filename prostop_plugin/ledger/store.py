@@ -333,26 +333,25 @@ class Ledger(LedgerDatabase):
 
     def insert_issuance(
         self, tx: Tx, record: IssuanceRecord, *, patient_key: str,
-        episode_start: date, actor: str,
+        episode_start: date, actor: str, evaluated: IssuanceRecord | None = None,
     ) -> int | None:
-        """Insert a new issuance and its first transition; return the audit entry's number."""
+        """Insert a new issuance and its first transition; return the audit entry's number.
+        ``evaluated``: as its evaluation left it, written instead of a second write."""
+        final = evaluated or record
         columns: dict[str, Any] = {
             "id": record.id, "patient_key": patient_key, "episode": record.episode,
-            "episode_start": episode_start.isoformat(), "state": record.state.value,
-            "created_at": iso_utc(record.created_at), "updated_at": iso_utc(record.updated_at),
+            "episode_start": episode_start.isoformat(), "state": final.state.value,
+            "created_at": iso_utc(record.created_at), "updated_at": iso_utc(final.updated_at),
             "valid_until": None, "replaces": record.replaces, "code_digest": None,
-            "code_last2": None, "body": self._seal_record(record),
+            "code_last2": None, "body": self._seal_record(final),
         }
-        tx.execute(
-            "INSERT INTO issuances (id, patient_key, episode, episode_start, state, created_at, "
-            "updated_at, replaces, body, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.id, patient_key, record.episode, columns["episode_start"],
-                columns["state"], columns["created_at"], columns["updated_at"],
-                record.replaces, columns["body"], row_mac(self.keyring, "issuances", columns),
-            ),
-        )
-        return self._insert_transition(tx, record, None, columns["created_at"], actor)
+        tx.execute(f"INSERT INTO issuances ({', '.join(columns)}, mac) VALUES "
+                   f"({', '.join('?' * (len(columns) + 1))})",
+                   (*columns.values(), row_mac(self.keyring, "issuances", columns)))
+        opened = self._insert_transition(tx, record, None, columns["created_at"], actor)
+        if evaluated is not None:  # its evaluation's transition, by the system, after it
+            self._insert_transition(tx, evaluated, record.state, columns["updated_at"], "system")
+        return opened
 
     def _insert_transition(
         self, tx: Tx, record: IssuanceRecord, previous: IssuanceState | None, at: str,
