@@ -65,15 +65,15 @@ class Intake:
                         id=requests.new_issuance_id(), episode=episode, state=S.RECEIVED,
                         event=event, created_at=now, updated_at=now,
                     )
+                    payload = event.model_dump_json()  # as stored (made once)
                     if evaluate:
-                        evaluated = self._evaluated(created, event, today)
+                        evaluated = self._evaluated(created, payload, today)
                     opened = self.ledger.insert_issuance(
                         tx, created, patient_key=patient_key, episode_start=start,
                         actor=event.source.adapter, evaluated=evaluated,
                     )
-                    self.ledger.insert_event(
-                        tx, event, created.id, reused_id=match.reused_id, audit_seq=opened
-                    )
+                    self.ledger.insert_event(tx, event, created.id, reused_id=match.reused_id,
+                                             audit_seq=opened, body=payload)
                     self.transitions.notify_after_commit(tx, created, None)
                     if evaluated is not None:
                         self.transitions.notify_after_commit(tx, evaluated, S.RECEIVED)
@@ -83,14 +83,14 @@ class Intake:
         return self.ledger.get(joined), False
 
     def _evaluated(
-        self, record: IssuanceRecord, event: DiagnosisEvent, today: date
+        self, record: IssuanceRecord, payload: str, today: date
     ) -> IssuanceRecord | None:
         """A new issuance as its evaluation leaves it (the engine's evaluation: the episode's
         events as the ledger will hold them, this one last and read back as stored), or None
         when the evaluation failed: it is then stored received, and resumed later."""
         try:
             events = [*self.ledger.episode_events(record.episode),
-                      DiagnosisEvent.model_validate_json(event.model_dump_json())]
+                      DiagnosisEvent.model_validate_json(payload)]
             decision = eligibility.evaluate(requests.merge_evidence(events),
                                             self.settings.eligibility, today)
             evaluated = record.model_copy(update={"updated_at": self.transitions.clock()})

@@ -249,14 +249,14 @@ class Ledger(LedgerDatabase):
 
     def insert_event(
         self, tx: Tx, event: DiagnosisEvent, issuance_id: str, *,
-        reused_id: bool = False, audit_seq: int | None = None,
+        reused_id: bool = False, audit_seq: int | None = None, body: str | None = None,
     ) -> None:
         """Store an event under an issuance, inside the caller's transaction.
 
         ``reused_id``: another message was stored under this event's id; this one is filed
         under its id and content (see :meth:`find_event`). ``audit_seq``: the entry that
         already records this event (the one opening its issuance); otherwise the journal
-        records it now.
+        records it now. ``body``: ``event.model_dump_json()``, when the caller has it.
         """
         by_id, by_content = self._dedupe_keys(event)
         row = tx.execute(
@@ -267,7 +267,7 @@ class Ledger(LedgerDatabase):
         ).fetchone()
         row_id = int(row["id"])
         payload = self.keyring.encrypt(
-            event.model_dump_json().encode(), context=f"event:{row_id}".encode()
+            (body or event.model_dump_json()).encode(), context=f"event:{row_id}".encode()
         )
         if audit_seq is None and self.journal is not None:
             episode = tx.execute(
