@@ -154,12 +154,16 @@ def _span(first: int, last: int, singular: str, plural: str) -> str:
 
 # -- encoding --------------------------------------------------------------------------------
 
+#: ``json.dumps(…, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)``,
+#: its encoder made once (json.dumps builds one per call when given options)
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+
 
 def canonical(value: Mapping[str, Any]) -> bytes:
     """The one byte form of an entry: what is hashed, signed and written."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
+    return _CANONICAL.encode(value).encode("ascii")
 
 
 def entry_hash(fields: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from prostop_plugin.eligibility.reading import (
     parse_onset_date,
     resolve_loinc,
     test_code_of,
-    upper_text,
+    upper_set,
 )
 from prostop_plugin.models import (
     CodeSystem,
@@ -105,9 +105,9 @@ def _lab_fact(result: LabResult, policy: EligibilityPolicy) -> Fact:
 def _coded_diagnosis_kind(coding: Coding, policy: EligibilityPolicy) -> Kind:
     if coding.system == CodeSystem.SNOMED:
         code = coding.code.upper()
-        if code in upper_text(policy.confirmed_snomed):
+        if code in upper_set(policy.confirmed_snomed):
             return Kind.DIAGNOSIS_CONFIRMED
-        if code in upper_text(policy.suspected_snomed):
+        if code in upper_set(policy.suspected_snomed):
             return Kind.DIAGNOSIS_SUSPECTED
         return Kind.OTHER
     # CIM-10, or a code sent without its system; "U071" and "U07.1" are the same code
@@ -159,7 +159,7 @@ def _imaging_fact(finding: ImagingFinding, policy: EligibilityPolicy) -> Fact:
         reading = Interpretation(
             "positive" if finding.suggestive_of_covid else "negative")
     elif finding.finding is not None and finding.finding.system == CodeSystem.SNOMED and \
-            finding.finding.code.upper() in upper_text(policy.chest_ct_finding_snomed):
+            finding.finding.code.upper() in upper_set(policy.chest_ct_finding_snomed):
         reading = Interpretation.POSITIVE
     else:
         reading = Interpretation.UNKNOWN

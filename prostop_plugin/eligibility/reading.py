@@ -94,6 +94,17 @@ def upper_text(codes: Iterable[str]) -> set[str]:
     return {c.strip().upper() for c in codes}
 
 
+def upper_set(codes: Iterable[str]) -> frozenset[str]:
+    """:func:`upper_text` as a frozenset, kept by content: the policy's lists are looked up
+    several times per result, and building the set each time cost more than the lookup."""
+    return _upper_set(tuple(codes))
+
+
+@functools.lru_cache(maxsize=1024)
+def _upper_set(codes: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(upper_text(codes))
+
+
 def _coded_reading(coding: Coding, policy: EligibilityPolicy) -> Interpretation:
     if coding.system == CodeSystem.SNOMED:
         code = coding.code.upper()
@@ -102,7 +113,7 @@ def _coded_reading(coding: Coding, policy: EligibilityPolicy) -> Interpretation:
             (policy.negative_snomed, Interpretation.NEGATIVE),
             (policy.indeterminate_snomed, Interpretation.INDETERMINATE),
         ):
-            if code in upper_text(codes):
+            if code in upper_set(codes):
                 return reading
     return Interpretation.UNKNOWN
 
@@ -146,11 +157,11 @@ def _chest_ct_reading(result: LabResult, policy: EligibilityPolicy) -> Interpret
     flag = (result.abnormal_flag or "").strip().upper()
     if finding is not None:
         listed = finding.system == CodeSystem.SNOMED and \
-            finding.code.upper() in upper_text(policy.chest_ct_finding_snomed)
+            finding.code.upper() in upper_set(policy.chest_ct_finding_snomed)
         return Interpretation.POSITIVE if listed and flag != "N" else Interpretation.UNKNOWN
     if flag == "N":
         return Interpretation.NEGATIVE
-    if flag and flag in upper_text(policy.chest_ct_abnormal_flags):
+    if flag and flag in upper_set(policy.chest_ct_abnormal_flags):
         return Interpretation.POSITIVE
     return Interpretation.UNKNOWN
 
@@ -178,7 +189,7 @@ def category_of(loinc: str | None, policy: EligibilityPolicy) -> LabCategory:
         (policy.symptoms_question_loinc, LabCategory.SYMPTOMS_QUESTION),
         (policy.symptom_onset_loinc, LabCategory.SYMPTOM_ONSET),
     ):
-        if loinc.upper() in upper_text(codes):
+        if loinc.upper() in upper_set(codes):
             return category
     return LabCategory.OTHER
 

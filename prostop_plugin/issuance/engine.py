@@ -53,7 +53,7 @@ from prostop_plugin.models import (
     utcnow,
 )
 from prostop_plugin.plugins import HookFacade
-from prostop_plugin.psc import first_verified_token, new_binding_message
+from prostop_plugin.psc import first_verified_token
 from prostop_plugin.texts import Message, localized
 from prostop_plugin.values import PARIS
 
@@ -147,9 +147,9 @@ class IssuanceEngine:
 
     def _store_and_evaluate(self, event: DiagnosisEvent) -> tuple[IssuanceRecord, bool]:
         """Store, and evaluate a new issuance in the same commit: (record, evaluated)."""
-        record, _ = self.ingest(event)
-        if record.state != S.RECEIVED:
-            return record, False
+        record, created = self.intake.ingest(event, today=self.today(), evaluate=True)
+        if created or record.state != S.RECEIVED:  # a new one: evaluated, unless that failed
+            return record, created and record.state != S.RECEIVED
         try:
             with self.ledger.savepoint():  # a failed evaluation keeps the event stored
                 self._evaluate(record)
@@ -205,13 +205,7 @@ class IssuanceEngine:
         return False
 
     def _evaluate(self, record: IssuanceRecord) -> None:
-        decision = self.evaluate(record)
-        record.decision = decision
-        if decision.decision == "not_eligible":
-            record.state = S.NOT_ELIGIBLE
-        else:
-            record.state = S.AWAITING_CONFIRMATION
-            record.binding_message = new_binding_message()
+        requests.apply_decision(record, self.evaluate(record))
         self.transitions.save(record, expect=S.RECEIVED)
 
     def _reevaluate(self, record: IssuanceRecord) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from prostop_plugin import eligibility
 from prostop_plugin.config import Settings
 from prostop_plugin.issuance import requests
 from prostop_plugin.issuance.transitions import Transitions, log
@@ -22,18 +23,23 @@ class Intake:
         self.transitions = transitions
         self.ledger = transitions.ledger
 
-    def ingest(self, event: DiagnosisEvent, *, today: date) -> tuple[IssuanceRecord, bool]:
+    def ingest(
+        self, event: DiagnosisEvent, *, today: date, evaluate: bool = False
+    ) -> tuple[IssuanceRecord, bool]:
         """Durably store the event and attach it to an issuance. Returns (record, created).
 
         The same event twice (same dedupe key) returns the record it joined the first time.
         An event for a patient whose current episode already has a live issuance joins it:
         one code per episode. Safe under concurrent calls (one write transaction at a time).
+        ``evaluate``: a new issuance is evaluated before it is written, then written once in
+        the state it reached, both transitions recorded in order (one write, not two).
         """
         if event.locale is None:  # readers don't know the installation's language; we do
             event = event.model_copy(update={"locale": self.settings.locale})
         patient_key = self.ledger.patient_key(event)
         window = self.settings.eligibility.episode_window_days
         created: IssuanceRecord | None = None
+        evaluated: IssuanceRecord | None = None
         with self.ledger.transaction() as tx:
             match = self.ledger.find_event(tx, event)
             joined = match.issuance_id
@@ -59,15 +65,37 @@ class Intake:
                         id=requests.new_issuance_id(), episode=episode, state=S.RECEIVED,
                         event=event, created_at=now, updated_at=now,
                     )
+                    payload = event.model_dump_json()  # as stored (made once)
+                    if evaluate:
+                        evaluated = self._evaluated(created, payload, today)
                     opened = self.ledger.insert_issuance(
                         tx, created, patient_key=patient_key, episode_start=start,
-                        actor=event.source.adapter,
+                        actor=event.source.adapter, evaluated=evaluated,
                     )
-                    self.ledger.insert_event(
-                        tx, event, created.id, reused_id=match.reused_id, audit_seq=opened
-                    )
+                    self.ledger.insert_event(tx, event, created.id, reused_id=match.reused_id,
+                                             audit_seq=opened, body=payload)
                     self.transitions.notify_after_commit(tx, created, None)
+                    if evaluated is not None:
+                        self.transitions.notify_after_commit(tx, evaluated, S.RECEIVED)
         if created is not None:
-            return created, True
+            return evaluated or created, True
         assert joined is not None
         return self.ledger.get(joined), False
+
+    def _evaluated(
+        self, record: IssuanceRecord, payload: str, today: date
+    ) -> IssuanceRecord | None:
+        """A new issuance as its evaluation leaves it (the engine's evaluation: the episode's
+        events as the ledger will hold them, this one last and read back as stored), or None
+        when the evaluation failed: it is then stored received, and resumed later."""
+        try:
+            events = [*self.ledger.episode_events(record.episode),
+                      DiagnosisEvent.model_validate_json(payload)]
+            decision = eligibility.evaluate(requests.merge_evidence(events),
+                                            self.settings.eligibility, today)
+            evaluated = record.model_copy(update={"updated_at": self.transitions.clock()})
+            requests.apply_decision(evaluated, decision)
+        except Exception:
+            log.exception("issuance %s: evaluation failed; stored, resumed later", record.id)
+            return None
+        return evaluated

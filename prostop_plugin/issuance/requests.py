@@ -24,11 +24,23 @@ from prostop_plugin.models import (
     LocalizedText,
     PreviousIssuance,
 )
+from prostop_plugin.psc import new_binding_message
 from prostop_plugin.texts import Message, localized
 
 
 def new_issuance_id() -> str:
     return secrets.token_hex(6)
+
+
+def apply_decision(record: IssuanceRecord, decision: EligibilityDecision) -> None:
+    """A received issuance once evaluated: not eligible, or waiting for a physician (with the
+    binding message its PSC request will show)."""
+    record.decision = decision
+    if decision.decision == "not_eligible":
+        record.state = IssuanceState.NOT_ELIGIBLE
+    else:
+        record.state = IssuanceState.AWAITING_CONFIRMATION
+        record.binding_message = new_binding_message()
 
 
 def merge_evidence(events: Sequence[DiagnosisEvent]) -> list[Evidence]:

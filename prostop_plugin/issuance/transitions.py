@@ -31,7 +31,9 @@ class Transitions:
             "issuance %s: %s -> %s%s", record.id, previous.value if previous else "-",
             record.state.value, f" (code …{record.code_last2})" if record.code_last2 else "",
         )
-        self.hooks.issuance_changed(record.model_copy(update={"code": None}), previous)
+        # observers never see the code (the snapshot of notify_after_commit has none already)
+        shown = record if record.code is None else record.model_copy(update={"code": None})
+        self.hooks.issuance_changed(shown, previous)
 
     def save(
         self, record: IssuanceRecord, *, expect: IssuanceState | tuple[IssuanceState, ...],

@@ -27,6 +27,8 @@ _BLOBS = {"issuances": "body", "events": "payload"}
 COLUMNS = {
     "issuances": ISSUANCE_COLUMNS, "transitions": TRANSITION_COLUMNS, "events": EVENT_COLUMNS,
 }
+#: ``json.dumps(…, sort_keys=True, separators=(",", ":"), default=str)``, its encoder made once
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _blob_hash(value: object) -> str | None:
@@ -41,7 +43,7 @@ def row_mac(keyring: KeyRing, table: str, row: Mapping[str, Any]) -> str:
     blob = _BLOBS.get(table)
     if blob is not None:
         fields[blob] = _blob_hash(row[blob])
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    text = _CANONICAL.encode(fields)
     return keyring.digest(text, purpose=f"ledger-row:{table}")
 
 

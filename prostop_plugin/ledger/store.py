@@ -96,7 +96,7 @@ class Ledger(LedgerDatabase):
         return self.keyring.digest(f"{patient_key}|{start.isoformat()}", purpose="episode")[:20]
 
     def _seal_record(self, record: IssuanceRecord) -> bytes:
-        body = record.model_copy(update={"code": None}).model_dump_json().encode()
+        body = record.model_dump_json(exclude={"code"}).encode()  # the code has its own blob
         return self.keyring.encrypt(body, context=f"issuance:{record.id}".encode())
 
     def _open_row(self, row: Row, *, with_code: bool) -> IssuanceRecord:
@@ -249,14 +249,14 @@ class Ledger(LedgerDatabase):
 
     def insert_event(
         self, tx: Tx, event: DiagnosisEvent, issuance_id: str, *,
-        reused_id: bool = False, audit_seq: int | None = None,
+        reused_id: bool = False, audit_seq: int | None = None, body: str | None = None,
     ) -> None:
         """Store an event under an issuance, inside the caller's transaction.
 
         ``reused_id``: another message was stored under this event's id; this one is filed
         under its id and content (see :meth:`find_event`). ``audit_seq``: the entry that
         already records this event (the one opening its issuance); otherwise the journal
-        records it now.
+        records it now. ``body``: ``event.model_dump_json()``, when the caller has it.
         """
         by_id, by_content = self._dedupe_keys(event)
         row = tx.execute(
@@ -267,7 +267,7 @@ class Ledger(LedgerDatabase):
         ).fetchone()
         row_id = int(row["id"])
         payload = self.keyring.encrypt(
-            event.model_dump_json().encode(), context=f"event:{row_id}".encode()
+            (body or event.model_dump_json()).encode(), context=f"event:{row_id}".encode()
         )
         if audit_seq is None and self.journal is not None:
             episode = tx.execute(
@@ -333,26 +333,25 @@ class Ledger(LedgerDatabase):
 
     def insert_issuance(
         self, tx: Tx, record: IssuanceRecord, *, patient_key: str,
-        episode_start: date, actor: str,
+        episode_start: date, actor: str, evaluated: IssuanceRecord | None = None,
     ) -> int | None:
-        """Insert a new issuance and its first transition; return the audit entry's number."""
+        """Insert a new issuance and its first transition; return the audit entry's number.
+        ``evaluated``: as its evaluation left it, written instead of a second write."""
+        final = evaluated or record
         columns: dict[str, Any] = {
             "id": record.id, "patient_key": patient_key, "episode": record.episode,
-            "episode_start": episode_start.isoformat(), "state": record.state.value,
-            "created_at": iso_utc(record.created_at), "updated_at": iso_utc(record.updated_at),
+            "episode_start": episode_start.isoformat(), "state": final.state.value,
+            "created_at": iso_utc(record.created_at), "updated_at": iso_utc(final.updated_at),
             "valid_until": None, "replaces": record.replaces, "code_digest": None,
-            "code_last2": None, "body": self._seal_record(record),
+            "code_last2": None, "body": self._seal_record(final),
         }
-        tx.execute(
-            "INSERT INTO issuances (id, patient_key, episode, episode_start, state, created_at, "
-            "updated_at, replaces, body, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.id, patient_key, record.episode, columns["episode_start"],
-                columns["state"], columns["created_at"], columns["updated_at"],
-                record.replaces, columns["body"], row_mac(self.keyring, "issuances", columns),
-            ),
-        )
-        return self._insert_transition(tx, record, None, columns["created_at"], actor)
+        tx.execute(f"INSERT INTO issuances ({', '.join(columns)}, mac) VALUES "
+                   f"({', '.join('?' * (len(columns) + 1))})",
+                   (*columns.values(), row_mac(self.keyring, "issuances", columns)))
+        opened = self._insert_transition(tx, record, None, columns["created_at"], actor)
+        if evaluated is not None:  # its evaluation's transition, by the system, after it
+            self._insert_transition(tx, evaluated, record.state, columns["updated_at"], "system")
+        return opened
 
     def _insert_transition(
         self, tx: Tx, record: IssuanceRecord, previous: IssuanceState | None, at: str,

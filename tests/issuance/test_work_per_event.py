@@ -50,3 +50,53 @@ def test_without_a_console_no_request_is_built_for_a_notice(
     record = prostop.engine.record_event(rtpcr_event(n=1, when=WHEN, message_id="M1"))
     assert record.state == IssuanceState.AWAITING_CONFIRMATION
     assert histories == []
+
+
+def statements_of(prostop: Prostop) -> list[str]:
+    """The SQL this thread's ledger connection runs from now on (the committer closed, so a
+    sender's work runs here, in its own transaction)."""
+    prostop.engine.committer.close()
+    seen: list[str] = []
+    prostop.ledger.dialect.connection().set_trace_callback(seen.append)
+    return seen
+
+
+def test_a_new_issuance_is_written_once_with_both_transitions_audited(prostop: Prostop) -> None:
+    seen = statements_of(prostop)
+    record = prostop.engine.record_event(rtpcr_event(n=2, when=WHEN, message_id="M2"))
+    assert record.state == IssuanceState.AWAITING_CONFIRMATION
+    writes = [s.split(" (")[0] for s in seen if s.startswith(("INSERT INTO issuances",
+                                                               "UPDATE issuances"))]
+    assert writes == ["INSERT INTO issuances"]  # evaluated first, then written in that state
+    assert prostop.ledger.transitions(record.id) == [
+        (None, "received", "test"), ("received", "awaiting_confirmation", "system")]
+    actions = [e.action for e in prostop.audit.entries() if e.issuance_id == record.id]
+    assert actions == ["transition:received", "transition:awaiting_confirmation"]
+    stored = prostop.ledger.get(record.id)
+    assert stored.decision == record.decision and stored.binding_message
+    assert prostop.audit.verify().ok and prostop.engine.ledger.event_count() == 2
+
+
+def test_a_failed_evaluation_stores_the_event_received_then_resumes(
+    prostop: Prostop, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prostop_plugin import eligibility
+
+    real = eligibility.evaluate
+    failures = iter([RuntimeError("a bug in a rule")])
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(eligibility, "evaluate", fails_once)
+    prostop.engine.committer.close()
+    record = prostop.engine.record_event(rtpcr_event(n=3, when=WHEN, message_id="M3"))
+    assert "evaluation failed; stored, resumed later" in caplog.text
+    # stored received in its own commit, then evaluated by the flow that carries on
+    assert record.state == IssuanceState.AWAITING_CONFIRMATION
+    assert prostop.ledger.transitions(record.id) == [
+        (None, "received", "test"), ("received", "awaiting_confirmation", "system")]
+    assert prostop.audit.verify().ok

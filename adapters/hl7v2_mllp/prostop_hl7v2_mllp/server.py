@@ -201,7 +201,8 @@ class MLLPServer:
                     frame_deadline = loop.time() + self.config.frame_timeout
                 timeout = min(timeout, max(0.0, frame_deadline - loop.time()))
             try:
-                data = await asyncio.wait_for(reader.read(_READ_SIZE), timeout)
+                async with asyncio.timeout(timeout):  # (wait_for would start a task per read)
+                    data = await reader.read(_READ_SIZE)
             except TimeoutError:
                 if decoder.in_frame:
                     log.warning("MLLP: closing %s: a message it started %g s ago is still not "
@@ -262,7 +263,8 @@ class MLLPServer:
             return
         writer.write(encode_frame(ack))
         try:
-            await asyncio.wait_for(writer.drain(), self.config.frame_timeout)
+            async with asyncio.timeout(self.config.frame_timeout):
+                await writer.drain()
         except TimeoutError:
             raise ConnectionError(f"the sender has not read its ACKs for "
                                   f"{self.config.frame_timeout:g} s (frame_timeout)") from None
