@@ -15,6 +15,10 @@ lab's stream looks. Same client, same machine, same process.
 - the floor: a bare asyncio MLLP server doing one SQLite WAL ``synchronous=FULL`` commit per
   message (the message's bytes in one table) before a minimal ACK: the same guarantee, the
   simplest way, without parsing, mapping, evaluating, encrypting or auditing.
+- the group-commit floor: the same bare server, the messages of every connection committed
+  together (one sync per batch, in a thread while the event loop gathers the next batch), the
+  ACKs after: the most any durable server can do here with nothing else to do, i.e. the
+  ceiling of a server that also reads, evaluates, encrypts and audits.
 
 A last case sends an ORU that is not about COVID-19 (a glucose result): ours parses, maps and
 acknowledges without storing anything, so it compares the MLLP and codec paths alone.
@@ -29,6 +33,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -206,9 +211,62 @@ class FloorServer:
                     await writer.drain()
 
 
+class GroupCommitFloor(FloorServer):
+    """The floor with group commit: the frames of every connection gathered while the previous
+    batch syncs, then committed in one transaction (one sync), in a thread so that the event
+    loop goes on reading; each ACK only once its batch is durable."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.waiting: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
+        self.committing = False
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="group-commit-floor")
+        self.batches = 0
+        self.committer: asyncio.Task[None] | None = None
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        decoder = MLLPDecoder()
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                for frame in decoder.feed(data):
+                    msh = frame.split(b"\r", 1)[0].split(b"|")
+                    control_id = msh[9] if len(msh) > 9 else b""
+                    durable: asyncio.Future[None] = loop.create_future()
+                    self.waiting.append((control_id, frame, durable))
+                    if not self.committing:
+                        self.committing = True
+                        self.committer = loop.create_task(self._commit_batches())
+                    await durable
+                    writer.write(encode_frame(
+                        b"MSH|^~\\&|FLOOR||||||ACK|A" + control_id + b"|P|2.5\r"
+                        b"MSA|AA|" + control_id + b"\r"))
+                    await writer.drain()
+
+    async def _commit_batches(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                await loop.run_in_executor(self.writer, self._commit, batch)
+                for _, _, durable in batch:
+                    durable.set_result(None)
+        finally:
+            self.committing = False
+
+    def _commit(self, batch: list[tuple[bytes, bytes, asyncio.Future[None]]]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("INSERT INTO messages (control_id, body) VALUES (?, ?)",
+                            [(control_id.decode("latin-1"), frame)
+                             for control_id, frame, _ in batch])
+        self.db.execute("COMMIT")
+        self.batches += 1
+
+
 @contextmanager
-def floor_server(loop: LoopThread, root: Path) -> Iterator[int]:
-    floor = FloorServer(root / "floor.sqlite3")
+def floor_server(loop: LoopThread, root: Path, *, group_commit: bool = False) -> Iterator[int]:
+    floor = (GroupCommitFloor(root / "group-floor.sqlite3") if group_commit
+             else FloorServer(root / "floor.sqlite3"))
 
     async def start() -> asyncio.AbstractServer:
         return await asyncio.start_server(floor.serve, "127.0.0.1", 0)
@@ -218,6 +276,8 @@ def floor_server(loop: LoopThread, root: Path) -> Iterator[int]:
         yield int(server.sockets[0].getsockname()[1])
     finally:
         server.close()
+        if isinstance(floor, GroupCommitFloor):
+            floor.writer.shutdown()
         floor.db.close()
 
 
@@ -267,9 +327,11 @@ def run(harness: Harness) -> None:
     client_loop, peer_loop = LoopThread("bench-client"), LoopThread("bench-peers")
     hl7_name = "python-hl7 MLLP server (parse + ACK)"
     floor_name = "bare asyncio MLLP + one SQLite FULL commit per message"
+    ceiling_name = "bare asyncio MLLP + group commit (one SQLite FULL commit per batch)"
     try:
         with python_hl7_server(peer_loop) as hl7_port, \
-                floor_server(peer_loop, root) as floor_port:
+                floor_server(peer_loop, root) as floor_port, \
+                floor_server(peer_loop, root, group_commit=True) as ceiling_port:
             for connections, target in ((4, 3.0), (16, 5.0)):
                 with our_server(root / f"sqlite-{connections}", connections) as (runtime,
                                                                                   service):
@@ -286,6 +348,14 @@ def run(harness: Harness) -> None:
                             ours, floor, runtime, peer_name=floor_name, target=2.0,
                             iterations=40)
                         floor.close()
+                        ceiling = Client(client_loop, ceiling_port, Messages(template),
+                                         connections)
+                        _compare_stored(
+                            harness, f"mllp stored {connections}×{MESSAGES}, SQLite, vs "
+                            "group-commit floor", ours, ceiling, runtime,
+                            peer_name=ceiling_name, target=None, iterations=40,
+                            note="the ceiling: no durable server here outruns it")
+                        ceiling.close()
                     ours.close()
                     peer.close()
             with postgres_url() as url:
