@@ -16,9 +16,8 @@ lab's stream looks. Same client, same machine, same process.
   message (the message's bytes in one table) before a minimal ACK: the same guarantee, the
   simplest way, without parsing, mapping, evaluating, encrypting or auditing.
 - the group-commit floor: the same bare server, the messages of every connection committed
-  together (one sync per batch, in a thread while the event loop gathers the next batch), the
-  ACKs after: the most any durable server can do here with nothing else to do, i.e. the
-  ceiling of a server that also reads, evaluates, encrypts and audits.
+  together (one sync per batch), the ACKs after: about the most a durable server does here
+  with nothing else to do, i.e. the ceiling of one that also reads, evaluates and audits.
 
 A last case sends an ORU that is not about COVID-19 (a glucose result): ours parses, maps and
 acknowledges without storing anything, so it compares the MLLP and codec paths alone.
@@ -33,7 +32,6 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -212,17 +210,20 @@ class FloorServer:
 
 
 class GroupCommitFloor(FloorServer):
-    """The floor with group commit: the frames of every connection gathered while the previous
-    batch syncs, then committed in one transaction (one sync), in a thread so that the event
-    loop goes on reading; each ACK only once its batch is durable."""
+    """The floor with group commit: a frame waits for the next commit, which takes every frame
+    that arrived meanwhile (one transaction, one sync) once the event loop has read what the
+    other connections sent; each ACK only once its batch is durable.
+
+    The commit runs in the event loop: tried in a writer thread instead (the loop reading on
+    while the disk syncs), it was slower here (7,100–8,400 against 10,300–11,000 msg/s at 4
+    connections): the hand-offs cost more than the overlap gains.
+    """
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.waiting: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
-        self.committing = False
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="group-commit-floor")
-        self.batches = 0
         self.committer: asyncio.Task[None] | None = None
+        self.batches = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
@@ -234,8 +235,7 @@ class GroupCommitFloor(FloorServer):
                     control_id = msh[9] if len(msh) > 9 else b""
                     durable: asyncio.Future[None] = loop.create_future()
                     self.waiting.append((control_id, frame, durable))
-                    if not self.committing:
-                        self.committing = True
+                    if self.committer is None:
                         self.committer = loop.create_task(self._commit_batches())
                     await durable
                     writer.write(encode_frame(
@@ -244,23 +244,21 @@ class GroupCommitFloor(FloorServer):
                     await writer.drain()
 
     async def _commit_batches(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
+            await asyncio.sleep(0)  # one turn of the loop: the other connections' frames
             while self.waiting:
                 batch, self.waiting = self.waiting, []
-                await loop.run_in_executor(self.writer, self._commit, batch)
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT INTO messages (control_id, body) VALUES (?, ?)",
+                                    [(control_id.decode("latin-1"), frame)
+                                     for control_id, frame, _ in batch])
+                self.db.execute("COMMIT")
+                self.batches += 1
                 for _, _, durable in batch:
                     durable.set_result(None)
+                await asyncio.sleep(0)
         finally:
-            self.committing = False
-
-    def _commit(self, batch: list[tuple[bytes, bytes, asyncio.Future[None]]]) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("INSERT INTO messages (control_id, body) VALUES (?, ?)",
-                            [(control_id.decode("latin-1"), frame)
-                             for control_id, frame, _ in batch])
-        self.db.execute("COMMIT")
-        self.batches += 1
+            self.committer = None
 
 
 @contextmanager
@@ -276,8 +274,6 @@ def floor_server(loop: LoopThread, root: Path, *, group_commit: bool = False) ->
         yield int(server.sockets[0].getsockname()[1])
     finally:
         server.close()
-        if isinstance(floor, GroupCommitFloor):
-            floor.writer.shutdown()
         floor.db.close()
 
 
