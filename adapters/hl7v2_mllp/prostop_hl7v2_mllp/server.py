@@ -2,10 +2,12 @@
 
 Each connection reads frames and answers them in order, one at a time (a sender waits for each
 ACK; one that pipelines still gets its ACKs in order, and is not read meanwhile); connections
-are served concurrently. Reading a message (parsing, mapping) and handing its events to the
-core (synchronous, may wait on SQLite) run in ``workers`` daemon threads (:mod:`.workers`), so
-the event loop only moves bytes. Each connection has at most one message in the workers' queue,
-which is therefore bounded by ``max_connections``.
+are served concurrently. A small message (up to :data:`LOOP_READ_BYTES`, read in a fraction of
+a millisecond) is read (parsed, mapped) in the event loop: one not about COVID-19, most of a
+lab's stream, is acknowledged at once without a thread hand-off. Handing events to the core
+(synchronous, waits for the group commit) and reading a larger message run in ``workers``
+daemon threads (:mod:`.workers`). Each connection has at most one message in the workers'
+queue, which is therefore bounded by ``max_connections``.
 
 Fairness: a message of more than :data:`LARGE_MESSAGE_SEGMENTS` segments (thousands of
 results: slow to evaluate) is "large", and at most ``workers - 1`` large messages are in the
@@ -49,6 +51,9 @@ START_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
 #: messages with more segments than this are "large" (see the module's docstring)
 LARGE_MESSAGE_SEGMENTS = 500
+#: messages up to this size are read in the event loop (an embedded CDA, thousands of results:
+#: larger, read in a worker so that the loop keeps serving the other connections)
+LOOP_READ_BYTES = 16384
 _READ_SIZE = 65536
 
 
@@ -233,24 +238,42 @@ class MLLPServer:
                 conn.in_frame = decoder.in_frame
 
     async def _answer(self, frame: bytes) -> bytes | None:
-        """The ACK, from a worker thread; a large message waits for a large-message slot."""
+        """The ACK. A small message is read here, and only what must be stored goes to a
+        worker; a larger one is read and stored by a worker, a large one once it has a
+        large-message slot."""
         assert self._large is not None
         started = time.perf_counter()
-        lane = self._large if is_large(frame) else contextlib.nullcontext()
-        async with lane:
-            ack = await asyncio.wrap_future(self.pool.submit(self.answer_now, frame))
+        large = is_large(frame)
+        if len(frame) <= LOOP_READ_BYTES and not large:
+            prepared = self.read_now(frame)
+            if isinstance(prepared, Delivery):
+                ack = await asyncio.wrap_future(self.pool.submit(self.store_now, prepared))
+            else:
+                ack = prepared
+        else:
+            async with self._large if large else contextlib.nullcontext():
+                ack = await asyncio.wrap_future(self.pool.submit(self.answer_now, frame))
         metrics.mllp_answered(time.perf_counter() - started, ack)
         return ack
 
-    def answer_now(self, frame: bytes) -> bytes | None:
-        """Read ``frame``, hand it to the core, return its ACK (blocking: a worker thread)."""
+    def read_now(self, frame: bytes) -> Delivery | bytes | None:
+        """Parse and map ``frame``: the ACK to send now, or what the core must store first."""
         try:
-            prepared = self.handler.prepare(frame)
+            return self.handler.prepare(frame)
         except Exception:  # a bug must cost one message an AR, never the connection
             log.exception("MLLP: unexpected error reading a message; answered AR")
             return build_ack_for_unparsed(frame, RETRY_LATER)
+
+    def answer_now(self, frame: bytes) -> bytes | None:
+        """Read ``frame``, hand it to the core, return its ACK (blocking: a worker thread)."""
+        prepared = self.read_now(frame)
         if not isinstance(prepared, Delivery):
             return prepared
+        return self.store_now(prepared)
+
+    def store_now(self, prepared: Delivery) -> bytes | None:
+        """Hand a read message to the core, return its ACK once stored or refused (blocking:
+        a worker thread)."""
         failure: BaseException | None = None
         try:
             self.handler.deliver(prepared)
