@@ -348,7 +348,7 @@ def run(harness: Harness) -> None:
                                          connections)
                         _compare_stored(
                             harness, f"mllp stored {connections}×{MESSAGES}, SQLite, vs "
-                            "group-commit floor", ours, ceiling, runtime,
+                            "ceiling", ours, ceiling, runtime,
                             peer_name=ceiling_name, target=None, iterations=40,
                             note="the ceiling: no durable server here outruns it")
                         ceiling.close()
