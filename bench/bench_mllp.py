@@ -199,14 +199,18 @@ class FloorServer:
                 for frame in decoder.feed(data):
                     msh = frame.split(b"\r", 1)[0].split(b"|")
                     control_id = msh[9] if len(msh) > 9 else b""
-                    self.db.execute("BEGIN IMMEDIATE")
-                    self.db.execute("INSERT INTO messages (control_id, body) VALUES (?, ?)",
-                                    (control_id.decode("latin-1"), frame))
-                    self.db.execute("COMMIT")
+                    await self.store(control_id, frame)
                     writer.write(encode_frame(
                         b"MSH|^~\\&|FLOOR||||||ACK|A" + control_id + b"|P|2.5\r"
                         b"MSA|AA|" + control_id + b"\r"))
                     await writer.drain()
+
+    async def store(self, control_id: bytes, frame: bytes) -> None:
+        """Return once the frame is durable: one commit of its own."""
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("INSERT INTO messages (control_id, body) VALUES (?, ?)",
+                        (control_id.decode("latin-1"), frame))
+        self.db.execute("COMMIT")
 
 
 class GroupCommitFloor(FloorServer):
@@ -225,23 +229,13 @@ class GroupCommitFloor(FloorServer):
         self.committer: asyncio.Task[None] | None = None
         self.batches = 0
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
-        decoder = MLLPDecoder()
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                for frame in decoder.feed(data):
-                    msh = frame.split(b"\r", 1)[0].split(b"|")
-                    control_id = msh[9] if len(msh) > 9 else b""
-                    durable: asyncio.Future[None] = loop.create_future()
-                    self.waiting.append((control_id, frame, durable))
-                    if self.committer is None:
-                        self.committer = loop.create_task(self._commit_batches())
-                    await durable
-                    writer.write(encode_frame(
-                        b"MSH|^~\\&|FLOOR||||||ACK|A" + control_id + b"|P|2.5\r"
-                        b"MSA|AA|" + control_id + b"\r"))
-                    await writer.drain()
+    async def store(self, control_id: bytes, frame: bytes) -> None:
+        """Return once the frame is durable: in the next batch's commit."""
+        durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append((control_id, frame, durable))
+        if self.committer is None:
+            self.committer = asyncio.get_running_loop().create_task(self._commit_batches())
+        await durable
 
     async def _commit_batches(self) -> None:
         try:
