@@ -100,3 +100,14 @@ def test_a_failed_evaluation_stores_the_event_received_then_resumes(
     assert prostop.ledger.transitions(record.id) == [
         (None, "received", "test"), ("received", "awaiting_confirmation", "system")]
     assert prostop.audit.verify().ok
+
+
+def test_a_new_patients_event_is_evaluated_without_reading_the_episode_back(
+    prostop: Prostop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no issuance for this patient yet: their episode holds no earlier event to read
+    reads = calls_of(monkeypatch, Ledger, "episode_events")
+    record = prostop.engine.record_event(rtpcr_event(n=4, when=WHEN, message_id="M4"))
+    assert record.state == IssuanceState.AWAITING_CONFIRMATION
+    assert reads == []
+    assert prostop.ledger.get(record.id).decision == record.decision
