@@ -111,3 +111,16 @@ def test_a_new_patients_event_is_evaluated_without_reading_the_episode_back(
     assert record.state == IssuanceState.AWAITING_CONFIRMATION
     assert reads == []
     assert prostop.ledger.get(record.id).decision == record.decision
+
+
+def test_transitions_and_events_are_each_written_by_one_insert(prostop: Prostop) -> None:
+    seen = statements_of(prostop)
+    record = prostop.engine.record_event(rtpcr_event(n=5, when=WHEN, message_id="M5"))
+    joined = prostop.engine.record_event(rtpcr_event(n=5, when=WHEN, message_id="M5b"))
+    assert joined.id == record.id
+    writes = [s.split(" (")[0].split(" SET")[0] for s in seen
+              if s.startswith(("INSERT INTO transitions", "UPDATE transitions",
+                               "INSERT INTO events", "UPDATE events"))]
+    # the new issuance: two transitions and its event; then the event that joined it
+    assert writes == ["INSERT INTO transitions"] * 2 + ["INSERT INTO events"] * 2
+    assert prostop.ledger.event_count() == 3 and prostop.audit.verify().ok
