@@ -94,7 +94,8 @@ def _lab_fact(result: LabResult, policy: EligibilityPolicy) -> Fact:
         onset = parse_onset_date(result.value_text or (
             result.value_coded.code if result.value_coded else None))
     return Fact(
-        item=result, kind=kind, reading=interpret_lab_result(result, policy),
+        item=result, kind=kind,
+        reading=interpret_lab_result(result, policy, category=test.category),
         day=onset or (days[0] if days else None),
         known_on=max([*days, *([onset] if onset else [])], default=None),
         status=result.status, code=test.loinc or result.test.code, local_code=test.local,
