@@ -124,3 +124,17 @@ def test_transitions_and_events_are_each_written_by_one_insert(prostop: Prostop)
     # the new issuance: two transitions and its event; then the event that joined it
     assert writes == ["INSERT INTO transitions"] * 2 + ["INSERT INTO events"] * 2
     assert prostop.ledger.event_count() == 3 and prostop.audit.verify().ok
+
+
+def test_the_audit_entries_of_a_stored_event_are_appended_not_read_back(
+    prostop: Prostop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prostop_plugin.audit.log import AuditEntry
+
+    built = calls_of(monkeypatch, AuditEntry, "from_fields")
+    record = prostop.engine.record_event(rtpcr_event(n=6, when=WHEN, message_id="M6"))
+    assert built == []  # the ledger needs each entry's number, not an AuditEntry
+    entries = [e for e in prostop.audit.entries() if e.issuance_id == record.id]
+    assert [e.action for e in entries] == ["transition:received",
+                                           "transition:awaiting_confirmation"]
+    assert prostop.audit.verify().ok
