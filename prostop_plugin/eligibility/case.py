@@ -260,7 +260,10 @@ def settle_results(facts: list[Fact]) -> tuple[list[Fact], list[Fact]]:
         peers = by_test[kind, code] if instant is None else \
             by_sample[sample].merged(by_sample.get((kind, code, None)))
         if rank == peers.rank:
-            effective.append(replace(fact, contested=len(peers.readings) > 1))
+            contested = len(peers.readings) > 1
+            # a copy only when it changes (an equal fact: the same item, the same fields)
+            effective.append(fact if fact.contested == contested
+                             else replace(fact, contested=contested))
         else:
             superseded.append(replace(fact, superseded_by=labs[peers.first]))
     return effective, superseded

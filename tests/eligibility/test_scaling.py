@@ -181,3 +181,14 @@ def test_each_result_is_identified_once_per_evaluation(monkeypatch: pytest.Monke
     # what the test is, then what it says: one look at its codes, not two
     assert len(identified) == len(results)
     assert decision == evaluate(results, as_of=AS_OF)
+
+
+def test_a_result_that_settling_leaves_as_it_is_is_not_copied() -> None:
+    policy = default_policy()
+    facts = [read_fact(item, policy) for item in mixed_results(20)]
+    effective, superseded = settle_results(facts)
+    unchanged = [f for f in effective if isinstance(f.item, LabResult) and not f.contested]
+    assert unchanged and superseded  # both kinds are in this report
+    # the same fact, not an equal copy; a superseded one is a copy naming what replaced it
+    assert all(any(f is original for original in facts) for f in unchanged)
+    assert not any(any(f is original for original in facts) for f in superseded)
