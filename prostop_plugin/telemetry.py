@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
@@ -63,6 +63,9 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.registry = registry
+        #: the labelled children counted per message, found once (``labels()`` validates
+        #: and locks on every call)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         Info("prostop_build", "the running prostop-plugin", registry=registry).info(
             {"version": __version__})
         self.events = Counter(
@@ -101,11 +104,19 @@ class Metrics:
             "answer (timeout, connection, tls, http_5xx, http_429)", ["service", "kind"],
             registry=registry)
 
+    def _child(self, metric: Counter, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, metric.labels(*values))
+        return child
+
     # -- adapters -------------------------------------------------------------------------
 
     def mllp_answered(self, seconds: float, ack: bytes | None) -> None:
         """An HL7 message got its ACK ``seconds`` after it was complete."""
-        self.messages.labels(ack_code(ack)).inc()
+        self._child(self.messages, ack_code(ack)).inc()
         self.ack_seconds.observe(seconds)
 
     def file_processed(self, adapter: str, outcome: str, reason: str | None = None) -> None:
@@ -119,14 +130,15 @@ class Metrics:
 
     def event_received(self, event: DiagnosisEvent, *, stored: bool) -> None:
         if stored:
-            self.events.labels(label(event.source.adapter), label(event.source.format)).inc()
+            self._child(self.events, label(event.source.adapter),
+                        label(event.source.format)).inc()
         else:
             self.events_failed.labels(label(event.source.adapter)).inc()
 
     def issuance_changed(self, record: IssuanceRecord, previous: IssuanceState | None) -> None:
-        self.transitions.labels(record.state.value).inc()
+        self._child(self.transitions, record.state.value).inc()
         if previous is not None and previous.value == "received" and record.decision:
-            self.decisions.labels(record.decision.decision).inc()
+            self._child(self.decisions, record.decision.decision).inc()
 
     def http_answered(self, service: str, status: int, seconds: float) -> None:
         self.http_seconds.labels(label(service), f"{status // 100}xx").observe(seconds)

@@ -155,3 +155,27 @@ def test_the_ack_code_is_read_from_msa_1() -> None:
     assert ack_code(b"MSH|^~\\&|A\rMSA|AE|X1\rERR|\r") == "AE"
     assert ack_code(None) == "none"
     assert ack_code(b"garbage") == "other"
+
+
+def test_a_labelled_count_is_looked_up_once_then_counted_on(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from prostop_plugin.telemetry import Metrics
+
+    facade = Metrics(CollectorRegistry())
+    lookups: list[tuple[str, ...]] = []
+    original = Counter.labels
+
+    def counted(self: Counter, *values: str) -> Counter:
+        lookups.append(values)
+        return original(self, *values)
+
+    monkeypatch.setattr(Counter, "labels", counted)
+    for _ in range(3):
+        facade.mllp_answered(0.001, b"MSH|^~\\&|||||||ACK|1|P|2.5\rMSA|AA|1")
+        facade.mllp_answered(0.001, None)
+    assert lookups == [("AA",), ("none",)]  # once per label value, not per message
+    assert facade.registry.get_sample_value("prostop_mllp_messages_total", {"ack": "AA"}) == 3
+    assert facade.registry.get_sample_value("prostop_mllp_messages_total", {"ack": "none"}) == 3

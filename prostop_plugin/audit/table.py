@@ -68,6 +68,17 @@ class AuditTable:
         episode: str | None = None, details: Mapping[str, DetailValue] | None = None,
         at: datetime | None = None,
     ) -> AuditEntry:
+        return AuditEntry.from_fields(self._append(
+            tx, actor=actor, action=action, issuance_id=issuance_id, episode=episode,
+            details=details, at=at,
+        ))
+
+    def _append(
+        self, tx: Transaction, *, actor: str, action: str, issuance_id: str | None,
+        episode: str | None, details: Mapping[str, DetailValue] | None = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The entry appended, as its fields (the ledger's journal needs only its number)."""
         fields = checked_fields(actor=actor, action=action, issuance_id=issuance_id,
                                 episode=episode, details=details, at=at)
         last_seq, last_hash = self._tail(tx)
@@ -77,23 +88,23 @@ class AuditTable:
         fields["signature"] = b64encode(self.keyring.sign(fields["hash"].encode("ascii")))
         self._insert(tx, fields)
         tx.before_commit("audit-head", self._seal)
-        return AuditEntry.from_fields(fields)
+        return fields
 
     def record_transition(
         self, tx: Transaction, record: IssuanceRecord, previous: IssuanceState | None
     ) -> int:
         confirmation = record.confirmation
-        entry = self.append(
+        fields = self._append(
             tx, actor=confirmation.practitioner.national_id if confirmation else "system",
             action=f"transition:{record.state.value}", issuance_id=record.id,
             episode=record.episode, details=transition_details(record, previous),
         )
-        return entry.seq
+        return int(fields["seq"])
 
     def record_event(self, tx: Transaction, issuance_id: str, episode: str) -> int:
-        entry = self.append(tx, actor="system", action="event_stored",
-                            issuance_id=issuance_id, episode=episode)
-        return entry.seq
+        fields = self._append(tx, actor="system", action="event_stored",
+                              issuance_id=issuance_id, episode=episode)
+        return int(fields["seq"])
 
     @staticmethod
     def _insert(tx: Transaction, fields: Mapping[str, Any]) -> None:

@@ -94,7 +94,8 @@ def _lab_fact(result: LabResult, policy: EligibilityPolicy) -> Fact:
         onset = parse_onset_date(result.value_text or (
             result.value_coded.code if result.value_coded else None))
     return Fact(
-        item=result, kind=kind, reading=interpret_lab_result(result, policy),
+        item=result, kind=kind,
+        reading=interpret_lab_result(result, policy, category=test.category),
         day=onset or (days[0] if days else None),
         known_on=max([*days, *([onset] if onset else [])], default=None),
         status=result.status, code=test.loinc or result.test.code, local_code=test.local,
@@ -259,7 +260,10 @@ def settle_results(facts: list[Fact]) -> tuple[list[Fact], list[Fact]]:
         peers = by_test[kind, code] if instant is None else \
             by_sample[sample].merged(by_sample.get((kind, code, None)))
         if rank == peers.rank:
-            effective.append(replace(fact, contested=len(peers.readings) > 1))
+            contested = len(peers.readings) > 1
+            # a copy only when it changes (an equal fact: the same item, the same fields)
+            effective.append(fact if fact.contested == contested
+                             else replace(fact, contested=contested))
         else:
             superseded.append(replace(fact, superseded_by=labs[peers.first]))
     return effective, superseded

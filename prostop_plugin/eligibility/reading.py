@@ -249,11 +249,14 @@ def classify_lab_result(result: LabResult, policy: EligibilityPolicy | None = No
 
 
 def interpret_lab_result(
-    result: LabResult, policy: EligibilityPolicy | None = None
+    result: LabResult, policy: EligibilityPolicy | None = None, *,
+    category: LabCategory | None = None,
 ) -> Interpretation:
-    """What a lab result says. A Ct value or a date is never a result: always unknown."""
+    """What a lab result says. A Ct value or a date is never a result: always unknown.
+    ``category``: what :func:`test_code_of` found the result to be, when it was asked already."""
     policy = policy or default_policy()
-    category = classify_lab_result(result, policy)
+    if category is None:
+        category = classify_lab_result(result, policy)
     if category is LabCategory.CHEST_CT:
         return _chest_ct_reading(result, policy)
     if category is LabCategory.SYMPTOMS_QUESTION:

@@ -66,8 +66,9 @@ class Intake:
                         event=event, created_at=now, updated_at=now,
                     )
                     payload = event.model_dump_json()  # as stored (made once)
-                    if evaluate:
-                        evaluated = self._evaluated(created, payload, today)
+                    if evaluate:  # a patient with no issuance yet has no earlier event
+                        evaluated = self._evaluated(created, payload, today,
+                                                    earlier=latest is not None)
                     opened = self.ledger.insert_issuance(
                         tx, created, patient_key=patient_key, episode_start=start,
                         actor=event.source.adapter, evaluated=evaluated,
@@ -83,14 +84,15 @@ class Intake:
         return self.ledger.get(joined), False
 
     def _evaluated(
-        self, record: IssuanceRecord, payload: str, today: date
+        self, record: IssuanceRecord, payload: str, today: date, *, earlier: bool
     ) -> IssuanceRecord | None:
         """A new issuance as its evaluation leaves it (the engine's evaluation: the episode's
         events as the ledger will hold them, this one last and read back as stored), or None
-        when the evaluation failed: it is then stored received, and resumed later."""
+        when the evaluation failed: it is then stored received, and resumed later.
+        ``earlier``: whether the episode may hold events already (not for a new patient's)."""
         try:
-            events = [*self.ledger.episode_events(record.episode),
-                      DiagnosisEvent.model_validate_json(payload)]
+            stored = self.ledger.episode_events(record.episode) if earlier else []
+            events = [*stored, DiagnosisEvent.model_validate_json(payload)]
             decision = eligibility.evaluate(requests.merge_evidence(events),
                                             self.settings.eligibility, today)
             evaluated = record.model_copy(update={"updated_at": self.transitions.clock()})

@@ -50,6 +50,7 @@ from prostop_plugin.ledger.records import (
     event_content_digest,
 )
 from prostop_plugin.ledger.rowmac import row_mac
+from prostop_plugin.ledger.rows import insert_event_row, insert_transition_row
 from prostop_plugin.ledger.schema import SCHEMA_VERSION, LedgerDatabase, iso_utc, parse_utc
 from prostop_plugin.models import DiagnosisEvent, IssuanceRecord, IssuanceState, PatientRef
 
@@ -259,29 +260,10 @@ class Ledger(LedgerDatabase):
         records it now. ``body``: ``event.model_dump_json()``, when the caller has it.
         """
         by_id, by_content = self._dedupe_keys(event)
-        row = tx.execute(
-            "INSERT INTO events (dedupe_key, issuance_id, received_at, payload) "
-            "VALUES (?, ?, ?, ?) RETURNING id",
-            (by_content if reused_id else by_id, issuance_id, iso_utc(event.source.received_at),
-             b""),
-        ).fetchone()
-        row_id = int(row["id"])
-        payload = self.keyring.encrypt(
-            (body or event.model_dump_json()).encode(), context=f"event:{row_id}".encode()
-        )
-        if audit_seq is None and self.journal is not None:
-            episode = tx.execute(
-                "SELECT episode FROM issuances WHERE id = ?", (issuance_id,)
-            ).fetchone()["episode"]
-            audit_seq = self.journal.record_event(tx, issuance_id, episode)
-        stored = {
-            "id": row_id, "dedupe_key": by_content if reused_id else by_id,
-            "issuance_id": issuance_id, "received_at": iso_utc(event.source.received_at),
-            "audit_seq": audit_seq, "payload": payload,
-        }
-        tx.execute(
-            "UPDATE events SET payload = ?, audit_seq = ?, mac = ? WHERE id = ?",
-            (payload, audit_seq, row_mac(self.keyring, "events", stored), row_id),
+        insert_event_row(
+            tx, self.keyring, self.journal, dedupe_key=by_content if reused_id else by_id,
+            issuance_id=issuance_id, received_at=iso_utc(event.source.received_at),
+            body=body or event.model_dump_json(), audit_seq=audit_seq,
         )
 
     def has_event(self, event: DiagnosisEvent) -> bool:
@@ -357,25 +339,8 @@ class Ledger(LedgerDatabase):
         self, tx: Tx, record: IssuanceRecord, previous: IssuanceState | None, at: str,
         actor: str,
     ) -> int | None:
-        row = tx.execute(
-            "INSERT INTO transitions (issuance_id, from_state, to_state, at, actor) "
-            "VALUES (?, ?, ?, ?, ?) RETURNING seq",
-            (record.id, previous.value if previous else None, record.state.value, at, actor),
-        ).fetchone()
-        audit_seq = (
-            None if self.journal is None
-            else self.journal.record_transition(tx, record, previous)
-        )
-        stored = {
-            "seq": int(row["seq"]), "issuance_id": record.id,
-            "from_state": previous.value if previous else None, "to_state": record.state.value,
-            "at": at, "actor": actor, "audit_seq": audit_seq,
-        }
-        tx.execute(
-            "UPDATE transitions SET audit_seq = ?, mac = ? WHERE seq = ?",
-            (audit_seq, row_mac(self.keyring, "transitions", stored), stored["seq"]),
-        )
-        return audit_seq
+        return insert_transition_row(tx, self.keyring, self.journal, record, previous, at,
+                                     actor)
 
     def save(
         self, tx: Tx, record: IssuanceRecord, *,

@@ -162,3 +162,33 @@ def test_a_large_report_still_confirms_on_its_positive() -> None:
                            collected_at=start - timedelta(minutes=i)) for i in range(1, 3000)]
     decision = evaluate([*negatives, *_positive_among(1)], as_of=AS_OF)
     assert decision.rule == "naat_positive"
+
+
+def test_each_result_is_identified_once_per_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prostop_plugin.eligibility import reading
+
+    identified: list[LabResult] = []
+    real = reading.test_code_of
+
+    def counting(result: LabResult, policy: EligibilityPolicy) -> Any:
+        identified.append(result)
+        return real(result, policy)
+
+    monkeypatch.setattr(reading, "test_code_of", counting)
+    monkeypatch.setattr(case_module, "test_code_of", counting)
+    results = mixed_results(6)
+    decision = evaluate(results, as_of=AS_OF)
+    # what the test is, then what it says: one look at its codes, not two
+    assert len(identified) == len(results)
+    assert decision == evaluate(results, as_of=AS_OF)
+
+
+def test_a_result_that_settling_leaves_as_it_is_is_not_copied() -> None:
+    policy = default_policy()
+    facts = [read_fact(item, policy) for item in mixed_results(20)]
+    effective, superseded = settle_results(facts)
+    unchanged = [f for f in effective if isinstance(f.item, LabResult) and not f.contested]
+    assert unchanged and superseded  # both kinds are in this report
+    # the same fact, not an equal copy; a superseded one is a copy naming what replaced it
+    assert all(any(f is original for original in facts) for f in unchanged)
+    assert not any(any(f is original for original in facts) for f in superseded)

@@ -100,3 +100,41 @@ def test_a_failed_evaluation_stores_the_event_received_then_resumes(
     assert prostop.ledger.transitions(record.id) == [
         (None, "received", "test"), ("received", "awaiting_confirmation", "system")]
     assert prostop.audit.verify().ok
+
+
+def test_a_new_patients_event_is_evaluated_without_reading_the_episode_back(
+    prostop: Prostop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no issuance for this patient yet: their episode holds no earlier event to read
+    reads = calls_of(monkeypatch, Ledger, "episode_events")
+    record = prostop.engine.record_event(rtpcr_event(n=4, when=WHEN, message_id="M4"))
+    assert record.state == IssuanceState.AWAITING_CONFIRMATION
+    assert reads == []
+    assert prostop.ledger.get(record.id).decision == record.decision
+
+
+def test_transitions_and_events_are_each_written_by_one_insert(prostop: Prostop) -> None:
+    seen = statements_of(prostop)
+    record = prostop.engine.record_event(rtpcr_event(n=5, when=WHEN, message_id="M5"))
+    joined = prostop.engine.record_event(rtpcr_event(n=5, when=WHEN, message_id="M5b"))
+    assert joined.id == record.id
+    writes = [s.split(" (")[0].split(" SET")[0] for s in seen
+              if s.startswith(("INSERT INTO transitions", "UPDATE transitions",
+                               "INSERT INTO events", "UPDATE events"))]
+    # the new issuance: two transitions and its event; then the event that joined it
+    assert writes == ["INSERT INTO transitions"] * 2 + ["INSERT INTO events"] * 2
+    assert prostop.ledger.event_count() == 3 and prostop.audit.verify().ok
+
+
+def test_the_audit_entries_of_a_stored_event_are_appended_not_read_back(
+    prostop: Prostop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prostop_plugin.audit.log import AuditEntry
+
+    built = calls_of(monkeypatch, AuditEntry, "from_fields")
+    record = prostop.engine.record_event(rtpcr_event(n=6, when=WHEN, message_id="M6"))
+    assert built == []  # the ledger needs each entry's number, not an AuditEntry
+    entries = [e for e in prostop.audit.entries() if e.issuance_id == record.id]
+    assert [e.action for e in entries] == ["transition:received",
+                                           "transition:awaiting_confirmation"]
+    assert prostop.audit.verify().ok
