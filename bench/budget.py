@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nCPU per message of the pieces (µs, one thread):")
     found = pieces(args.messages)
     for name, value in found.items():
-        print(f"  {name:<70} {value:7.1f}")
+        print(f"  {name:<78} {value:7.1f}")
     names = list(found)
     split, row, aead, mac, signature = (found[name] for name in names[:5])
     for connections in (4, 16):
