@@ -13,6 +13,7 @@ lock with ``SELECT … FOR UPDATE SKIP LOCKED``, so workers never wait for each 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -96,6 +97,11 @@ class Dialect:
     @contextmanager
     def borrowed(self) -> Iterator[Any]:
         yield self.connection()
+
+    def synced(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
+        """Around statements whose errors must be raised by the time the block ends (SQLite
+        raises each at once; PostgreSQL's write transactions are pipelined)."""
+        return contextlib.nullcontext()
 
     def after_begin(self, conn: Any, *, serialised: bool) -> None:
         """Run right after BEGIN (SQLite's BEGIN IMMEDIATE already holds the write lock)."""
@@ -190,6 +196,13 @@ class PostgresDialect(Dialect):
     def borrowed(self) -> Iterator[Any]:
         with self.pool.connection() as conn:
             yield conn
+
+    def synced(self, conn: Any) -> contextlib.AbstractContextManager[Any]:
+        """A pipeline block (psycopg's pipeline mode): statements are sent without waiting for
+        each result, and the block's end waits for them all, raising the first error. A write
+        transaction is one such block, each of its parts (savepoints) a nested one: a stored
+        message costs the round trips of the reads it needs, not one per statement."""
+        return conn.pipeline()  # type: ignore[no-any-return]
 
     def after_begin(self, conn: Any, *, serialised: bool) -> None:
         if serialised:

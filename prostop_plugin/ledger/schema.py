@@ -179,11 +179,13 @@ class LedgerDatabase:
         if outer is not None:
             yield outer
             return
-        with self._guard("cannot start a transaction"), self.dialect.borrowed() as conn:
+        with self._guard("cannot start a transaction"), self.dialect.borrowed() as conn, \
+                self.dialect.synced(conn):
             tx = Tx(conn, self.dialect)
             try:
-                conn.execute(self.dialect.begin(serialised=serialised))
-                self.dialect.after_begin(conn, serialised=serialised)
+                with self.dialect.synced(conn):
+                    conn.execute(self.dialect.begin(serialised=serialised))
+                    self.dialect.after_begin(conn, serialised=serialised)
             except self.dialect.errors as exc:
                 self._rollback(conn)
                 raise LedgerError(
@@ -194,7 +196,8 @@ class LedgerDatabase:
             try:
                 yield tx
                 tx.run_before_commit()
-                conn.execute("COMMIT")
+                with self.dialect.synced(conn):  # durable, or its error raised, here
+                    conn.execute("COMMIT")
             except self.dialect.errors as exc:
                 self._rollback(conn)
                 raise LedgerError(
@@ -229,7 +232,8 @@ class LedgerDatabase:
         try:
             tx.execute(f"SAVEPOINT {name}")
             try:
-                yield
+                with self.dialect.synced(tx.conn):  # the part's errors raised in the part
+                    yield
             except BaseException:
                 tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
                 tx.execute(f"RELEASE SAVEPOINT {name}")
@@ -260,7 +264,7 @@ class LedgerDatabase:
 
     def _rollback(self, conn: Any) -> None:
         # none open (SQLite rolled back itself), or the connection is gone
-        with contextlib.suppress(*self.dialect.errors):
+        with contextlib.suppress(*self.dialect.errors), self.dialect.synced(conn):
             conn.execute("ROLLBACK")
 
     # -- reads -----------------------------------------------------------------------------
