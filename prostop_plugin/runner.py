@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -19,6 +20,9 @@ from prostop_plugin.host_api import resume_once
 from prostop_plugin.metrics_service import MetricsService
 
 log = logging.getLogger(__name__)
+
+#: the longest the main thread waits at once between ticks (see :func:`wait_or_stop`)
+SIGNAL_CHECK = 0.5
 
 
 def worker_tick(prostop: Prostop) -> None:
@@ -53,7 +57,7 @@ def serve(
                      "running the worker loop only")
         announce("prostop serving — Ctrl-C to stop")
         worker_tick(prostop)
-        while not stop.wait(tick):
+        while not wait_or_stop(stop, tick):
             worker_tick(prostop)
     finally:
         for service in reversed(started):
@@ -62,6 +66,21 @@ def serve(
             except Exception:
                 log.exception("stopping %s failed", service.name)
             announce(f"stopped: {service.name}")
+
+
+def wait_or_stop(stop: threading.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``stop``; True once it is set.
+
+    In slices of :data:`SIGNAL_CHECK`: the kernel may hand SIGTERM to any thread of the
+    process (under strace it often does), and its Python handler, which sets ``stop``, runs
+    only once the main thread runs again; one long wait held ``prostop serve`` for the whole
+    tick (600 s with ``--tick 600``) after a SIGTERM.
+    """
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if stop.wait(min(left, SIGNAL_CHECK)):
+            return True
+    return stop.is_set()
 
 
 def install_stop_signals(stop: threading.Event) -> None:
