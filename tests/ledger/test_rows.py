@@ -62,13 +62,17 @@ def test_a_reserved_id_is_the_one_the_database_would_give(
         assert reserve_id(tx, table) == expected + 1  # the next one, in the same transaction
 
 
-def test_ids_taken_in_a_rolled_back_savepoint_are_given_again(prostop: Prostop) -> None:
+def check_rolled_back_ids_are_given_again(prostop: Prostop) -> None:
     with prostop.ledger.transaction() as tx:
         first = reserve_id(tx, "events")
         with pytest.raises(Undone), prostop.ledger.savepoint():
             assert reserve_id(tx, "events") == first + 1
             raise Undone
         assert reserve_id(tx, "events") == first + 1
+
+
+def test_ids_taken_in_a_rolled_back_savepoint_are_given_again(prostop: Prostop) -> None:
+    check_rolled_back_ids_are_given_again(prostop)
 
 
 def test_stored_events_and_transitions_stay_consistent_and_audited(prostop: Prostop) -> None:

@@ -13,10 +13,7 @@ import pytest
 from prostop_plugin.app import Prostop
 from prostop_plugin.ledger.rows import PG_ID_BLOCK, reserve_id
 from tests.fixtures.builders import settings_for
-
-
-class Undone(Exception):
-    """Rolls a savepoint back."""
+from tests.ledger.test_rows import check_rolled_back_ids_are_given_again
 
 
 @pytest.fixture
@@ -54,9 +51,4 @@ def test_a_batch_of_ids_takes_one_round_trip_per_block(
 
 
 def test_ids_taken_in_a_rolled_back_savepoint_are_given_again(prostop: Prostop) -> None:
-    with prostop.ledger.transaction() as tx:
-        first = reserve_id(tx, "events")
-        with pytest.raises(Undone), prostop.ledger.savepoint():
-            assert reserve_id(tx, "events") == first + 1
-            raise Undone
-        assert reserve_id(tx, "events") == first + 1
+    check_rolled_back_ids_are_given_again(prostop)
