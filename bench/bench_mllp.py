@@ -227,7 +227,6 @@ class GroupCommitFloor(FloorServer):
         super().__init__(path)
         self.waiting: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
         self.committer: asyncio.Task[None] | None = None
-        self.batches = 0
 
     async def store(self, control_id: bytes, frame: bytes) -> None:
         """Return once the frame is durable: in the next batch's commit."""
@@ -247,7 +246,6 @@ class GroupCommitFloor(FloorServer):
                                     [(control_id.decode("latin-1"), frame)
                                      for control_id, frame, _ in batch])
                 self.db.execute("COMMIT")
-                self.batches += 1
                 for _, _, durable in batch:
                     durable.set_result(None)
                 await asyncio.sleep(0)

@@ -9,11 +9,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prostop_plugin.hl7.er7 import parse
 from prostop_plugin.hl7.mllp import MLLPDecoder, encode_frame
-from prostop_plugin.hl7.send import AckReply, read_ack
+from prostop_plugin.hl7.send import AckReply, MLLPClient, read_ack
 from tests.corpus_location import CORPUS
+
+if TYPE_CHECKING:
+    from prostop_hl7v2_mllp.server import MLLPService
 
 REPO = Path(__file__).resolve().parents[3]
 CORPUS_ORUS = sorted(CORPUS.glob("oru_*.hl7"))
@@ -26,6 +30,11 @@ GLUCOSE_ORU = (
     b"OBR|1|CMD-1|LAB-1|2345-7^Glucose^LN|||20201118093000\r"
     b"OBX|1|NM|2345-7^Glucose [Mass/volume] in Serum or Plasma^LN||0.95|g/L|0.70-1.10|N|||F\r"
 )
+
+
+def client_for(listener: MLLPService, **options: Any) -> MLLPClient:
+    """A client of the listener under test (one connection, opened on first use)."""
+    return MLLPClient("127.0.0.1", listener.port, connect_timeout=2.0, **options)
 
 
 def corpus_bytes(path: Path = POSITIVE_ORU) -> bytes:

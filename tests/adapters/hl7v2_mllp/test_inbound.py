@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,7 +13,7 @@ from prostop_hl7v2_mllp.settings import load_mllp_settings
 from prostop_plugin.app import Prostop
 from prostop_plugin.errors import ConfigError, LedgerError
 from prostop_plugin.hl7.er7 import parse
-from prostop_plugin.hl7.send import MLLPClient, MLLPSendError
+from prostop_plugin.hl7.send import MLLPSendError
 from prostop_plugin.models import DiagnosisEvent, IssuanceRecord
 from prostop_plugin.simulator.pki import make_pki
 from tests.adapters.hl7v2_mllp.conftest import mllp_section
@@ -22,6 +21,7 @@ from tests.adapters.hl7v2_mllp.helpers import (
     CORPUS,
     GLUCOSE_ORU,
     RawConnection,
+    client_for,
     control_id_of,
     corpus_bytes,
     original_mode,
@@ -31,9 +31,6 @@ from tests.adapters.hl7v2_mllp.helpers import (
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not laid out")
 
-
-def client_for(listener: MLLPService, **options: Any) -> MLLPClient:
-    return MLLPClient("127.0.0.1", listener.port, connect_timeout=2.0, **options)
 
 
 @needs_corpus

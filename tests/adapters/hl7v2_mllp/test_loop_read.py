@@ -13,8 +13,12 @@ import pytest
 from prostop_hl7v2_mllp.inbound import InboundHandler
 from prostop_hl7v2_mllp.server import LOOP_READ_BYTES, MLLPService
 from prostop_plugin import Prostop
-from prostop_plugin.hl7.send import MLLPClient
-from tests.adapters.hl7v2_mllp.helpers import GLUCOSE_ORU, corpus_bytes, with_header
+from tests.adapters.hl7v2_mllp.helpers import (
+    GLUCOSE_ORU,
+    client_for,
+    corpus_bytes,
+    with_header,
+)
 
 LOOP_THREAD = "prostop-mllp-listener"
 
@@ -31,10 +35,6 @@ def readers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(InboundHandler, "prepare", recording)
     return names
-
-
-def client_for(listener: MLLPService) -> MLLPClient:
-    return MLLPClient("127.0.0.1", listener.port, connect_timeout=2.0)
 
 
 def padded(message: bytes, size: int) -> bytes:
