@@ -44,6 +44,17 @@ from bench.harness import Harness
 #: hashed
 ROWS = 6
 MACS = 6
+#: what each measured piece is, by key
+PIECES = {
+    "split": "split into segments and fields (no decoding, no mapping)",
+    "row": "one SQLite row (the message as a blob, a unique and a plain index; no commit)",
+    "aead": "AES-GCM of the message",
+    "mac": "one HMAC-SHA256",
+    "signature": "one Ed25519 signature",
+    "read": "ours, read (decode, parse, map, is it about COVID-19)",
+    "store": "ours, store (stored, evaluated, audited, signed, committed)",
+    "ack": "ours, ACK",
+}
 #: (peer, connections, target ratio) of issue 13
 TARGETS = (("python-hl7", 4, 3.0), ("python-hl7", 16, 5.0), ("floor", 4, 2.0))
 
@@ -93,7 +104,8 @@ def _per_message(work: Callable[[bytes], object], batch: list[bytes]) -> float:
 
 
 def pieces(count: int) -> dict[str, float]:
-    """CPU µs per message of the leanest pieces of a stored message's work, and of ours."""
+    """CPU µs per message of the leanest pieces of a stored message's work, and of ours (keys
+    of :data:`PIECES`)."""
     batch = frames(count)
     aead = AESGCM(AESGCM.generate_key(bit_length=256))
     signer = Ed25519PrivateKey.generate()
@@ -118,24 +130,18 @@ def pieces(count: int) -> dict[str, float]:
                           "VALUES (?, ?, ?)", (f"key-{key}", f"issuance-{key}", frame))
 
     found = {
-        "split into segments and fields (no decoding, no mapping)": _per_message(
-            split_fields, batch),
-        "one SQLite row (the message as a blob, a unique and a plain index; no commit)":
-            _per_message(insert_row, batch),
-        "AES-GCM of the message": _per_message(
-            lambda frame: aead.encrypt(nonce, frame, None), batch),
-        "one HMAC-SHA256": _per_message(
+        "split": _per_message(split_fields, batch),
+        "row": _per_message(insert_row, batch),
+        "aead": _per_message(lambda frame: aead.encrypt(nonce, frame, None), batch),
+        "mac": _per_message(
             lambda frame: hmac.new(mac_key, frame[:200], "sha256").hexdigest(), batch),
-        "one Ed25519 signature": _per_message(lambda frame: signer.sign(frame[:200]), batch),
+        "signature": _per_message(lambda frame: signer.sign(frame[:200]), batch),
     }
     db.execute("COMMIT")
     db.close()
     shutil.rmtree(root, ignore_errors=True)
     ours = stage_times(count)
-    found["ours, read (decode, parse, map, is it about COVID-19)"] = ours["read"]
-    found["ours, store (stored, evaluated, audited, signed, committed)"] = ours["store"]
-    found["ours, ACK"] = ours["ack"]
-    return found
+    return found | {stage: ours[stage] for stage in ("read", "store", "ack")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,12 +165,11 @@ def main(argv: list[str] | None = None) -> int:
               f"the group-commit floor {ceiling:6.0f} msg/s; left: {verdict}")
     print("\nCPU per message of the pieces (µs, one thread):")
     found = pieces(args.messages)
-    for name, value in found.items():
-        print(f"  {name:<78} {value:7.1f}")
-    names = list(found)
-    split, row, aead, mac, signature = (found[name] for name in names[:5])
+    for key, value in found.items():
+        print(f"  {PIECES[key]:<78} {value:7.1f}")
     for connections in (4, 16):
-        least = split + ROWS * row + aead + MACS * mac + signature / connections
+        least = (found["split"] + ROWS * found["row"] + found["aead"] + MACS * found["mac"]
+                 + found["signature"] / connections)
         print(f"  the least the guarantees need at {connections:>2} connections: split + "
               f"{ROWS} rows + AES-GCM + {MACS} MACs + one signature per batch of "
               f"{connections} = {least:5.1f} µs (no mapping, no evaluation, no ACK built)")
